@@ -1,0 +1,55 @@
+# Vernissage: `make run` sets up and starts everything; `make test` sets up and runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: run test test-sqlite setup lint format chromium check-services clean
+
+run: setup check-services
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py build_demo_model
+	$(BIN)/python manage.py setup_demo
+	@echo "Vernissage: http://127.0.0.1:$${VERNISSAGE_PORT:-8000}/  (Ctrl-C stops the web server and the worker)"
+	$(BIN)/honcho start
+
+# Tests run against PostgreSQL unless DATABASE_URL says otherwise (`make test-sqlite`: the default).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vernissage
+test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
+test: setup chromium check-services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-sqlite: setup chromium
+	DATABASE_URL= $(MAKE) --no-print-directory test TEST_DATABASE_URL=
+
+setup: $(STAMP)
+
+# torch first, from the local CPU wheel: anything that pulls plain `torch` later finds it satisfied.
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+check-services:
+	@$(BIN)/python scripts/check_services.py
+
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var

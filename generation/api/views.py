@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework import status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from generation.api.serializers import JobSubmitSerializer
+from generation.progress import job_payload
+from generation.selectors import job_visible_to, jobs_of
+from generation.services import JobRejected, job_submit
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class JobListView(APIView):
+    """GET: the caller's jobs, newest first. POST: submit a job (Idempotency-Key optional)."""
+
+    def get(self, request: Request) -> Response:
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(jobs_of(owner=request.user), request, view=self)
+        return paginator.get_paginated_response([job_payload(job).as_dict() for job in page])
+
+    def post(self, request: Request) -> Response:
+        serializer = JobSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            job, created = job_submit(
+                owner=request.user,
+                request=serializer.to_request(),
+                client_token=request.headers.get(IDEMPOTENCY_HEADER, "").strip(),
+            )
+        except JobRejected as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(job_payload(job).as_dict(), status=code)
+
+
+class JobDetailView(APIView):
+    def get(self, request: Request, job_id) -> Response:
+        job = job_visible_to(job_id=job_id, user=request.user)
+        if job is None:
+            raise Http404("No such job.")
+        return Response(job_payload(job).as_dict())

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+
+from generation.registry import enabled_models
+from generation.services import PROMPT_MAX_CHARS, SEED_MAX, JobRequest
+
+
+class JobForm(forms.Form):
+    """Parses the studio form into a JobRequest; the rules themselves live in job_submit."""
+
+    model = forms.ChoiceField()
+    prompt = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": PROMPT_MAX_CHARS, "required": True}),
+    )
+    negative_prompt = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 2, "maxlength": PROMPT_MAX_CHARS}),
+    )
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed."
+    )
+    num_frames = forms.IntegerField(required=False, label="Frames")
+    width = forms.IntegerField(required=False)
+    height = forms.IntegerField(required=False)
+    steps = forms.IntegerField(required=False)
+    guidance = forms.FloatField(required=False)
+    client_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        models = enabled_models()
+        self.fields["model"].choices = [(spec.name, spec.label) for spec in models]
+        if not self.is_bound and models:
+            self._fill_defaults(models[0])
+
+    def _fill_defaults(self, spec) -> None:
+        self.initial.update({"model": spec.name, "client_token": uuid.uuid4().hex})
+        for field in ("num_frames", "width", "height", "steps", "guidance"):
+            self.initial[field] = getattr(spec.defaults, field)
+            self.fields[field].widget.attrs["max"] = getattr(spec.limits, field)
+            self.fields[field].widget.attrs["min"] = 0 if field == "guidance" else 1
+
+    def to_request(self) -> JobRequest:
+        data = self.cleaned_data
+        return JobRequest(
+            model_name=data["model"],
+            prompt=data["prompt"],
+            negative_prompt=data["negative_prompt"],
+            seed=data["seed"],
+            num_frames=data["num_frames"],
+            width=data["width"],
+            height=data["height"],
+            steps=data["steps"],
+            guidance=data["guidance"],
+        )

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Job(models.Model):
+    """One text-to-video request. The row is the truth; Celery messages only carry its id.
+
+    Transitions (enforced in `generation.services` with conditional UPDATEs, never read-then-write):
+        QUEUED  -> RUNNING | CANCELLED | FAILED
+        RUNNING -> SUCCEEDED | FAILED | CANCELLED | RUNNING (a redelivered message after a worker
+                   died starts a new attempt; `attempt` tells the attempts apart)
+    SUCCEEDED, FAILED and CANCELLED are final. Only the worker holding the current `attempt` may
+    record progress or finish the job, so a stale worker can never finalise it a second time.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
+    model_name = models.CharField(max_length=40)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField()
+    num_frames = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    steps = models.PositiveIntegerField()
+    guidance = models.FloatField()
+    client_token = models.CharField(
+        max_length=64, blank=True, help_text="Idempotency key: a resubmission returns the same job."
+    )
+
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    attempt = models.PositiveIntegerField(default=0)
+    progress_step = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["state", "created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "client_token"],
+                condition=~models.Q(client_token=""),
+                name="generation_job_owner_client_token_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.id} ({self.state})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL_STATES
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.SUCCEEDED:
+            return 100
+        return int(100 * self.progress_step / self.steps) if self.steps else 0

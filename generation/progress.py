@@ -1,0 +1,130 @@
+"""The one way progress and state changes reach browsers.
+
+Group names: `job.<id>` (anyone allowed to watch one job) and `user.<id>` (all of a user's pages).
+Every message carries one typed payload, a `JobPayload` of the job's full current state, so a client
+simply replaces what it shows; a reconnecting client gets the same payload from the database first.
+Sends for mere step progress are throttled; state changes always go out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from generation.models import Job
+
+logger = logging.getLogger(__name__)
+
+JOB_UPDATE = "job.update"  # consumers handle it in `job_update`
+ACCESS_ENDED = "access.ended"  # consumers handle it in `access_ended`
+
+_last_sent: dict[str, float] = {}
+
+
+def job_group(job_id: object) -> str:
+    return f"job.{job_id}"
+
+
+def user_group(user_id: object) -> str:
+    return f"user.{user_id}"
+
+
+@dataclass(frozen=True)
+class OutputPayload:
+    id: str
+    state: str
+    state_label: str
+    reason: str
+    video_url: str
+    poster_url: str
+
+
+@dataclass(frozen=True)
+class JobPayload:
+    id: str
+    owner_id: int
+    model: str
+    prompt: str
+    state: str
+    state_label: str
+    step: int
+    total_steps: int
+    percent: int
+    eta_s: float | None
+    error: str
+    created_at: str
+    output: OutputPayload | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _eta_seconds(job: Job) -> float | None:
+    """Remaining time extrapolated from this run's own pace so far."""
+    if job.state != Job.State.RUNNING or not job.started_at or job.progress_step == 0:
+        return None
+    elapsed = (timezone.now() - job.started_at).total_seconds()
+    return round(elapsed / job.progress_step * (job.steps - job.progress_step), 1)
+
+
+def _output_payload(job: Job) -> OutputPayload | None:
+    output = getattr(job, "output", None) if job.state == Job.State.SUCCEEDED else None
+    if output is None:
+        return None
+    return OutputPayload(
+        id=str(output.id),
+        state=output.state,
+        state_label=output.get_state_display(),
+        reason=output.decision_reason,
+        video_url=reverse("output_video", kwargs={"output_id": output.id}),
+        poster_url=reverse("output_poster", kwargs={"output_id": output.id}),
+    )
+
+
+def job_payload(job: Job) -> JobPayload:
+    return JobPayload(
+        id=str(job.id),
+        owner_id=job.owner_id,
+        model=job.model_name,
+        prompt=job.prompt,
+        state=job.state,
+        state_label=job.get_state_display(),
+        step=job.progress_step,
+        total_steps=job.steps,
+        percent=job.percent,
+        eta_s=_eta_seconds(job),
+        error=job.error,
+        created_at=job.created_at.isoformat(),
+        output=_output_payload(job),
+    )
+
+
+def _throttled(job: Job, *, force: bool) -> bool:
+    key = str(job.id)
+    now = time.monotonic()
+    if not force and now - _last_sent.get(key, 0.0) < settings.PROGRESS_MIN_INTERVAL_S:
+        return True
+    _last_sent[key] = now
+    if job.is_final:
+        _last_sent.pop(key, None)
+    return False
+
+
+def publish_job(job: Job, *, force: bool = True) -> None:
+    """Send the job's current state to its watchers. Never raises: progress is best effort."""
+    if _throttled(job, force=force):
+        return
+    message = {"type": JOB_UPDATE, "job": job_payload(job).as_dict()}
+    try:
+        send = async_to_sync(get_channel_layer().group_send)
+        send(job_group(job.id), message)
+        send(user_group(job.owner_id), message)
+    except Exception:
+        logger.exception("Could not publish progress of job %s", job.id)

@@ -1,0 +1,106 @@
+"""What a GPU worker does with one job: claim it, render, encode, store, finish.
+
+Runs only in Celery worker processes; torch comes in through `generation.pipeline.runner`, imported
+here lazily so that importing this module (e.g. via tasks autodiscovery) stays cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from uuid import UUID
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.files.storage import storages
+
+from generation.models import Job
+from generation.pipeline.video import encode_video
+from generation.registry import ModelSpec, get_model
+from generation.services import job_fail, job_record_progress, job_start, job_succeed
+
+logger = logging.getLogger(__name__)
+
+
+def job_execute(*, job_id: UUID, worker: str) -> str:
+    """Run one job to a final state; returns the state it ended in (or why it did not run)."""
+    job = job_start(job_id=job_id, worker=worker)
+    if job is None:
+        return "not runnable"
+    spec = get_model(job.model_name)
+    if spec is None:
+        job_fail(job=job, reason=f"Model {job.model_name!r} is no longer configured.")
+        return Job.State.FAILED
+    try:
+        return _render_and_store(job, spec)
+    except SoftTimeLimitExceeded:
+        job_fail(job=job, reason="The job ran past its time limit and was stopped.")
+    except Exception as exc:
+        logger.exception("Job %s failed", job.id)
+        job_fail(job=job, reason=describe_failure(exc))
+    return Job.State.FAILED
+
+
+def _render_and_store(job: Job, spec: ModelSpec) -> str:
+    from generation.pipeline.runner import RenderCancelled, RenderRequest, render
+
+    request = RenderRequest(
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        seed=job.seed,
+        num_frames=job.num_frames,
+        width=job.width,
+        height=job.height,
+        steps=job.steps,
+        guidance_scale=job.guidance,
+    )
+    try:
+        frames = render(spec, request, lambda step, _total: job_record_progress(job=job, step=step))
+    except RenderCancelled:
+        return "stopped"
+    fields = _encode_and_store(job, spec, frames)
+    if not job_succeed(job=job, output_fields=fields):
+        _discard(fields)
+        return "superseded"
+    return Job.State.SUCCEEDED
+
+
+def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
+    """Encode into a scratch folder, then move both files into private storage."""
+    storage = storages["outputs"]
+    folder = f"{job.owner_id}/{job.id}/{job.attempt}"
+    with tempfile.TemporaryDirectory(prefix="vernissage-") as scratch:
+        video, poster = Path(scratch, "video.mp4"), Path(scratch, "poster.jpg")
+        encode_video(frames, fps=spec.fps, video_path=video, poster_path=poster)
+        sha256 = hashlib.sha256(video.read_bytes()).hexdigest()
+        size = video.stat().st_size
+        destination = Path(storage.path(folder))
+        destination.mkdir(parents=True, exist_ok=True)
+        shutil.move(video, destination / "video.mp4")
+        shutil.move(poster, destination / "poster.jpg")
+    return {
+        "video_name": f"{folder}/video.mp4",
+        "poster_name": f"{folder}/poster.jpg",
+        "sha256": sha256,
+        "size_bytes": size,
+        "width": job.width,
+        "height": job.height,
+        "num_frames": int(frames.shape[0]),
+        "fps": spec.fps,
+    }
+
+
+def _discard(fields: dict) -> None:
+    storage = storages["outputs"]
+    for name in (fields["video_name"], fields["poster_name"]):
+        storage.delete(name)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A reason a tester can read; the traceback goes to the worker log."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "out of memory" in text.lower():
+        return "The GPU ran out of memory for this size; try fewer frames or a smaller size."
+    return f"Generation failed ({type(exc).__name__}){': ' + text[:300] if text else ''}."

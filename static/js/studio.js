@@ -1,0 +1,120 @@
+// The studio's job list: rendered from the page's snapshot, then kept live over /ws/studio/.
+// Every server message carries whole job states, so rendering is "replace the row", never a diff.
+(function () {
+  "use strict";
+  const list = document.getElementById("jobs");
+  const empty = document.getElementById("no-jobs");
+  const live = document.getElementById("live-status");
+  const jobs = new Map();
+  let retryMs = 500;
+
+  function text(tag, className, value) {
+    const el = document.createElement(tag);
+    if (className) el.className = className;
+    el.textContent = value;
+    return el;
+  }
+
+  function progressLine(job) {
+    if (job.state === "queued") return "waiting for a GPU";
+    if (job.state === "running") {
+      const eta = job.eta_s === null ? "" : ` · about ${Math.ceil(job.eta_s)} s left`;
+      return `step ${job.step} of ${job.total_steps} · ${job.percent}%${eta}`;
+    }
+    if (job.state === "succeeded") return `done · ${job.total_steps} steps`;
+    return "";
+  }
+
+  function outputBlock(job) {
+    const box = document.createElement("div");
+    box.className = "output";
+    const video = document.createElement("video");
+    video.src = job.output.video_url;
+    video.poster = job.output.poster_url;
+    video.controls = true;
+    video.loop = true;
+    video.muted = true;
+    video.preload = "metadata";
+    video.dataset.testid = "job-video";
+    box.appendChild(video);
+    const review = text("p", `review review-${job.output.state}`, `Review: ${job.output.state_label}`);
+    review.dataset.testid = "review-state";
+    if (job.output.reason) review.appendChild(text("span", "reason", ` — ${job.output.reason}`));
+    box.appendChild(review);
+    const link = document.createElement("a");
+    link.href = `/outputs/${job.output.id}/`;
+    link.textContent = job.output.state === "approved" ? "Share…" : "Details";
+    link.dataset.testid = "output-link";
+    box.appendChild(link);
+    return box;
+  }
+
+  function render(job) {
+    const row = document.createElement("li");
+    row.className = `job job-${job.state}`;
+    row.dataset.jobId = job.id;
+    row.dataset.state = job.state;
+    row.appendChild(text("p", "prompt", job.prompt));
+    row.appendChild(text("span", `state state-${job.state}`, job.state_label));
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = job.percent;
+    bar.dataset.testid = "job-progress";
+    bar.setAttribute("aria-label", `progress ${job.percent}%`);
+    row.appendChild(bar);
+    row.appendChild(text("span", "progress-text", progressLine(job)));
+    if (job.error) row.appendChild(text("p", "error", job.error));
+    if (job.output) row.appendChild(outputBlock(job));
+    return row;
+  }
+
+  function upsert(job) {
+    const fresh = render(job);
+    const old = list.querySelector(`[data-job-id="${job.id}"]`);
+    if (old) {
+      old.replaceWith(fresh);
+    } else {
+      list.prepend(fresh);
+    }
+    jobs.set(job.id, job);
+    empty.hidden = jobs.size > 0;
+  }
+
+  function replaceAll(all) {
+    list.replaceChildren();
+    jobs.clear();
+    all.slice().reverse().forEach(upsert);
+    empty.hidden = jobs.size > 0;
+  }
+
+  function setLive(state, label) {
+    live.dataset.state = state;
+    live.textContent = label;
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${window.location.host}/ws/studio/`);
+    socket.onopen = function () {
+      retryMs = 500;
+      setLive("live", "live");
+    };
+    socket.onmessage = function (event) {
+      const message = JSON.parse(event.data);
+      if (message.type === "snapshot") replaceAll(message.jobs);
+      if (message.type === "job") upsert(message.job);
+    };
+    socket.onclose = function (event) {
+      if (event.code === 4401 || event.code === 4403) {
+        setLive("ended", "signed out — reload the page");
+        return;
+      }
+      setLive("offline", "reconnecting…");
+      window.setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, 10000);
+    };
+  }
+
+  replaceAll(JSON.parse(document.getElementById("initial-jobs").textContent));
+  connect();
+})();

@@ -1,0 +1,277 @@
+"""The pipeline package against a real tiny Wan model built on the spot: no downloads, no Django."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+
+from generation.pipeline import runner
+from generation.pipeline.constraints import check_shape
+from generation.pipeline.demo import ensure_demo_model
+from generation.pipeline.video import VideoEncodingError, encode_video, probe_video
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REQUEST = runner.RenderRequest(
+    prompt="a red cat flying over the city at night",
+    negative_prompt="blurry",
+    seed=7,
+    num_frames=9,
+    width=64,
+    height=48,
+    steps=4,
+    guidance_scale=5.0,
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    source: str
+    dtype: str = "float32"
+    device: str = "cpu"
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "demo-wan-tiny"
+    assert ensure_demo_model(path) is True
+    return path
+
+
+@pytest.fixture
+def spec(demo_model: Path) -> Spec:
+    runner.clear_pipeline_cache()
+    yield Spec(name="demo", source=str(demo_model))
+    runner.clear_pipeline_cache()
+
+
+def run_python(code: str, **env: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def render_all_steps(spec: Spec, request: runner.RenderRequest = REQUEST) -> np.ndarray:
+    return runner.render(spec, request, lambda done, total: True)
+
+
+# --- demo model ---------------------------------------------------------------------------------
+
+
+def test_demo_model_loads_back_as_a_wan_pipeline_while_offline(demo_model: Path) -> None:
+    code = (
+        "import sys; from diffusers import DiffusionPipeline; "
+        "print(type(DiffusionPipeline.from_pretrained(sys.argv[1])).__name__)"
+    )
+    code = code.replace("sys.argv[1]", repr(str(demo_model)))
+    assert run_python(code, HF_HUB_OFFLINE="1").splitlines()[-1] == "WanPipeline"
+
+
+def test_ensure_demo_model_leaves_an_existing_model_alone(demo_model: Path) -> None:
+    index = demo_model / "model_index.json"
+    before = index.stat().st_mtime_ns
+
+    assert ensure_demo_model(demo_model) is False
+    assert index.stat().st_mtime_ns == before
+    assert json.loads(index.read_text())["_class_name"] == "WanPipeline"
+
+
+def test_demo_model_weights_are_the_same_on_every_build(demo_model: Path, tmp_path: Path) -> None:
+    ensure_demo_model(tmp_path / "again")
+
+    for part in (
+        "transformer/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+    ):
+        assert (tmp_path / "again" / part).read_bytes() == (demo_model / part).read_bytes()
+
+
+def test_demo_model_build_leaves_no_staging_folder(tmp_path: Path) -> None:
+    ensure_demo_model(tmp_path / "model")
+
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+# --- loading and rendering ----------------------------------------------------------------------
+
+
+def test_load_pipeline_returns_the_same_pipeline_and_loads_it_once(spec: Spec) -> None:
+    first = runner.load_pipeline(spec)
+    second = runner.load_pipeline(spec)
+
+    assert second is first
+    assert runner.loaded_pipeline_count() == 1
+
+
+def test_load_pipeline_refuses_an_unknown_dtype(spec: Spec) -> None:
+    with pytest.raises(ValueError, match="dtype"):
+        runner.load_pipeline(replace(spec, dtype="float8"))
+
+
+def test_render_reports_every_step_and_returns_frames_in_the_unit_range(spec: Spec) -> None:
+    steps: list[tuple[int, int]] = []
+
+    frames = runner.render(spec, REQUEST, lambda done, total: steps.append((done, total)) or True)
+
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert frames.shape == (9, 48, 64, 3)
+    assert frames.dtype == np.float32
+    assert 0.0 <= frames.min() <= frames.max() <= 1.0
+
+
+def test_the_same_seed_renders_the_same_frames(spec: Spec) -> None:
+    assert np.array_equal(render_all_steps(spec), render_all_steps(spec))
+
+
+def test_a_different_seed_renders_different_frames(spec: Spec) -> None:
+    other = render_all_steps(spec, replace(REQUEST, seed=REQUEST.seed + 1))
+
+    assert not np.allclose(render_all_steps(spec), other)
+
+
+def test_returning_false_from_on_step_cancels_the_render(spec: Spec) -> None:
+    steps: list[int] = []
+
+    def stop_after_two(done: int, total: int) -> bool:
+        steps.append(done)
+        return done < 2
+
+    with pytest.raises(runner.RenderCancelled, match="step 2 of 4"):
+        runner.render(spec, REQUEST, stop_after_two)
+    assert steps == [1, 2]
+
+
+def test_a_cancelled_render_leaves_the_cached_pipeline_usable(spec: Spec) -> None:
+    with pytest.raises(runner.RenderCancelled):
+        runner.render(spec, REQUEST, lambda done, total: False)
+
+    steps: list[int] = []
+    runner.render(spec, REQUEST, lambda done, total: steps.append(done) or True)
+    assert steps == [1, 2, 3, 4]
+
+
+def test_render_refuses_a_shape_the_model_would_silently_round(spec: Spec) -> None:
+    with pytest.raises(ValueError, match="num_frames"):
+        runner.render(spec, replace(REQUEST, num_frames=10), lambda done, total: True)
+    assert runner.loaded_pipeline_count() == 0
+
+
+# --- shape rules --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("num_frames", "width", "height"), [(1, 16, 16), (9, 64, 48), (81, 832, 480)]
+)
+def test_check_shape_accepts_wan_shapes(num_frames: int, width: int, height: int) -> None:
+    assert check_shape(num_frames, width, height) == {}
+
+
+@pytest.mark.parametrize(
+    ("num_frames", "width", "height", "field"),
+    [
+        (8, 64, 64, "num_frames"),
+        (0, 64, 64, "num_frames"),
+        (9, 70, 64, "width"),
+        (9, 64, 0, "height"),
+    ],
+)
+def test_check_shape_names_the_invalid_field(
+    num_frames: int, width: int, height: int, field: str
+) -> None:
+    errors = check_shape(num_frames, width, height)
+
+    assert list(errors) == [field]
+    assert errors[field].startswith(field)
+
+
+def test_check_shape_reports_every_invalid_field() -> None:
+    errors = check_shape(10, 65, 33)
+
+    assert list(errors) == ["num_frames", "width", "height"]
+
+
+# --- video files --------------------------------------------------------------------------------
+
+
+def gradient_frames(count: int = 9, height: int = 48, width: int = 64) -> np.ndarray:
+    ramp = np.linspace(0.0, 1.0, count * height * width * 3, dtype=np.float32)
+    return ramp.reshape(count, height, width, 3)
+
+
+def test_encode_video_writes_a_faststart_h264_yuv420p_mp4_and_a_poster(tmp_path: Path) -> None:
+    video, poster = tmp_path / "out.mp4", tmp_path / "poster.jpg"
+
+    encode_video(gradient_frames(), fps=8, video_path=video, poster_path=poster)
+
+    probe = probe_video(video)
+    assert (probe.codec, probe.pix_fmt, probe.faststart) == ("h264", "yuv420p", True)
+    assert (probe.width, probe.height, probe.frames) == (64, 48, 9)
+    with Image.open(poster) as image:
+        assert (image.format, image.size) == ("JPEG", (64, 48))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "poster.jpg"]
+
+
+def test_encode_video_replaces_existing_files(tmp_path: Path) -> None:
+    video, poster = tmp_path / "out.mp4", tmp_path / "poster.webp"
+    video.write_bytes(b"stale")
+
+    encode_video(gradient_frames(count=5), fps=8, video_path=video, poster_path=poster)
+
+    assert probe_video(video).frames == 5
+    with Image.open(poster) as image:
+        assert image.format == "WEBP"
+
+
+def test_encode_video_reports_ffmpeg_errors_and_leaves_no_file(tmp_path: Path) -> None:
+    video = tmp_path / "out.mp4"
+
+    with pytest.raises(VideoEncodingError, match="framerate"):
+        encode_video(gradient_frames(), fps=0, video_path=video, poster_path=tmp_path / "p.jpg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_encode_video_refuses_integer_frames(tmp_path: Path) -> None:
+    frames = (gradient_frames() * 255).astype(np.uint8)
+
+    with pytest.raises(ValueError, match="floats"):
+        encode_video(frames, fps=8, video_path=tmp_path / "v.mp4", poster_path=tmp_path / "p.jpg")
+
+
+def test_probe_video_sees_a_file_without_faststart(tmp_path: Path) -> None:
+    video = tmp_path / "slow.mp4"
+    # imageio-ffmpeg's own writer leaves the index at the end, as ffmpeg does by default.
+    writer = imageio_ffmpeg.write_frames(str(video), (64, 48), fps=8, macro_block_size=16)
+    writer.send(None)
+    for frame in (gradient_frames() * 255).astype(np.uint8):
+        writer.send(frame)
+    writer.close()
+
+    probe = probe_video(video)
+    assert (probe.codec, probe.faststart) == ("h264", False)
+
+
+# --- keeping torch out of the web process --------------------------------------------------------
+
+
+def test_importing_the_pipeline_package_does_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "import generation.pipeline, generation.pipeline.constraints, generation.pipeline.video\n"
+        "import generation.pipeline.runner, generation.pipeline.demo\n"
+        "print(sorted({'torch', 'diffusers', 'transformers'} & set(sys.modules)))"
+    )
+    assert run_python(code) == "[]"
