@@ -2,8 +2,8 @@
 
 Development (`make run`) works with no environment at all: SQLite in ./var, Redis on localhost, a
 generated secret key kept in ./var. `VERNISSAGE_PRODUCTION=1` turns on production mode, which
-refuses to start without a real secret key, allowed hosts and a database URL, and enables the HTTPS settings
-that `manage.py check --deploy` asks for.
+refuses to start without a real secret key, allowed hosts and a database URL, and enables the HTTPS
+settings that `manage.py check --deploy` asks for.
 """
 
 from __future__ import annotations
