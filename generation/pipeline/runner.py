@@ -14,8 +14,10 @@ pipeline (a GPU worker with concurrency 1 does).
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +28,8 @@ from generation.pipeline.constraints import check_shape
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
+
+logger = logging.getLogger(__name__)
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -85,9 +89,18 @@ def _load(spec: PipelineSpec) -> DiffusionPipeline:
     import torch
     from diffusers import DiffusionPipeline
 
+    started = time.monotonic()
     pipe = DiffusionPipeline.from_pretrained(spec.source, dtype=getattr(torch, spec.dtype))
     pipe.to(spec.device)
     pipe.set_progress_bar_config(disable=True)
+    logger.info(
+        "Loaded pipeline %s (%s, %s on %s) in %.2f s",
+        spec.name,
+        type(pipe).__name__,
+        spec.dtype,
+        spec.device,
+        time.monotonic() - started,
+    )
     return pipe
 
 

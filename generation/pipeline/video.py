@@ -124,8 +124,9 @@ _DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _FRAME_COUNT = re.compile(r"frame=\s*(\d+)")
 
 
-def probe_video(path: Path) -> VideoProbe:
+def probe_video(path: Path | str) -> VideoProbe:
     """Describe the first video stream of ``path``; raise ``VideoEncodingError`` if it has none."""
+    path = Path(path)
     # Copying the stream to the null muxer reads every packet, so ffmpeg reports the frame count.
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)]
     report = _run_ffmpeg([*command, "-map", "0:v:0", "-c", "copy", "-f", "null", "-"])

@@ -1,0 +1,18 @@
+"""Settings for the test suite: the real settings, pointed at isolated Redis keys and folders.
+
+Set as environment defaults before the real settings read them, so subprocesses the tests start
+(Celery worker, ASGI server) get the same values by using this module too.
+"""
+
+import os
+
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+os.environ.setdefault("VERNISSAGE_CACHE_PREFIX", "vernissage-test")
+os.environ.setdefault("VERNISSAGE_CHANNEL_PREFIX", "vernissage-test")
+
+from config.settings import *  # noqa: E402, F403
+from config.settings import DATA_DIR  # noqa: E402
+
+OUTPUTS_DIR = DATA_DIR / "test-outputs"
+STORAGES["outputs"]["OPTIONS"]["location"] = str(OUTPUTS_DIR)  # noqa: F405
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only

@@ -1,0 +1,204 @@
+"""Shared fixtures: real services, a real Celery worker and a real ASGI server as subprocesses.
+
+Subprocesses use `config.test_settings` and the test database pytest-django created, so tests that
+talk to them must use `django_db(transaction=True)`: the data has to be committed to be seen.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+from access.models import User
+from review.roles import reviewer_grant
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis_test_db() -> None:
+    """The test Redis database starts empty: no stale Celery messages from an earlier run."""
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture(scope="session")
+def demo_model() -> Path:
+    from generation.pipeline.demo import ensure_demo_model
+
+    ensure_demo_model(settings.DEMO_MODEL_PATH)
+    return settings.DEMO_MODEL_PATH
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    return (
+        f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    )
+
+
+@pytest.fixture(scope="session")
+def stack_env(django_db_setup, django_db_blocker, demo_model) -> dict[str, str]:
+    """Environment for processes that must share the test database and Redis with the tests."""
+    with django_db_blocker.unblock():
+        url = _database_url()
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "DATABASE_URL": url,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class ManagedProcess:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.log = name, log
+        self._handle = log.open("wb")
+        self.process = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=self._handle, stderr=subprocess.STDOUT
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for_output(self, needle: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.output():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not print {needle!r}:\n{self.output()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._handle.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = REPO / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def celery_worker(stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
+    """A real Celery worker serving the demo model's queue, as `make run` starts it."""
+    worker = ManagedProcess(
+        "celery worker",
+        [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--queues",
+            "gpu.demo",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--hostname",
+            "test-gpu@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "INFO",
+        ],
+        stack_env,
+        artifacts_dir / "celery-worker.log",
+    )
+    try:
+        worker.wait_for_output(" ready.", timeout=60)
+        yield worker
+    finally:
+        worker.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def asgi_server(stack_env, artifacts_dir) -> Iterator[str]:
+    """The real ASGI application (HTTP + websockets) served by uvicorn; yields its base URL."""
+    port = _free_port()
+    server = ManagedProcess(
+        "uvicorn",
+        [
+            str(BIN / "uvicorn"),
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets",
+            "--no-access-log",
+        ],
+        stack_env,
+        artifacts_dir / "asgi-server.log",
+    )
+    try:
+        server.wait_for_output("Application startup complete", timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def make_user(db):
+    def make(email: str, *, password: str = "a-Strong-pass-42", reviewer: bool = False) -> User:
+        user = User.objects.create_user(username=email, email=email, password=password)
+        if reviewer:
+            reviewer_grant(user=user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def tester(make_user) -> User:
+    return make_user("ada@example.com")
+
+
+@pytest.fixture
+def other_tester(make_user) -> User:
+    return make_user("bob@example.com")
+
+
+@pytest.fixture
+def reviewer(make_user) -> User:
+    return make_user("rita@vernissage.local", reviewer=True)
+
+
+@pytest.fixture
+def outputs_dir() -> Iterator[Path]:
+    path = Path(settings.OUTPUTS_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

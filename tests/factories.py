@@ -1,0 +1,55 @@
+"""Small builders for rows the tests need, with real files where files matter."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.utils import timezone
+
+from access.models import User
+from generation.models import Job
+from generation.pipeline.video import encode_video
+from review.models import Output
+
+
+def make_job(owner: User, *, state: str = Job.State.QUEUED, prompt: str = "a lighthouse") -> Job:
+    return Job.objects.create(
+        owner=owner,
+        model_name="demo",
+        prompt=prompt,
+        seed=1,
+        num_frames=5,
+        width=32,
+        height=32,
+        steps=4,
+        guidance=5.0,
+        state=state,
+    )
+
+
+def make_output(owner: User, *, state: str = Output.State.PENDING) -> Output:
+    """A succeeded job with a real (tiny) MP4 and poster in private storage."""
+    job = make_job(owner, state=Job.State.SUCCEEDED)
+    folder = Path(settings.OUTPUTS_DIR, str(owner.id), str(job.id), "1")
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = np.random.default_rng(0).random((5, 32, 32, 3), dtype=np.float32)
+    encode_video(frames, fps=8, video_path=folder / "video.mp4", poster_path=folder / "poster.jpg")
+    data = (folder / "video.mp4").read_bytes()
+    decided = state != Output.State.PENDING
+    return Output.objects.create(
+        job=job,
+        video_name=f"{owner.id}/{job.id}/1/video.mp4",
+        poster_name=f"{owner.id}/{job.id}/1/poster.jpg",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        width=32,
+        height=32,
+        num_frames=5,
+        fps=8,
+        state=state,
+        decided_at=timezone.now() if decided else None,
+        decision_reason="not for sharing" if state == Output.State.REJECTED else "",
+    )

@@ -1,0 +1,133 @@
+"""A real Celery worker runs real tiny-pipeline jobs; progress arrives over the Redis channel layer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.core.files.storage import storages
+
+from config.asgi import application
+from generation.models import Job
+from generation.pipeline.video import probe_video
+from generation.services import JobRequest, job_submit
+from review.models import Output
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+
+def _submit(owner, **overrides) -> Job:
+    fields = {"model_name": "demo", "prompt": "a paper boat in a storm", "steps": 6, **overrides}
+    job, created = job_submit(owner=owner, request=JobRequest(**fields))
+    assert created
+    return job
+
+
+def _wait_final(job: Job, timeout: float = 60) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if job.is_final:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job stayed {job.state} for {timeout} s")
+
+
+async def _studio_socket(user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, "/ws/studio/", headers=[ORIGIN])
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def _collect_until_final(communicator, job_id: str, timeout: float = 60) -> list[dict]:
+    events, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = await communicator.receive_json_from(timeout=deadline - time.monotonic())
+        if message["type"] == "job" and message["job"]["id"] == job_id:
+            events.append(message["job"])
+            if message["job"]["state"] in ("succeeded", "failed", "cancelled"):
+                return events
+    raise AssertionError(f"no final event; got {events}")
+
+
+def test_worker_runs_a_job_and_streams_progress_to_the_owners_socket(
+    tester, celery_worker, outputs_dir
+):
+    async def scenario():
+        communicator = await _studio_socket(tester)
+        snapshot = await communicator.receive_json_from()
+        assert snapshot == {"type": "snapshot", "jobs": []}
+        job = await sync_to_async(_submit)(tester)
+        events = await _collect_until_final(communicator, str(job.id))
+        await communicator.disconnect()
+        return job, events
+
+    job, events = asyncio.run(scenario())
+
+    states = [event["state"] for event in events]
+    assert states[0] == "queued" and states[-1] == "succeeded"
+    assert "running" in states
+    running_steps = [e["step"] for e in events if e["state"] == "running"]
+    assert running_steps == sorted(running_steps) and running_steps[-1] == 6
+    assert all(e["total_steps"] == 6 for e in events)
+    assert events[-1]["percent"] == 100
+    assert events[-1]["output"]["state"] == "pending"
+
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED and job.attempt == 1
+    output = Output.objects.get(job=job)
+    assert output.state == Output.State.PENDING
+    probe = probe_video(storages["outputs"].path(output.video_name))
+    assert (probe.codec, probe.pix_fmt, probe.faststart) == ("h264", "yuv420p", True)
+    assert (probe.width, probe.height) == (job.width, job.height)
+    assert storages["outputs"].exists(output.poster_name)
+
+
+def test_the_worker_keeps_its_pipeline_loaded_between_jobs(tester, celery_worker, outputs_dir):
+    first, second = _submit(tester, seed=1), _submit(tester, seed=2)
+
+    assert _wait_final(first).state == Job.State.SUCCEEDED
+    assert _wait_final(second).state == Job.State.SUCCEEDED
+    # One worker child served every job of the session so far: it loaded the model once.
+    assert celery_worker.output().count("Loaded pipeline demo") == 1
+
+
+def test_a_reconnecting_socket_gets_the_current_state_first(tester, celery_worker, outputs_dir):
+    job = _wait_final(_submit(tester))
+
+    async def reconnect():
+        communicator = await _studio_socket(tester)
+        snapshot = await communicator.receive_json_from()
+        await communicator.disconnect()
+        return snapshot
+
+    snapshot = asyncio.run(reconnect())
+
+    assert snapshot["type"] == "snapshot"
+    assert [(j["id"], j["state"], j["percent"]) for j in snapshot["jobs"]] == [
+        (str(job.id), "succeeded", 100)
+    ]
+
+
+def test_another_testers_socket_receives_nothing_of_my_job(
+    tester, other_tester, celery_worker, outputs_dir
+):
+    async def scenario():
+        mine, theirs = await _studio_socket(tester), await _studio_socket(other_tester)
+        await mine.receive_json_from()
+        await theirs.receive_json_from()
+        job = await sync_to_async(_submit)(tester)
+        await _collect_until_final(mine, str(job.id))
+        leaked = await theirs.receive_nothing(timeout=0.5)
+        await mine.disconnect()
+        await theirs.disconnect()
+        return leaked
+
+    assert asyncio.run(scenario()) is True
