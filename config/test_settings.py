@@ -10,8 +10,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 os.environ.setdefault("VERNISSAGE_CACHE_PREFIX", "vernissage-test")
 os.environ.setdefault("VERNISSAGE_CHANNEL_PREFIX", "vernissage-test")
 
-from config.settings import *  # noqa: E402, F403
-from config.settings import DATA_DIR  # noqa: E402
+from config.settings import *  # noqa: F403
+from config.settings import DATA_DIR
 
 OUTPUTS_DIR = DATA_DIR / "test-outputs"
 STORAGES["outputs"]["OPTIONS"]["location"] = str(OUTPUTS_DIR)  # noqa: F405

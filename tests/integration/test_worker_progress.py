@@ -1,4 +1,4 @@
-"""A real Celery worker runs real tiny-pipeline jobs; progress arrives over the Redis channel layer."""
+"""A real Celery worker runs real tiny-pipeline jobs; progress arrives over Redis channels."""
 
 from __future__ import annotations
 
