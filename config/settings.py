@@ -37,7 +37,8 @@ def _development_secret_key() -> str:
 
 if PRODUCTION:
     SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
-    if len(SECRET_KEY) < 50:
+    # The same bar as Django's security.W009 check, enforced at start-up instead of warned about.
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure"):
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to at least 50 random characters")
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [])
     if not ALLOWED_HOSTS:

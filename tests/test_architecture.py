@@ -1,0 +1,131 @@
+"""Structural promises: the web process never loads torch, and settings refuse unsafe values."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_json
+from generation.registry import parse_model
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_web_process_does_not_import_torch_or_diffusers():
+    result = _python(
+        "import django; django.setup();"
+        "import config.urls, config.asgi, generation.tasks, generation.worker;"
+        "from django.urls import resolve; resolve('/studio/');"
+        "import sys, json;"
+        "print(json.dumps(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)))"
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+PRODUCTION = {
+    "VERNISSAGE_PRODUCTION": "1",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "alpha.example.com",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/vernissage",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DJANGO_SECRET_KEY", "", "DJANGO_SECRET_KEY must be set"),
+        ("DJANGO_SECRET_KEY", "x" * 64, "DJANGO_SECRET_KEY must be set"),
+        ("DJANGO_SECRET_KEY", "django-insecure-" + "k3y" * 20, "DJANGO_SECRET_KEY must be set"),
+        ("DJANGO_ALLOWED_HOSTS", "", "DJANGO_ALLOWED_HOSTS must list"),
+        ("DATABASE_URL", "", "DATABASE_URL must point at PostgreSQL"),
+        ("DJANGO_DEBUG", "1", "DJANGO_DEBUG must be off"),
+    ],
+)
+def test_production_refuses_to_start_with_an_unsafe_setting(name, value, message):
+    env = {**PRODUCTION, name: value}
+
+    result = _python("import django; django.setup()", **env)
+
+    assert result.returncode != 0 and message in result.stderr
+
+
+def test_production_settings_pass_the_deployment_check():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env={**os.environ, **PRODUCTION},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("helper", "value", "message"),
+    [
+        (lambda: env_bool("V_TEST", False), "maybe", "is not a boolean"),
+        (lambda: env_int("V_TEST", 1), "ten", "is not an integer"),
+        (lambda: env_int("V_TEST", 1, minimum=1), "0", "below the minimum"),
+        (lambda: env_json("V_TEST", []), "[1,", "is not valid JSON"),
+    ],
+)
+def test_malformed_environment_values_fail_loudly_naming_the_variable(
+    monkeypatch, helper, value, message
+):
+    monkeypatch.setenv("V_TEST", value)
+
+    with pytest.raises(ImproperlyConfigured, match=f"V_TEST.*{message}"):
+        helper()
+
+
+GOOD_MODEL = {
+    "name": "wan-1-3b",
+    "source": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+    "dtype": "bfloat16",
+    "device": "cuda",
+    "defaults": {"num_frames": 33, "width": 832, "height": 480, "steps": 30, "guidance": 5},
+    "limits": {"num_frames": 81, "width": 832, "height": 832, "steps": 50, "guidance": 12},
+}
+
+
+def test_a_real_checkpoint_entry_parses_into_its_own_queue():
+    spec = parse_model(GOOD_MODEL, 0)
+
+    assert (spec.queue, spec.dtype, spec.limits.num_frames) == ("gpu.wan-1-3b", "bfloat16", 81)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "Bad Name"}, "name 'Bad Name' must match"),
+        ({"source": ""}, "'source'"),
+        ({"dtype": "int8"}, "dtype 'int8'"),
+        ({"limits": {"num_frames": 81}}, "'limits' must give exactly"),
+        ({"defaults": {**GOOD_MODEL["defaults"], "steps": 99}}, "default steps exceeds"),
+    ],
+)
+def test_a_bad_model_entry_is_refused_naming_the_problem(change, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        parse_model({**GOOD_MODEL, **change}, 0)

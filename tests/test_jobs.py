@@ -1,0 +1,262 @@
+"""Submitting jobs from the studio and the API: the rules, bad input, and the job state machine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from generation.models import Job
+from generation.services import (
+    JobRejected,
+    JobRequest,
+    job_fail,
+    job_record_progress,
+    job_start,
+    job_submit,
+    job_succeed,
+)
+from tests.factories import make_job
+
+pytestmark = pytest.mark.django_db
+
+VALID = {
+    "model": "demo",
+    "prompt": "a heron at dawn",
+    "num_frames": 9,
+    "width": 64,
+    "height": 64,
+    "steps": 4,
+    "guidance": 5.0,
+}
+
+
+def _post_studio(client, **changes):
+    return client.post(reverse("studio"), {**VALID, **changes})
+
+
+@pytest.fixture
+def signed_in(client, tester):
+    client.force_login(tester)
+    return client
+
+
+@pytest.fixture
+def dispatched(monkeypatch):
+    """Messages that would go to Celery, captured: these tests are about the rows, not the worker."""
+    sent = []
+    monkeypatch.setattr(
+        "generation.tasks.run_job.apply_async", lambda args, queue: sent.append((args, queue))
+    )
+    return sent
+
+
+def test_studio_submit_creates_a_queued_job_and_dispatches_it_after_commit(
+    signed_in, tester, dispatched, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post_studio(signed_in)
+
+    assert response.status_code == 302
+    job = Job.objects.get()
+    assert (job.owner, job.state, job.prompt, job.steps) == (tester, "queued", "a heron at dawn", 4)
+    assert dispatched == [([str(job.id)], "gpu.demo")]
+
+
+def test_nothing_is_dispatched_when_the_transaction_rolls_back(tester, dispatched):
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        job_submit(owner=tester, request=JobRequest(model_name="demo", prompt="x"))
+        raise RuntimeError("rollback")
+
+    assert not Job.objects.exists() and dispatched == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"prompt": ""}, "prompt", "required"),
+        ({"prompt": "   \n "}, "prompt", "required"),
+        ({"prompt": "x" * 2001}, "prompt", "At most 2000 characters"),
+        ({"prompt": "a cat\x00"}, "prompt", "Null characters are not allowed"),
+        ({"prompt": "a cat\x1b[31m"}, "prompt", "U+001B"),
+        ({"prompt": "hidden\u202etext"}, "prompt", "U+202E"),
+        ({"negative_prompt": "n" * 2001}, "negative_prompt", "At most 2000"),
+        ({"num_frames": 10}, "num_frames", "4k+1"),
+        ({"num_frames": 21}, "num_frames", "between 1 and 17"),
+        ({"num_frames": 0}, "num_frames", "between 1 and 17"),
+        ({"width": 70}, "width", "multiple of 16"),
+        ({"width": 4096}, "width", "between 1 and 128"),
+        ({"height": -16}, "height", "between 1 and 128"),
+        ({"steps": 0}, "steps", "between 1 and 12"),
+        ({"steps": 1000}, "steps", "between 1 and 12"),
+        ({"guidance": 99}, "guidance", "between 0 and 20"),
+        ({"seed": -1}, "seed", "greater than or equal to 0"),
+        ({"seed": 2**40}, "seed", "less than or equal to"),
+        ({"steps": "many"}, "steps", "whole number"),
+        ({"model": "gpt-video"}, "model", "not one of the available choices"),
+    ],
+)
+def test_bad_studio_input_gets_a_field_error_and_queues_nothing(
+    signed_in, dispatched, changes, field, message
+):
+    response = _post_studio(signed_in, **changes)
+
+    assert response.status_code == 400
+    errors = " ".join(response.context["form"].errors.get(field, []))
+    assert message in errors, response.context["form"].errors
+    assert not Job.objects.exists() and dispatched == []
+
+
+def test_a_double_submitted_form_queues_one_job(
+    signed_in, dispatched, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = _post_studio(signed_in, client_token="tok-1")
+        second = _post_studio(signed_in, client_token="tok-1")
+
+    assert first.status_code == second.status_code == 302
+    assert Job.objects.count() == 1
+    assert len(dispatched) == 1
+
+
+def test_the_studio_form_carries_a_fresh_idempotency_token(signed_in):
+    first = signed_in.get(reverse("studio")).context["form"].initial["client_token"]
+    second = signed_in.get(reverse("studio")).context["form"].initial["client_token"]
+
+    assert first and second and first != second
+
+
+def test_the_studio_lists_jobs_with_a_constant_number_of_queries(signed_in, tester):
+    for _ in range(3):
+        make_job(tester)
+    with CaptureQueriesContext(connection) as few:
+        signed_in.get(reverse("studio"))
+    for _ in range(20):
+        make_job(tester)
+    with CaptureQueriesContext(connection) as many:
+        response = signed_in.get(reverse("studio"))
+
+    assert len(many) == len(few)
+    assert len(response.context["initial_jobs"]) == 23
+
+
+def test_the_api_submits_lists_and_gets_jobs(signed_in, tester, dispatched):
+    created = signed_in.post(reverse("api_jobs"), VALID, content_type="application/json")
+    listed = signed_in.get(reverse("api_jobs"))
+    fetched = signed_in.get(reverse("api_job", kwargs={"job_id": created.json()["id"]}))
+
+    assert created.status_code == 201 and created.json()["state"] == "queued"
+    assert listed.json()["count"] == 1 and listed.json()["results"][0]["id"] == created.json()["id"]
+    assert fetched.json()["prompt"] == "a heron at dawn"
+
+
+def test_the_api_reports_each_bad_field_and_queues_nothing(signed_in, dispatched):
+    response = signed_in.post(
+        reverse("api_jobs"),
+        {**VALID, "prompt": "", "width": 70, "steps": 99},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"prompt", "width", "steps"}
+    assert not Job.objects.exists()
+
+
+def test_the_api_refuses_an_unknown_model_by_name(signed_in, dispatched):
+    response = signed_in.post(
+        reverse("api_jobs"), {**VALID, "model": "nope"}, content_type="application/json"
+    )
+
+    assert response.status_code == 400 and "'nope'" in json.dumps(response.json())
+
+
+def test_the_api_honours_an_idempotency_key(signed_in, dispatched):
+    headers = {"Idempotency-Key": "retry-1"}
+    first = signed_in.post(
+        reverse("api_jobs"), VALID, content_type="application/json", headers=headers
+    )
+    again = signed_in.post(
+        reverse("api_jobs"), VALID, content_type="application/json", headers=headers
+    )
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"] and Job.objects.count() == 1
+
+
+def test_an_inactive_account_cannot_submit(tester):
+    tester.is_active = False
+    tester.save()
+
+    with pytest.raises(JobRejected, match="cannot submit"):
+        job_submit(owner=tester, request=JobRequest(model_name="demo", prompt="x"))
+
+
+# --- the state machine, driven the way the worker drives it ------------------------------------
+
+
+def test_a_job_is_claimed_once_and_only_the_current_attempt_may_finish_it(tester, settings):
+    job = make_job(tester)
+    first = job_start(job_id=job.id, worker="w1")
+    # The message is delivered again (the first worker died): a new attempt fences off the old.
+    second = job_start(job_id=job.id, worker="w2")
+
+    assert (first.attempt, second.attempt) == (1, 2)
+    assert job_record_progress(job=first, step=1) is False
+    assert job_fail(job=first, reason="stale") is False
+    assert job_record_progress(job=second, step=1) is True
+    fields = {
+        "video_name": "v.mp4",
+        "poster_name": "p.jpg",
+        "sha256": "0" * 64,
+        "size_bytes": 1,
+        "width": 32,
+        "height": 32,
+        "num_frames": 5,
+        "fps": 8,
+    }
+    assert job_succeed(job=first, output_fields=fields) is False
+    assert job_succeed(job=second, output_fields=fields) is True
+    assert job_succeed(job=second, output_fields=fields) is False
+    job.refresh_from_db()
+    assert job.state == "succeeded" and job.output.state == "pending"
+
+
+@pytest.mark.parametrize("state", ["succeeded", "failed", "cancelled"])
+def test_a_final_job_is_never_started_again(tester, state):
+    job = make_job(tester, state=state)
+
+    assert job_start(job_id=job.id, worker="w") is None
+    job.refresh_from_db()
+    assert job.state == state and job.attempt == 0
+
+
+def test_a_job_whose_worker_keeps_dying_is_failed_with_a_reason(tester, settings):
+    settings.JOB_MAX_ATTEMPTS = 2
+    job = make_job(tester)
+    job_start(job_id=job.id, worker="w1")
+    job_start(job_id=job.id, worker="w2")
+
+    assert job_start(job_id=job.id, worker="w3") is None
+    job.refresh_from_db()
+    assert job.state == "failed" and "stopped during this job 2 times" in job.error
+
+
+def test_progress_stops_when_the_job_is_no_longer_running(tester):
+    job = job_start(job_id=make_job(tester).id, worker="w")
+    Job.objects.filter(id=job.id).update(state=Job.State.CANCELLED)
+
+    assert job_record_progress(job=job, step=2) is False
+
+
+def test_the_service_names_each_control_character_it_refuses(tester):
+    with pytest.raises(JobRejected) as refused:
+        job_submit(owner=tester, request=JobRequest(model_name="demo", prompt="a\x00b\x07c"))
+
+    assert refused.value.errors == {
+        "prompt": ["Control characters are not allowed: U+0000, U+0007."]
+    }

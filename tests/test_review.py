@@ -1,0 +1,180 @@
+"""Moderation and sharing: nothing is shared before approval, and links die with their conditions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils import timezone
+
+from review.models import Output, ShareLink
+from review.selectors import review_queue, share_link_resolve
+from review.services import (
+    ReviewError,
+    output_approve,
+    output_reject,
+    share_link_create,
+    share_link_revoke,
+)
+from tests.factories import make_output
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_queue_lists_pending_outputs_oldest_first(tester, other_tester, outputs_dir):
+    older = make_output(tester)
+    newer = make_output(other_tester)
+    make_output(tester, state=Output.State.APPROVED)
+
+    assert list(review_queue()) == [older, newer]
+
+
+def test_the_review_page_shows_video_prompt_and_tester(client, reviewer, tester, outputs_dir):
+    output = make_output(tester)
+    client.force_login(reviewer)
+
+    page = client.get(reverse("review_queue")).content.decode()
+
+    assert reverse("output_video", kwargs={"output_id": output.id}) in page
+    assert output.job.prompt in page and tester.email in page
+
+
+def test_the_review_page_uses_a_constant_number_of_queries(
+    client, reviewer, tester, outputs_dir, django_assert_max_num_queries
+):
+    for _ in range(8):
+        make_output(tester)
+    client.force_login(reviewer)
+
+    with django_assert_max_num_queries(8):
+        client.get(reverse("review_queue"))
+
+
+def test_a_reviewer_approves_and_the_decision_is_recorded(reviewer, tester, outputs_dir):
+    output = output_approve(output=make_output(tester), by=reviewer)
+
+    assert output.state == Output.State.APPROVED
+    assert output.decided_by == reviewer and output.decided_at is not None
+
+
+def test_rejecting_needs_a_reason(reviewer, tester, outputs_dir):
+    output = make_output(tester)
+
+    with pytest.raises(ReviewError, match="reason is required"):
+        output_reject(output=output, by=reviewer, reason="   ")
+    output.refresh_from_db()
+    assert output.state == Output.State.PENDING
+
+
+def test_a_decided_output_cannot_be_decided_again(reviewer, tester, outputs_dir):
+    output = output_reject(output=make_output(tester), by=reviewer, reason="violence")
+
+    with pytest.raises(ReviewError, match="already rejected"):
+        output_approve(output=output, by=reviewer)
+
+
+def test_a_tester_cannot_approve_anything(tester, outputs_dir):
+    with pytest.raises(PermissionDenied):
+        output_approve(output=make_output(tester), by=tester)
+
+
+@pytest.mark.parametrize("state", [Output.State.PENDING, Output.State.REJECTED])
+def test_an_unapproved_output_cannot_get_a_share_link(tester, state, outputs_dir):
+    output = make_output(tester, state=state)
+
+    with pytest.raises(ReviewError, match="Only approved outputs"):
+        share_link_create(output=output, by=tester)
+    assert not ShareLink.objects.exists()
+
+
+def test_only_the_owner_can_share(tester, other_tester, reviewer, outputs_dir):
+    output = make_output(tester, state=Output.State.APPROVED)
+
+    for stranger in (other_tester, reviewer):
+        with pytest.raises(PermissionDenied):
+            share_link_create(output=output, by=stranger)
+
+
+def test_a_share_link_is_unguessable(tester, outputs_dir):
+    link = share_link_create(output=make_output(tester, state=Output.State.APPROVED), by=tester)
+
+    # token_urlsafe(32): 43 characters of base64 carry 256 bits.
+    assert len(link.token) >= 43
+
+
+def test_the_share_page_shows_the_video_and_credit_to_anyone(client, tester, outputs_dir):
+    tester.display_name = "Ada Lovelace"
+    tester.save()
+    link = share_link_create(output=make_output(tester, state=Output.State.APPROVED), by=tester)
+
+    page = client.get(reverse("shared_page", kwargs={"token": link.token}))
+    video = client.get(reverse("shared_video", kwargs={"token": link.token}))
+
+    assert page.status_code == 200 and "Ada Lovelace" in page.content.decode()
+    assert video.status_code == 200 and video["Content-Type"] == "video/mp4"
+    assert b"ftyp" in b"".join(video.streaming_content)[:16]
+    link.refresh_from_db()
+    assert link.view_count == 1
+
+
+def test_the_share_page_links_nowhere_else_on_the_platform(client, tester, outputs_dir):
+    link = share_link_create(output=make_output(tester, state=Output.State.APPROVED), by=tester)
+
+    page = client.get(reverse("shared_page", kwargs={"token": link.token})).content.decode()
+
+    assert "<a " not in page and "<form" not in page
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda link, by: share_link_revoke(link=link, by=by),
+        lambda link, by: ShareLink.objects.filter(id=link.id).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        ),
+        lambda link, by: by.__class__.objects.filter(id=by.id).update(is_active=False),
+    ],
+    ids=["revoked", "expired", "owner-deactivated"],
+)
+def test_a_dead_link_says_no_longer_available(client, tester, spoil, outputs_dir):
+    link = share_link_create(output=make_output(tester, state=Output.State.APPROVED), by=tester)
+    spoil(link, tester)
+
+    page = client.get(reverse("shared_page", kwargs={"token": link.token}))
+    video = client.get(reverse("shared_video", kwargs={"token": link.token}))
+
+    assert page.status_code == 404 and "no longer available" in page.content.decode()
+    assert video.status_code == 404
+    assert share_link_resolve(token=link.token) is None
+
+
+def test_video_requests_support_byte_ranges(client, tester, outputs_dir):
+    output = make_output(tester)
+    client.force_login(tester)
+    url = reverse("output_video", kwargs={"output_id": output.id})
+
+    partial = client.get(url, headers={"Range": "bytes=0-99"})
+    tail = client.get(url, headers={"Range": "bytes=-10"})
+
+    assert partial.status_code == 206 and len(partial.content) == 100
+    assert partial["Content-Range"] == f"bytes 0-99/{output.size_bytes}"
+    assert tail.status_code == 206 and len(tail.content) == 10
+
+
+def test_the_review_page_decision_updates_the_output(client, reviewer, tester, outputs_dir):
+    output = make_output(tester)
+    client.force_login(reviewer)
+
+    empty = client.post(
+        reverse("review_decide", kwargs={"output_id": output.id}), {"decision": "reject"}
+    )
+    output.refresh_from_db()
+    assert empty.status_code == 302 and output.state == Output.State.PENDING
+    client.post(
+        reverse("review_decide", kwargs={"output_id": output.id}),
+        {"decision": "reject", "reason": "Shows a real person"},
+    )
+    output.refresh_from_db()
+    assert output.state == Output.State.REJECTED and output.decision_reason == "Shows a real person"
