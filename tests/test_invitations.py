@@ -1,4 +1,4 @@
-"""Joining only through an invitation: the link, the locked email, and every way it can be refused."""
+"""Joining only by invitation: the link, the locked email, and every way it can be refused."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ def signed_in(client, tester):
 
 @pytest.fixture
 def dispatched(monkeypatch):
-    """Messages that would go to Celery, captured: these tests are about the rows, not the worker."""
+    """Messages meant for Celery, captured: these tests are about the rows, not the worker."""
     sent = []
     monkeypatch.setattr(
         "generation.tasks.run_job.apply_async", lambda args, queue: sent.append((args, queue))

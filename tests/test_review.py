@@ -1,4 +1,4 @@
-"""Moderation and sharing: nothing is shared before approval, and links die with their conditions."""
+"""Moderation and sharing: nothing is shared before approval; links die with their conditions."""
 
 from __future__ import annotations
 
