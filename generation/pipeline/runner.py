@@ -88,7 +88,9 @@ def _load(spec: PipelineSpec) -> DiffusionPipeline:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {spec.dtype!r}.")
     import torch
     from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
 
+    diffusers_logging.disable_progress_bar()  # one log line below says the same, once
     started = time.monotonic()
     pipe = DiffusionPipeline.from_pretrained(spec.source, dtype=getattr(torch, spec.dtype))
     pipe.to(spec.device)
