@@ -1,23 +1,194 @@
-from django.contrib import admin
+"""The Django admin: every action goes through the same services as the staff pages."""
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
-from access.models import Invitation, User
+from access.models import ApiToken, AuditEntry, Cohort, Invitation, TermsVersion, User
+from access.services import (
+    AccessError,
+    audit_record,
+    invitation_resend,
+    invitation_revoke,
+    sessions_end,
+    terms_publish,
+    tester_reinstate,
+    tester_suspend,
+    token_revoke,
+)
+
+
+def _each(modeladmin, request, queryset, action, done: str) -> None:
+    count = 0
+    for obj in queryset:
+        try:
+            action(obj)
+            count += 1
+        except AccessError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc}", messages.ERROR)
+    modeladmin.message_user(request, f"{done}: {count}")
 
 
 @admin.register(User)
 class VernissageUserAdmin(UserAdmin):
-    fieldsets = (*UserAdmin.fieldsets, ("Vernissage", {"fields": ("display_name",)}))
-    list_display = ("email", "display_name", "is_active", "is_staff", "date_joined")
+    fieldsets = (
+        *UserAdmin.fieldsets,
+        ("Vernissage", {"fields": ("display_name", "cohort", "standing", "standing_reason")}),
+    )
+    readonly_fields = ("standing", "standing_reason")
+    list_display = ("email", "display_name", "cohort", "standing", "is_staff", "date_joined")
+    list_filter = ("standing", "cohort", "is_staff", "groups")
     search_fields = ("email", "display_name", "username")
+    actions = ["suspend", "reinstate", "end_sessions"]
+
+    @admin.action(description="Suspend selected testers (reason: suspended from the admin)")
+    def suspend(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda user: tester_suspend(
+                tester=user, by=request.user, reason="suspended from the admin"
+            ),
+            "Suspended",
+        )
+
+    @admin.action(description="Reinstate selected testers")
+    def reinstate(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda user: tester_reinstate(tester=user, by=request.user),
+            "Reinstated",
+        )
+
+    @admin.action(description="End all sessions of selected users")
+    def end_sessions(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda user: sessions_end(user=user, by=request.user),
+            "Sessions ended for",
+        )
+
+
+@admin.register(Cohort)
+class CohortAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "lane",
+        "starts_at",
+        "ends_at",
+        "max_concurrent_jobs",
+        "max_queued_jobs",
+        "gpu_seconds_per_day",
+    )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action="access.cohort.changed" if change else "access.cohort.created",
+            actor=request.user,
+            target=obj,
+            details={"fields": form.changed_data},
+        )
 
 
 @admin.register(Invitation)
 class InvitationAdmin(admin.ModelAdmin):
-    list_display = ("email", "state", "invited_by", "created_at", "expires_at", "accepted_at")
-    list_filter = ("state",)
+    list_display = (
+        "email",
+        "cohort",
+        "state",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+    )
+    list_filter = ("state", "cohort")
     search_fields = ("email",)
-    readonly_fields = ("code_digest", "state", "accepted_by", "accepted_at", "created_at")
+    readonly_fields = [f.name for f in Invitation._meta.fields]
+    actions = ["resend", "revoke"]
 
     def has_add_permission(self, request) -> bool:
-        # The code is shown only once, at creation: use `manage.py invite` (staff pages come later).
+        return False  # the code is shown once, at creation: use Staff → Invitations
+
+    @admin.action(description="Resend (new link, new expiry)")
+    def resend(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda inv: invitation_resend(invitation=inv, by=request.user),
+            "Resent",
+        )
+
+    @admin.action(description="Revoke")
+    def revoke(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda inv: invitation_revoke(invitation=inv, by=request.user),
+            "Revoked",
+        )
+
+
+@admin.register(TermsVersion)
+class TermsVersionAdmin(admin.ModelAdmin):
+    list_display = ("version", "title", "published_at")
+    fields = ("title", "body")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a published version is a record of what people agreed to
+
+    def save_model(self, request, obj, form, change):
+        published = terms_publish(title=obj.title, body=obj.body, by=request.user)
+        obj.pk, obj.version = published.pk, published.version
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "user",
+        "prefix",
+        "scopes",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "last_used_ip",
+    )
+    readonly_fields = [f.name for f in ApiToken._meta.fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda token: token_revoke(token=token, by=request.user),
+            "Revoked",
+        )
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "action", "actor_label", "target_label", "ip")
+    list_filter = ("action",)
+    search_fields = ("action", "actor_label", "target_label", "target_id")
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

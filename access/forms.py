@@ -6,9 +6,11 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from access.models import User
-from access.selectors import SESSION_INVITATION_KEY, invitation_from_session
-from access.services import InvitationError, invitation_accept
+from access.models import ApiToken, Cohort, User
+from access.selectors import SESSION_INVITATION_KEY, client_ip, invitation_from_session
+from access.services import TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS, AccessError, invitation_accept
+
+BULK_MAX_BYTES = 1_000_000
 
 
 class InvitationSignupForm(SignupForm):
@@ -26,6 +28,7 @@ class InvitationSignupForm(SignupForm):
         self.invitation = invitation_from_session(context.request)
         if self.invitation is not None:
             self.fields["email"].initial = self.invitation.email
+            self.fields["display_name"].initial = self.invitation.name
         # Disabled fields ignore submitted data: the browser cannot change the address.
         self.fields["email"].disabled = True
 
@@ -40,10 +43,59 @@ class InvitationSignupForm(SignupForm):
             user.display_name = self.cleaned_data.get("display_name", "").strip()
             user.save(update_fields=["display_name"])
             try:
-                invitation_accept(invitation_id=self.invitation.pk, user=user)
-            except InvitationError as exc:
+                invitation_accept(
+                    invitation_id=self.invitation.pk, user=user, ip=client_ip(request)
+                )
+            except AccessError as exc:
                 # Only a concurrent signup with the same link gets here (clean() already checked);
                 # leaving the atomic block by exception rolls this user back.
                 raise PermissionDenied(str(exc)) from exc
         request.session.pop(SESSION_INVITATION_KEY, None)
         return user
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField()
+    cohort = forms.ModelChoiceField(Cohort.objects.all())
+    name = forms.CharField(max_length=80, required=False)
+
+
+class BulkInvitationForm(forms.Form):
+    """Lines or a CSV file of `email,cohort,name` (cohort and name optional)."""
+
+    cohort = forms.ModelChoiceField(
+        Cohort.objects.all(), required=False, help_text="For lines that name no cohort."
+    )
+    lines = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
+    csv_file = forms.FileField(required=False, label="CSV file")
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("csv_file")
+        if upload is not None:
+            if upload.size > BULK_MAX_BYTES:
+                raise forms.ValidationError("The CSV file is larger than 1 MB.")
+            try:
+                data["csv_text"] = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise forms.ValidationError("The CSV file is not UTF-8 text.") from None
+        if not data.get("lines", "").strip() and not data.get("csv_text", "").strip():
+            raise forms.ValidationError("Paste some lines or choose a CSV file.")
+        return data
+
+    def text(self) -> str:
+        return "\n".join(
+            part
+            for part in (self.cleaned_data.get("lines", ""), self.cleaned_data.get("csv_text"))
+            if part
+        )
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    scopes = forms.MultipleChoiceField(
+        choices=ApiToken.Scope.choices, widget=forms.CheckboxSelectMultiple
+    )
+    days = forms.IntegerField(
+        min_value=1, max_value=TOKEN_MAX_DAYS, initial=TOKEN_DEFAULT_DAYS, label="Expires in (days)"
+    )

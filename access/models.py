@@ -1,17 +1,89 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 
+class Cohort(models.Model):
+    """A group of testers sharing models, per-tester limits, a program window and a lane.
+
+    Access ends by itself after `ends_at` (testers of an ended cohort are "expired"); nothing has to
+    run at that moment. A null limit means "the model's own limit".
+    """
+
+    class Lane(models.TextChoices):
+        ARTIST = "artist", "Artist"
+        RED_TEAM = "red-team", "Red team"
+
+    name = models.CharField(max_length=80, unique=True)
+    lane = models.CharField(max_length=16, choices=Lane.choices, default=Lane.ARTIST)
+    model_names = models.JSONField(default=list, help_text="Registry names this cohort may use.")
+    max_concurrent_jobs = models.PositiveIntegerField(default=1)
+    max_queued_jobs = models.PositiveIntegerField(default=5)
+    gpu_seconds_per_day = models.PositiveIntegerField(default=1800)
+    max_frames = models.PositiveIntegerField(null=True, blank=True)
+    max_width = models.PositiveIntegerField(null=True, blank=True)
+    max_height = models.PositiveIntegerField(null=True, blank=True)
+    max_steps = models.PositiveIntegerField(null=True, blank=True)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="access_cohort_window_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from generation.registry import get_model
+
+        unknown = [name for name in self.model_names if get_model(name) is None]
+        if unknown:
+            raise ValidationError({"model_names": f"Unknown models: {', '.join(unknown)}"})
+
+    def is_open(self, at=None) -> bool:
+        at = at or timezone.now()
+        return self.starts_at <= at < self.ends_at
+
+
 class User(AbstractUser):
-    """A person on the platform. Testers sign in with their email; `username` is generated."""
+    """A person on the platform. Testers sign in with their email; `username` is generated.
+
+    Tester lifecycle: (invited: an Invitation, no User yet) -> ACTIVE -> SUSPENDED -> ACTIVE
+    (reinstated) | REVOKED (final). EXPIRED is derived from the cohort's program window.
+    Only `access.services` changes `standing`; `standing_now` is what every door checks.
+    """
+
+    class Standing(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"  # derived, never stored
 
     display_name = models.CharField(
         max_length=80, blank=True, help_text="Credit shown on public share pages."
     )
+    cohort = models.ForeignKey(
+        Cohort, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+    )
+    standing = models.CharField(
+        max_length=16,
+        choices=[c for c in Standing.choices if c[0] != "expired"],
+        default=Standing.ACTIVE,
+    )
+    standing_reason = models.CharField(max_length=500, blank=True)
+    standing_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -28,9 +100,21 @@ class User(AbstractUser):
     def credit(self) -> str:
         return self.display_name or self.get_full_name() or self.email.split("@")[0]
 
+    @property
+    def standing_now(self) -> str:
+        if self.standing != self.Standing.ACTIVE or self.is_staff:
+            return self.standing
+        if self.cohort_id is not None and not self.cohort.is_open():
+            return self.Standing.EXPIRED
+        return self.standing
+
+    @property
+    def is_red_teamer(self) -> bool:
+        return self.cohort_id is not None and self.cohort.lane == Cohort.Lane.RED_TEAM
+
 
 class Invitation(models.Model):
-    """A single-use invitation bound to one email address.
+    """A single-use invitation bound to one email address and one cohort.
 
     Stored states: PENDING -> ACCEPTED | REVOKED (only `access.services` changes them).
     EXPIRED is derived: a pending invitation past `expires_at` is expired (see `status`), so no
@@ -50,6 +134,10 @@ class Invitation(models.Model):
         EXPIRED = "expired", "Expired"
 
     email = models.EmailField()
+    name = models.CharField(max_length=80, blank=True)
+    cohort = models.ForeignKey(
+        Cohort, null=True, blank=True, on_delete=models.PROTECT, related_name="invitations"
+    )
     code_digest = models.CharField(max_length=64, unique=True, editable=False)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     invited_by = models.ForeignKey(
@@ -59,6 +147,8 @@ class Invitation(models.Model):
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="invitation"
     )
     accepted_at = models.DateTimeField(null=True, blank=True)
+    sent_count = models.PositiveIntegerField(default=0)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -75,3 +165,115 @@ class Invitation(models.Model):
         if self.state == self.State.PENDING and self.expires_at <= timezone.now():
             return self.Status.EXPIRED
         return self.state
+
+
+class TermsVersion(models.Model):
+    """A version of the program terms (NDA). The newest published version is the current one."""
+
+    version = models.PositiveIntegerField(unique=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"Terms v{self.version}"
+
+
+class TermsAcceptance(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="terms_acceptances")
+    terms = models.ForeignKey(TermsVersion, on_delete=models.PROTECT, related_name="acceptances")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "terms"], name="access_terms_accepted_once")
+        ]
+
+
+class ApiToken(models.Model):
+    """A personal API token: `vern_<prefix>_<secret>`, shown once, stored as an HMAC digest.
+
+    Usable while not revoked, not expired and its owner's standing is active.
+    """
+
+    class Scope(models.TextChoices):
+        JOBS_WRITE = "jobs:write", "Submit jobs"
+        JOBS_READ = "jobs:read", "Read jobs"
+        OUTPUTS_READ = "outputs:read", "Read outputs"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (vern_{self.prefix}_…)"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("Audit entries are append-only.")
+
+    def delete(self):
+        raise PermissionError("Audit entries are append-only.")
+
+
+class AuditEntry(models.Model):
+    """One security or moderation event. Append-only: never updated, never deleted.
+
+    Actor and target are also kept as text so an entry still reads right after the user or object
+    is gone (the foreign key then becomes null).
+    """
+
+    action = models.CharField(max_length=80, db_index=True)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    target_type = models.CharField(max_length=80, blank=True)
+    target_id = models.CharField(max_length=64, blank=True, db_index=True)
+    target_label = models.CharField(max_length=254, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_label or 'system'}"
+        )
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise PermissionError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit entries are append-only.")

@@ -1,13 +1,47 @@
 from __future__ import annotations
 
-from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+import csv
+import json
+from itertools import chain
 
-from access.models import Invitation
-from access.selectors import SESSION_INVITATION_KEY, invitation_get_by_code
-from access.services import STATUS_MESSAGES
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from access.forms import BulkInvitationForm, InvitationForm, TokenForm
+from access.models import ApiToken, Invitation, User
+from access.selectors import (
+    SESSION_INVITATION_KEY,
+    audit_entries,
+    client_ip,
+    invitation_get_by_code,
+    invitations_list,
+    terms_accepted_version,
+    terms_current,
+    tokens_of,
+)
+from access.services import (
+    MANAGE_ACCESS_PERMISSION,
+    STATUS_MESSAGES,
+    AccessError,
+    invitation_bulk_create,
+    invitation_create,
+    invitation_resend,
+    invitation_revoke,
+    sessions_end,
+    terms_accept,
+    tester_reinstate,
+    tester_suspend,
+    token_create,
+    token_revoke,
+)
+
+AUDIT_PAGE_SIZE = 100
 
 
 @require_GET
@@ -27,3 +61,212 @@ def invitation_open(request: HttpRequest, code: str) -> HttpResponse:
 
 def _invitation_problem(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
     return render(request, "access/invitation_problem.html", {"message": message}, status=status)
+
+
+def _next_url(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return default
+
+
+# --- terms -----------------------------------------------------------------------------------
+
+
+@login_required
+def terms(request: HttpRequest) -> HttpResponse:
+    current = terms_current()
+    if request.method == "POST" and current is not None:
+        if request.POST.get("version") != str(current.version):
+            messages.error(request, "The terms changed while you were reading; please read again.")
+        elif request.POST.get("accept") != "yes":
+            messages.error(request, "Tick the box to accept the terms.")
+        else:
+            terms_accept(user=request.user, terms=current, ip=client_ip(request))
+            return redirect(_next_url(request, "/studio/"))
+    accepted = terms_accepted_version(request.user)
+    return render(
+        request,
+        "access/terms.html",
+        {
+            "terms": current,
+            "accepted": accepted is not None,
+            "next": _next_url(request, ""),
+        },
+    )
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+@login_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    form, issued = TokenForm(request.POST or None), None
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = token_create(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                days=form.cleaned_data["days"],
+            )
+        except AccessError as exc:
+            form.add_error(None, str(exc))
+        else:
+            form = TokenForm()
+    return render(
+        request,
+        "access/tokens.html",
+        {
+            "form": form,
+            "issued": issued,
+            "tokens": tokens_of(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=token_id)
+    if token.user_id != request.user.id and not request.user.has_perm(MANAGE_ACCESS_PERMISSION):
+        raise PermissionDenied
+    token_revoke(token=token, by=request.user)
+    messages.success(request, f"Token {token.name!r} revoked.")
+    return redirect(_next_url(request, "/tokens/"))
+
+
+# --- staff: invitations, testers, audit --------------------------------------------------------
+
+staff_required = permission_required(MANAGE_ACCESS_PERMISSION, raise_exception=True)
+
+
+@login_required
+@staff_required
+def staff_invitations(request: HttpRequest) -> HttpResponse:
+    single = InvitationForm(request.POST if "single" in request.POST else None)
+    bulk = BulkInvitationForm(
+        request.POST if "bulk" in request.POST else None,
+        request.FILES if "bulk" in request.POST else None,
+    )
+    if single.is_bound and single.is_valid():
+        try:
+            issued = invitation_create(
+                email=single.cleaned_data["email"],
+                cohort=single.cleaned_data["cohort"],
+                name=single.cleaned_data["name"],
+                invited_by=request.user,
+                ip=client_ip(request),
+            )
+        except AccessError as exc:
+            single.add_error("email", str(exc))
+        else:
+            messages.success(request, f"Invited {issued.invitation.email}: {issued.url}")
+            return redirect("staff_invitations")
+    if bulk.is_bound and bulk.is_valid():
+        result = invitation_bulk_create(
+            text=bulk.text(), invited_by=request.user, default_cohort=bulk.cleaned_data["cohort"]
+        )
+        messages.success(request, f"Invited {len(result.issued)} people.")
+        for error in result.errors:
+            messages.error(request, error)
+        return redirect("staff_invitations")
+    return render(
+        request,
+        "access/staff_invitations.html",
+        {
+            "single": single,
+            "bulk": bulk,
+            "invitations": invitations_list()[:500],
+        },
+    )
+
+
+@login_required
+@staff_required
+@require_POST
+def staff_invitation_action(request: HttpRequest, invitation_id: int, action: str) -> HttpResponse:
+    invitation = get_object_or_404(Invitation, pk=invitation_id)
+    try:
+        if action == "resend":
+            issued = invitation_resend(invitation=invitation, by=request.user)
+            messages.success(request, f"Sent a new link to {invitation.email}: {issued.url}")
+        elif action == "revoke":
+            invitation_revoke(invitation=invitation, by=request.user)
+            messages.success(request, f"Revoked the invitation for {invitation.email}.")
+    except AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("staff_invitations")
+
+
+@login_required
+@staff_required
+def staff_testers(request: HttpRequest) -> HttpResponse:
+    testers = User.objects.filter(is_staff=False).select_related("cohort").order_by("email")
+    return render(request, "access/staff_testers.html", {"testers": testers})
+
+
+@login_required
+@staff_required
+@require_POST
+def staff_tester_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse:
+    tester = get_object_or_404(User, pk=user_id, is_staff=False)
+    reason = request.POST.get("reason", "")
+    try:
+        if action == "suspend":
+            tester_suspend(tester=tester, by=request.user, reason=reason)
+        elif action == "reinstate":
+            tester_reinstate(tester=tester, by=request.user, reason=reason)
+        elif action == "end-sessions":
+            count = sessions_end(user=tester, by=request.user, ip=client_ip(request))
+            messages.success(request, f"Ended {count} sessions of {tester.email}.")
+    except AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("staff_testers")
+
+
+AUDIT_COLUMNS = (
+    "created_at",
+    "action",
+    "actor_label",
+    "target_type",
+    "target_id",
+    "target_label",
+    "ip",
+    "details",
+)
+
+
+@login_required
+@permission_required("access.view_auditentry", raise_exception=True)
+def staff_audit(request: HttpRequest) -> HttpResponse:
+    filters = {key: request.GET.get(key, "").strip() for key in ("action", "actor", "target")}
+    entries = audit_entries(**filters)
+    if request.GET.get("format") == "csv":
+        return _audit_csv(entries)
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "access/staff_audit.html", {"page": page, "filters": filters})
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(value: object) -> str:
+    # A leading =, +, - or @ makes spreadsheets evaluate the cell: neutralise it.
+    text = json.dumps(value) if isinstance(value, dict) else str(value or "")
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _audit_csv(entries) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    rows = (
+        [_csv_cell(getattr(entry, column)) for column in AUDIT_COLUMNS]
+        for entry in entries.iterator()
+    )
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in chain([AUDIT_COLUMNS], rows)), content_type="text/csv"
+    )
+    response["Content-Disposition"] = 'attachment; filename="vernissage-audit.csv"'
+    return response

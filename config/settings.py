@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "access.middleware.StandingMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -233,8 +234,18 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_PREVENT_ENUMERATION = False
 ACCOUNT_LOGOUT_ON_GET = False
-ACCOUNT_RATE_LIMITS = {}  # replaced with real limits by the access-control issue
+# allauth's default login/signup/reset rate limits stay on; they count in the Redis cache.
+# Behind the docker deployment's proxy (one hop) set VERNISSAGE_TRUSTED_PROXY_COUNT=1 so the
+# client's address, not the proxy's, is what limits and the audit log see.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("VERNISSAGE_TRUSTED_PROXY_COUNT", 0, minimum=0)
+MFA_ADAPTER = "access.adapters.EncryptingMFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Vernissage"
+# Key for MFA secrets at rest; derived from SECRET_KEY unless set (rotating it needs re-enrolment).
+MFA_ENCRYPTION_KEY = env_str("VERNISSAGE_MFA_ENCRYPTION_KEY", "")
+# HMAC key for API token digests; derived from SECRET_KEY unless set.
+API_TOKEN_PEPPER = env_str("VERNISSAGE_API_TOKEN_PEPPER", "") or f"api-token:{SECRET_KEY}"
+STAFF_MAX_CONCURRENT = env_int("VERNISSAGE_STAFF_MAX_CONCURRENT", 2, minimum=1)
 INVITATION_TTL_DAYS = env_int("VERNISSAGE_INVITATION_TTL_DAYS", 14, minimum=1)
 SESSION_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"
 
@@ -244,9 +255,10 @@ DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "Vernissage <noreply@l
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["access.api.permissions.ActiveTesterWithScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,

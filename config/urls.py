@@ -1,6 +1,11 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+# The admin signs in through allauth (rate limits, MFA), never its own bare login form.
+admin.site.login = secure_admin_login(admin.site.login)
+admin.site.site_header = "Vernissage administration"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="studio", permanent=False)),

@@ -16,7 +16,8 @@ CLOSE_NOT_FOUND = 4404
 
 @database_sync_to_async
 def _user_still_active(user_id: int) -> bool:
-    return User.objects.filter(id=user_id, is_active=True).exists()
+    user = User.objects.select_related("cohort").filter(id=user_id, is_active=True).first()
+    return user is not None and user.standing_now == User.Standing.ACTIVE
 
 
 @database_sync_to_async
@@ -42,6 +43,9 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user")
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await _user_still_active(self.user.id):
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         snapshot = await self.snapshot()
         if snapshot is None:

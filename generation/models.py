@@ -9,6 +9,9 @@ from django.db import models
 class Job(models.Model):
     """One text-to-video request. The row is the truth; Celery messages only carry its id.
 
+    A queued job waits in the database until the dispatcher sends it (`dispatched_at`); the owner's
+    cohort limits how many of their jobs are dispatched or running at once.
+
     Transitions (enforced in `generation.services` with conditional UPDATEs, never read-then-write):
         QUEUED  -> RUNNING | CANCELLED | FAILED
         RUNNING -> SUCCEEDED | FAILED | CANCELLED | RUNNING (a redelivered message after a worker
@@ -43,7 +46,16 @@ class Job(models.Model):
         max_length=64, blank=True, help_text="Idempotency key: a resubmission returns the same job."
     )
 
+    terms_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Terms version the owner had accepted when submitting."
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its message went to Celery (null: still waiting)."
+    )
+    gpu_seconds = models.FloatField(
+        default=0.0, help_text="Measured render time, charged to quota."
+    )
     attempt = models.PositiveIntegerField(default=0)
     progress_step = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -56,6 +68,7 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("submit_job", "Can submit generation jobs")]
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["state", "created_at"]),

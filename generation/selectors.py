@@ -16,7 +16,7 @@ def job_visible_to(*, job_id: object, user: User) -> Job | None:
     """The job if `user` owns it or may moderate; None otherwise (shown as 404, not 403)."""
     from review.services import can_moderate
 
-    if not user.is_authenticated or not user.is_active:
+    if not user.is_authenticated or not user.is_active or user.standing_now != "active":
         return None
     jobs = Job.objects.select_related("output").filter(id=job_id)
     if not can_moderate(user):

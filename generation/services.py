@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from access.models import User
+from access.selectors import Limits, budget_for, limits_for, terms_accepted_version
 from generation.models import Job
 from generation.pipeline.constraints import check_shape
 from generation.progress import publish_job
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 PROMPT_MAX_CHARS = 2000
 SEED_MAX = 2**32 - 1
 ALLOWED_CONTROL_CHARS = {"\n", "\r", "\t"}
+SUBMIT_PERMISSION = "generation.submit_job"
 
 
 class JobRejected(Exception):
@@ -73,10 +75,10 @@ def _is_control(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Cf") and char not in ALLOWED_CONTROL_CHARS
 
 
-def _bounded(request: JobRequest, spec: ModelSpec, field: str, errors: dict) -> float:
+def _bounded(request: JobRequest, spec: ModelSpec, limits: Limits, field: str, errors: dict):
     value = getattr(request, field)
-    value = getattr(spec.defaults, field) if value is None else value
-    limit = getattr(spec.limits, field)
+    value = min(getattr(spec.defaults, field), getattr(limits, field)) if value is None else value
+    limit = getattr(limits, field)
     minimum = 0 if field == "guidance" else 1
     if not minimum <= value <= limit:
         errors.setdefault(field, []).append(
@@ -85,12 +87,9 @@ def _bounded(request: JobRequest, spec: ModelSpec, field: str, errors: dict) -> 
     return value
 
 
-def job_validate(request: JobRequest) -> tuple[ModelSpec, dict]:
-    """Check a request against the model's limits; returns the spec and the resolved parameters."""
+def job_validate(request: JobRequest, spec: ModelSpec, limits: Limits) -> dict:
+    """Check a request against the tester's limits for the model; returns resolved parameters."""
     errors: dict[str, list[str]] = {}
-    spec = get_model(request.model_name)
-    if spec is None or not spec.enabled:
-        raise JobRejected({"model": [f"Unknown or disabled model {request.model_name!r}."]})
     params = {
         "prompt": _clean_text(request.prompt, "prompt", errors, required=True),
         "negative_prompt": _clean_text(
@@ -101,37 +100,88 @@ def job_validate(request: JobRequest) -> tuple[ModelSpec, dict]:
     if not 0 <= params["seed"] <= SEED_MAX:
         errors.setdefault("seed", []).append(f"Must be between 0 and {SEED_MAX}.")
     for field in ("num_frames", "width", "height", "steps", "guidance"):
-        params[field] = _bounded(request, spec, field, errors)
-    for field, message in check_shape(
-        params["num_frames"], params["width"], params["height"]
-    ).items():
+        params[field] = _bounded(request, spec, limits, field, errors)
+    shape = check_shape(params["num_frames"], params["width"], params["height"])
+    for field, message in shape.items():
         errors.setdefault(field, []).append(message)
     if errors:
         raise JobRejected(errors)
-    return spec, params
+    return params
+
+
+def _submitter_standing(owner: User) -> int | None:
+    """Refuse anyone who may not submit now; return the terms version they accepted."""
+    if not owner.is_active or owner.standing_now != User.Standing.ACTIVE:
+        raise JobRejected({"__all__": ["This account cannot submit jobs."]})
+    if not owner.has_perm(SUBMIT_PERMISSION):
+        raise JobRejected({"__all__": ["This account is not a tester."]})
+    version = terms_accepted_version(owner)
+    if version is None and not owner.is_staff:
+        raise JobRejected({"__all__": ["Accept the current program terms first."]})
+    return version or None
+
+
+def _model_and_limits(owner: User, model_name: str) -> tuple[ModelSpec, Limits]:
+    spec = get_model(model_name)
+    if spec is None or not spec.enabled:
+        raise JobRejected({"model": [f"Unknown or disabled model {model_name!r}."]})
+    limits = limits_for(owner, spec)
+    if limits is None:
+        raise JobRejected({"model": [f"Your cohort cannot use the model {model_name!r}."]})
+    return spec, limits
+
+
+def _check_budget(owner: User) -> None:
+    """Runs with the owner's row locked, so concurrent submissions see each other's jobs."""
+    budget = budget_for(owner)
+    if budget.slots_left == 0:
+        raise JobRejected(
+            {
+                "__all__": [
+                    f"You have {budget.waiting} jobs waiting or running; your cohort allows "
+                    f"{budget.waiting_limit}. Wait for one to finish."
+                ]
+            }
+        )
+    if budget.gpu_seconds_left is not None and budget.gpu_seconds_left <= 0:
+        raise JobRejected(
+            {
+                "__all__": [
+                    f"You have used your {budget.gpu_seconds_per_day} GPU-seconds for today; "
+                    "the budget renews at 00:00 UTC."
+                ]
+            }
+        )
 
 
 def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> tuple[Job, bool]:
     """Create a queued job and dispatch it after commit. Returns (job, created).
 
     A repeated `client_token` (double click, retried API call) returns the first job unchanged.
+    Quotas are checked with the owner's row locked: parallel submissions queue up behind it.
     """
-    if not owner.is_active:
-        raise JobRejected({"__all__": ["This account cannot submit jobs."]})
+    terms_version = _submitter_standing(owner)
     if len(client_token) > 64:
         raise JobRejected({"client_token": ["At most 64 characters."]})
     if client_token and (existing := _job_by_token(owner, client_token)):
         return existing, False
-    spec, params = job_validate(request)
+    spec, limits = _model_and_limits(owner, request.model_name)
+    params = job_validate(request, spec, limits)
     try:
         with transaction.atomic():
+            _check_budget(User.objects.select_for_update().get(pk=owner.pk))
             job = Job.objects.create(
-                owner=owner, model_name=spec.name, client_token=client_token, **params
+                owner=owner,
+                model_name=spec.name,
+                client_token=client_token,
+                terms_version=terms_version,
+                **params,
             )
-            transaction.on_commit(lambda: job_dispatch(job=job, spec=spec))
+            transaction.on_commit(lambda: jobs_dispatch(owner_id=owner.pk))
     except IntegrityError:
         # A concurrent submission with the same token won the race.
         return _job_by_token(owner, client_token), False
+    publish_job(job)
     return job, True
 
 
@@ -139,15 +189,34 @@ def _job_by_token(owner: User, client_token: str) -> Job | None:
     return Job.objects.filter(owner=owner, client_token=client_token).first()
 
 
-def job_dispatch(*, job: Job, spec: ModelSpec) -> None:
+def jobs_dispatch(*, owner_id: int) -> list[Job]:
+    """Send the owner's oldest waiting jobs to their model queues, up to their concurrency limit."""
+    with transaction.atomic():
+        owner = (
+            User.objects.select_for_update(of=("self",)).select_related("cohort").get(pk=owner_id)
+        )
+        cap = owner.cohort.max_concurrent_jobs if owner.cohort else settings.STAFF_MAX_CONCURRENT
+        unfinished = Job.objects.filter(
+            owner=owner, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+        )
+        in_flight = unfinished.filter(dispatched_at__isnull=False).count()
+        waiting = unfinished.filter(state=Job.State.QUEUED, dispatched_at__isnull=True)
+        jobs = list(waiting.order_by("created_at")[: max(0, cap - in_flight)])
+        Job.objects.filter(id__in=[job.id for job in jobs]).update(dispatched_at=timezone.now())
+        transaction.on_commit(lambda: [_send(job) for job in jobs])
+    return jobs
+
+
+def _send(job: Job) -> None:
     from generation.tasks import run_job
 
+    spec = get_model(job.model_name)
     try:
         run_job.apply_async(args=[str(job.id)], queue=spec.queue)
     except Exception:
-        # The row stays queued: re-dispatching from the database recovers it.
+        # Leave the row waiting, undispatched: the next dispatch for this owner sends it again.
         logger.exception("Could not send job %s to queue %s", job.id, spec.queue)
-    publish_job(job)
+        Job.objects.filter(id=job.id, state=Job.State.QUEUED).update(dispatched_at=None)
 
 
 def job_start(*, job_id: UUID, worker: str) -> Job | None:
@@ -168,7 +237,10 @@ def job_start(*, job_id: UUID, worker: str) -> Job | None:
     if not claimed:
         _fail_exhausted(job_id)
         return None
-    job = Job.objects.get(id=job_id)
+    job = Job.objects.select_related("owner", "owner__cohort").get(id=job_id)
+    if job.owner.standing_now != User.Standing.ACTIVE or not job.owner.is_active:
+        _finish(job, state=Job.State.CANCELLED, error="The owner's access has ended.")
+        return None
     publish_job(job)
     return job
 
@@ -179,7 +251,13 @@ def _fail_exhausted(job_id: UUID) -> None:
     )
     reason = f"The worker stopped during this job {settings.JOB_MAX_ATTEMPTS} times; giving up."
     if exhausted.update(state=Job.State.FAILED, error=reason, finished_at=timezone.now()):
-        publish_job(Job.objects.get(id=job_id))
+        _after_final(Job.objects.get(id=job_id))
+
+
+def _after_final(job: Job) -> None:
+    """A finished job frees a slot: tell its watchers, then send the owner's next waiting job."""
+    publish_job(job)
+    jobs_dispatch(owner_id=job.owner_id)
 
 
 def _current_run(job: Job) -> Q:
@@ -197,34 +275,42 @@ def job_record_progress(*, job: Job, step: int) -> bool:
     return bool(updated)
 
 
-def job_succeed(*, job: Job, output_fields: dict) -> bool:
-    """Finish the current run and register its output for review, exactly once."""
+def job_succeed(*, job: Job, output_fields: dict, gpu_seconds: float) -> bool:
+    """Finish the current run and register its output for review, exactly once.
+
+    `gpu_seconds` (the measured render time) is charged to the owner's daily budget; failed and
+    cancelled runs are not charged.
+    """
     from review.services import output_register
 
     with transaction.atomic():
-        finished = Job.objects.filter(_current_run(job)).update(
-            state=Job.State.SUCCEEDED,
-            progress_step=job.steps,
-            error="",
-            finished_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
-        if not finished:
+        if not _finish(job, state=Job.State.SUCCEEDED, gpu_seconds=gpu_seconds, publish=False):
             return False
         output_register(job=job, **output_fields)
         transaction.on_commit(
-            lambda: publish_job(Job.objects.select_related("output").get(id=job.id))
+            lambda: _after_final(Job.objects.select_related("output").get(id=job.id))
         )
     return True
 
 
 def job_fail(*, job: Job, reason: str) -> bool:
-    finished = Job.objects.filter(_current_run(job)).update(
-        state=Job.State.FAILED,
-        error=reason[:1000],
-        finished_at=timezone.now(),
-        updated_at=timezone.now(),
-    )
-    if finished:
-        publish_job(Job.objects.get(id=job.id))
+    return _finish(job, state=Job.State.FAILED, error=reason[:1000])
+
+
+def _finish(
+    job: Job, *, state: str, error: str = "", gpu_seconds: float = 0.0, publish: bool = True
+) -> bool:
+    """The one conditional UPDATE that ends the current run of a job."""
+    changes = {
+        "state": state,
+        "error": error,
+        "gpu_seconds": gpu_seconds,
+        "finished_at": timezone.now(),
+        "updated_at": timezone.now(),
+    }
+    if state == Job.State.SUCCEEDED:
+        changes["progress_step"] = job.steps
+    finished = Job.objects.filter(_current_run(job)).update(**changes)
+    if finished and publish:
+        transaction.on_commit(lambda: _after_final(Job.objects.get(id=job.id)))
     return bool(finished)

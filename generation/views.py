@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from access.selectors import budget_for
 from generation.forms import JobForm
 from generation.progress import job_payload
 from generation.registry import enabled_models
@@ -47,6 +48,7 @@ def _render_studio(request: HttpRequest, form: JobForm, *, status: int = 200) ->
     context = {
         "form": form,
         "models": enabled_models(),
+        "budget": budget_for(request.user),
         "initial_jobs": [job_payload(job).as_dict() for job in jobs],
     }
     return render(request, "generation/studio.html", context, status=status)

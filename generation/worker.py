@@ -10,6 +10,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from uuid import UUID
 
@@ -56,12 +57,14 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
         steps=job.steps,
         guidance_scale=job.guidance,
     )
+    started = time.monotonic()
     try:
         frames = render(spec, request, lambda step, _total: job_record_progress(job=job, step=step))
     except RenderCancelled:
         return "stopped"
+    gpu_seconds = time.monotonic() - started
     fields = _encode_and_store(job, spec, frames)
-    if not job_succeed(job=job, output_fields=fields):
+    if not job_succeed(job=job, output_fields=fields, gpu_seconds=gpu_seconds):
         _discard(fields)
         return "superseded"
     return Job.State.SUCCEEDED

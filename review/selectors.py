@@ -19,7 +19,7 @@ def review_queue() -> QuerySet[Output]:
 
 def output_visible_to(*, output_id: object, user: User) -> Output | None:
     """The output if `user` may see it (owner or reviewer); None otherwise, shown as 404."""
-    if not user.is_authenticated or not user.is_active:
+    if not user.is_authenticated or not user.is_active or user.standing_now != "active":
         return None
     outputs = Output.objects.select_related("job", "job__owner").filter(id=output_id)
     if not can_moderate(user):
@@ -36,7 +36,7 @@ def share_link_resolve(*, token: str) -> ShareLink | None:
         ShareLink.objects.select_related("output", "output__job", "output__job__owner")
         .filter(token=token, revoked_at__isnull=True, output__state=Output.State.APPROVED)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .filter(output__job__owner__is_active=True)
+        .filter(output__job__owner__is_active=True, output__job__owner__standing="active")
         .first()
     )
 

@@ -13,14 +13,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
-from access.models import User
+from access.models import Cohort, User
+from access.roles import TESTERS, role_grant
 from review.roles import reviewer_grant
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,14 +174,42 @@ def asgi_server(stack_env, artifacts_dir) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_user(db):
+def cohort(db) -> Cohort:
+    return Cohort.objects.create(
+        name="Test cohort",
+        model_names=["demo", "demo-slow"],
+        max_concurrent_jobs=2,
+        max_queued_jobs=10,
+        gpu_seconds_per_day=3600,
+        ends_at=timezone.now() + timedelta(days=30),
+    )
+
+
+@pytest.fixture
+def make_user(db, cohort):
+    """A tester in the test cohort, or (reviewer=True) a staff reviewer with TOTP set up."""
+
     def make(email: str, *, password: str = "a-Strong-pass-42", reviewer: bool = False) -> User:
         user = User.objects.create_user(username=email, email=email, password=password)
         if reviewer:
             reviewer_grant(user=user)
+            totp_enable(user)
+        else:
+            user.cohort = cohort
+            user.save(update_fields=["cohort"])
+            role_grant(user=user, role=TESTERS)
         return user
 
     return make
+
+
+def totp_enable(user: User) -> str:
+    """Give `user` a TOTP authenticator; returns its secret (for computing codes)."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret
 
 
 @pytest.fixture

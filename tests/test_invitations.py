@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from access.models import Invitation, User
 from access.selectors import SESSION_INVITATION_KEY
-from access.services import InvitationError, invitation_create
+from access.services import AccessError, invitation_create
 
 pytestmark = pytest.mark.django_db
 
@@ -132,12 +132,12 @@ def test_the_invitation_code_is_not_stored(client):
 
 @pytest.mark.parametrize("email", ["not-an-email", "", "a@b"])
 def test_inviting_a_malformed_address_names_the_problem(email):
-    with pytest.raises(InvitationError, match="not a valid email"):
+    with pytest.raises(AccessError, match="not a valid email"):
         invitation_create(email=email, invited_by=None)
 
 
 def test_inviting_an_existing_account_is_refused(make_user):
     make_user("ada@example.com")
 
-    with pytest.raises(InvitationError, match="already has an account"):
+    with pytest.raises(AccessError, match="already has an account"):
         invitation_create(email="ADA@example.com", invited_by=None)

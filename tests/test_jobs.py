@@ -219,9 +219,9 @@ def test_a_job_is_claimed_once_and_only_the_current_attempt_may_finish_it(tester
         "num_frames": 5,
         "fps": 8,
     }
-    assert job_succeed(job=first, output_fields=fields) is False
-    assert job_succeed(job=second, output_fields=fields) is True
-    assert job_succeed(job=second, output_fields=fields) is False
+    assert job_succeed(job=first, output_fields=fields, gpu_seconds=1.0) is False
+    assert job_succeed(job=second, output_fields=fields, gpu_seconds=1.0) is True
+    assert job_succeed(job=second, output_fields=fields, gpu_seconds=1.0) is False
     job.refresh_from_db()
     assert job.state == "succeeded" and job.output.state == "pending"
 

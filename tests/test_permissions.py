@@ -23,7 +23,7 @@ LOGIN = "login"  # a redirect to the sign-in page
 
 # endpoint name -> (method, expected status for: anonymous, owner, other tester, reviewer)
 MATRIX = {
-    "api_job": ("get", 403, 200, 404, 200),
+    "api_job": ("get", 401, 200, 404, 200),
     "output_detail": ("get", LOGIN, 200, 404, 200),
     "output_video": ("get", LOGIN, 200, 404, 200),
     "output_poster": ("get", LOGIN, 200, 404, 200),

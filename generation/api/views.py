@@ -18,6 +18,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 class JobListView(APIView):
     """GET: the caller's jobs, newest first. POST: submit a job (Idempotency-Key optional)."""
 
+    required_scopes = {"GET": "jobs:read", "POST": "jobs:write"}
+
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(jobs_of(owner=request.user), request, view=self)
@@ -39,6 +41,8 @@ class JobListView(APIView):
 
 
 class JobDetailView(APIView):
+    required_scopes = {"GET": "jobs:read"}
+
     def get(self, request: Request, job_id) -> Response:
         job = job_visible_to(job_id=job_id, user=request.user)
         if job is None:

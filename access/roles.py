@@ -1,0 +1,54 @@
+"""Roles are Django groups holding permissions; views and services check permissions, not flags.
+
+- Testers: may submit jobs (a red-teamer is a tester whose cohort is in the red-team lane).
+- Reviewers: staff who moderate outputs.
+- Admins: staff who manage access (invitations, testers, tokens) and read the audit log.
+"""
+
+from django.contrib.auth.models import Group, Permission
+
+from access.models import User
+
+TESTERS = "Testers"
+REVIEWERS = "Reviewers"
+ADMINS = "Admins"
+
+ROLE_PERMISSIONS = {
+    TESTERS: [("generation", "submit_job")],
+    REVIEWERS: [("review", "moderate_output"), ("generation", "view_job")],
+    ADMINS: [
+        ("access", "add_invitation"),
+        ("access", "change_invitation"),
+        ("access", "view_invitation"),
+        ("access", "view_user"),
+        ("access", "change_user"),
+        ("access", "view_cohort"),
+        ("access", "add_cohort"),
+        ("access", "change_cohort"),
+        ("access", "view_auditentry"),
+        ("access", "view_apitoken"),
+        ("access", "change_apitoken"),
+        ("access", "add_termsversion"),
+        ("access", "view_termsversion"),
+    ],
+}
+
+
+def roles_ensure(**kwargs) -> None:
+    for name, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        for app_label, codename in codenames:
+            permission = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if permission is not None:  # missing only while an app's own migrations run
+                group.permissions.add(permission)
+
+
+def role_grant(*, user: User, role: str) -> None:
+    """Reviewers and admins are staff (they may reach staff pages, behind MFA)."""
+    roles_ensure()
+    if role in (REVIEWERS, ADMINS) and not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    user.groups.add(Group.objects.get(name=role))
