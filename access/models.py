@@ -197,6 +197,9 @@ class TermsAcceptance(models.Model):
             models.UniqueConstraint(fields=["user", "terms"], name="access_terms_accepted_once")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user} accepted v{self.terms.version}"
+
 
 class ApiToken(models.Model):
     """A personal API token: `vern_<prefix>_<secret>`, shown once, stored as an HMAC digest.

@@ -157,7 +157,7 @@ def budget_for(user: User) -> Budget:
 
 
 def token_lookup(plaintext: str) -> ApiToken | None:
-    """The token a `vern_<prefix>_<secret>` string names, if the secret matches (in constant time)."""
+    """The token `vern_<prefix>_<secret>` names, if its secret matches (constant-time compare)."""
     from access.services import TOKEN_PREFIX, token_digest
 
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:

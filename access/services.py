@@ -24,7 +24,6 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from access.roles import TESTERS, role_grant
 from access.models import (
     ApiToken,
     AuditEntry,
@@ -34,6 +33,7 @@ from access.models import (
     TermsVersion,
     User,
 )
+from access.roles import TESTERS, role_grant
 from access.selectors import invitation_code_digest
 
 MANAGE_ACCESS_PERMISSION = "access.change_invitation"
@@ -346,7 +346,7 @@ def terms_accept(*, user: User, terms: TermsVersion, ip: str | None = None) -> T
 
 # --- API tokens ------------------------------------------------------------------------------
 
-TOKEN_PREFIX = "vern_"
+TOKEN_PREFIX = "vern_"  # noqa: S105 (a public marker for secret scanners, not a secret)
 TOKEN_DEFAULT_DAYS = 30
 TOKEN_MAX_DAYS = 90
 
