@@ -28,6 +28,12 @@ class Cohort(models.Model):
     max_width = models.PositiveIntegerField(null=True, blank=True)
     max_height = models.PositiveIntegerField(null=True, blank=True)
     max_steps = models.PositiveIntegerField(null=True, blank=True)
+    approvals_required = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Approvals from different reviewers before an output is shared; "
+        "empty: 2 for the red-team lane, 1 otherwise.",
+    )
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -195,6 +195,22 @@ VERNISSAGE_MODELS = env_json(
 )
 PROGRESS_MIN_INTERVAL_S = 0.1
 
+# --- Review ---------------------------------------------------------------------------------------
+REVIEW_CLAIM_MINUTES = env_int("VERNISSAGE_REVIEW_CLAIM_MINUTES", 5, minimum=1)
+REVIEW_SLA_HOURS = env_int("VERNISSAGE_REVIEW_SLA_HOURS", 24, minimum=1)
+REVIEW_REJECT_REASONS = env_list(
+    "VERNISSAGE_REVIEW_REJECT_REASONS",
+    [
+        "Real person's likeness",
+        "Sexual content",
+        "Violence or gore",
+        "Hate or harassment",
+        "Copyrighted material",
+        "Reveals confidential model behaviour",
+        "Other (see note)",
+    ],
+)
+
 # --- Files ----------------------------------------------------------------------------------------
 # Outputs live outside any public folder and are only served through permission-checking views.
 OUTPUTS_DIR = env_path("VERNISSAGE_OUTPUTS_DIR", DATA_DIR / "outputs")

@@ -23,7 +23,8 @@ from generation.models import Job
 logger = logging.getLogger(__name__)
 
 JOB_UPDATE = "job.update"  # consumers handle it in `job_update`
-ACCESS_ENDED = "access.ended"  # consumers handle it in `access_ended`
+REVIEW_UPDATE = "review.update"  # reviewer consumers handle it in `review_update`
+REVIEWERS_GROUP = "reviewers"
 
 _last_sent: dict[str, float] = {}
 
@@ -36,12 +37,30 @@ def user_group(user_id: object) -> str:
     return f"user.{user_id}"
 
 
+def publish_review(*, output_id: object, state: str, claimed_by: str, approvals: int) -> None:
+    """Tell every open review queue that an item was claimed, released or decided."""
+    message = {
+        "type": REVIEW_UPDATE,
+        "item": {
+            "id": str(output_id),
+            "state": state,
+            "claimed_by": claimed_by,
+            "approvals": approvals,
+        },
+    }
+    try:
+        async_to_sync(get_channel_layer().group_send)(REVIEWERS_GROUP, message)
+    except Exception:
+        logger.exception("Could not publish review update of output %s", output_id)
+
+
 @dataclass(frozen=True)
 class OutputPayload:
     id: str
     state: str
     state_label: str
     reason: str
+    note: str
     video_url: str
     poster_url: str
 
@@ -83,6 +102,7 @@ def _output_payload(job: Job) -> OutputPayload | None:
         state=output.state,
         state_label=output.get_state_display(),
         reason=output.decision_reason,
+        note=output.decision_note,
         video_url=reverse("output_video", kwargs={"output_id": output.id}),
         poster_url=reverse("output_poster", kwargs={"output_id": output.id}),
     )

@@ -1,34 +1,114 @@
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import statistics
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from access.models import User
-from review.models import Output, ShareLink
+from review.models import Finding, Output, ShareLink
 from review.services import can_moderate
 
 
-def review_queue() -> QuerySet[Output]:
-    """Outputs awaiting review, oldest first, with what the page shows in one query."""
-    return (
+@dataclass(frozen=True)
+class QueueFilters:
+    model: str = ""
+    cohort: str = ""
+    tester: str = ""
+    lane: str = ""
+    min_age_hours: int | None = None
+
+
+def review_queue(filters: QueueFilters | None = None) -> QuerySet[Output]:
+    """Outputs awaiting review, oldest first, with all the page shows in one query."""
+    filters = filters or QueueFilters()
+    outputs = (
         Output.objects.filter(state=Output.State.PENDING)
-        .select_related("job", "job__owner")
+        .select_related("job", "job__owner", "job__owner__cohort", "claimed_by")
+        .annotate(approval_count=Count("approvals"))
         .order_by("created_at")
     )
+    if filters.model:
+        outputs = outputs.filter(job__model_name=filters.model)
+    if filters.cohort:
+        outputs = outputs.filter(job__owner__cohort__name=filters.cohort)
+    if filters.tester:
+        outputs = outputs.filter(job__owner__email__icontains=filters.tester)
+    if filters.lane:
+        outputs = outputs.filter(job__owner__cohort__lane=filters.lane)
+    if filters.min_age_hours is not None:
+        cutoff = timezone.now() - timedelta(hours=filters.min_age_hours)
+        outputs = outputs.filter(created_at__lte=cutoff)
+    return outputs
+
+
+def sla_cutoff():
+    return timezone.now() - timedelta(hours=settings.REVIEW_SLA_HOURS)
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    decided: int
+    median_s: float
+    p95_s: float
+
+
+def review_stats(*, days: int = 14) -> list[DayStats]:
+    """Median and p95 time from output to decision, per day of decision (newest first)."""
+    since = timezone.now() - timedelta(days=days)
+    rows = Output.objects.filter(decided_at__gte=since).values_list("created_at", "decided_at")
+    by_day: dict[date, list[float]] = {}
+    for created, decided in rows:
+        by_day.setdefault(decided.date(), []).append((decided - created).total_seconds())
+    return [
+        DayStats(
+            day=day,
+            decided=len(waits),
+            median_s=statistics.median(waits),
+            p95_s=_percentile(sorted(waits), 0.95),
+        )
+        for day, waits in sorted(by_day.items(), reverse=True)
+    ]
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _active(user: User) -> bool:
+    return user.is_authenticated and user.is_active and user.standing_now == User.Standing.ACTIVE
 
 
 def output_visible_to(*, output_id: object, user: User) -> Output | None:
-    """The output if `user` may see it (owner or reviewer); None otherwise, shown as 404."""
-    if not user.is_authenticated or not user.is_active or user.standing_now != "active":
+    """The output if `user` owns it, moderates, or sees it in the gallery; else None (404)."""
+    if not _active(user):
         return None
-    outputs = Output.objects.select_related("job", "job__owner").filter(id=output_id)
+    outputs = Output.objects.select_related("job", "job__owner", "job__owner__cohort").filter(
+        id=output_id
+    )
     if not can_moderate(user):
-        outputs = outputs.filter(job__owner=user)
+        outputs = outputs.filter(
+            Q(job__owner=user) | Q(state=Output.State.APPROVED, in_gallery=True)
+        )
     return outputs.first()
 
 
+def gallery() -> QuerySet[Output]:
+    return (
+        Output.objects.filter(
+            state=Output.State.APPROVED, in_gallery=True, job__owner__standing="active"
+        )
+        .select_related("job", "job__owner")
+        .order_by("-decided_at")
+    )
+
+
 def share_link_resolve(*, token: str) -> ShareLink | None:
-    """An active link to an approved output, or None (shown as 404 / "no longer available")."""
+    """An active link to an approved output, or None (shown as "no longer available")."""
     if not token or len(token) > 64:
         return None
     now = timezone.now()
@@ -42,4 +122,13 @@ def share_link_resolve(*, token: str) -> ShareLink | None:
 
 
 def share_links_of(*, output: Output) -> QuerySet[ShareLink]:
-    return output.share_links.filter(revoked_at__isnull=True)
+    return output.share_links.all()
+
+
+def share_links_of_user(user: User) -> QuerySet[ShareLink]:
+    return ShareLink.objects.filter(created_by=user).select_related("output", "output__job")
+
+
+def findings_visible_to(user: User) -> QuerySet[Finding]:
+    findings = Finding.objects.select_related("output", "output__job", "reporter", "handled_by")
+    return findings if can_moderate(user) else findings.filter(reporter=user)

@@ -38,12 +38,14 @@ def make_output(owner: User, *, state: str = Output.State.PENDING) -> Output:
     frames = np.random.default_rng(0).random((5, 32, 32, 3), dtype=np.float32)
     encode_video(frames, fps=8, video_path=folder / "video.mp4", poster_path=folder / "poster.jpg")
     data = (folder / "video.mp4").read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
     decided = state != Output.State.PENDING
     return Output.objects.create(
         job=job,
         video_name=f"{owner.id}/{job.id}/1/video.mp4",
         poster_name=f"{owner.id}/{job.id}/1/poster.jpg",
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=sha256,
+        approved_sha256=sha256 if state == Output.State.APPROVED else "",
         size_bytes=len(data),
         width=32,
         height=32,

@@ -62,14 +62,14 @@ def test_a_reviewer_approves_and_the_decision_is_recorded(reviewer, tester, outp
 def test_rejecting_needs_a_reason(reviewer, tester, outputs_dir):
     output = make_output(tester)
 
-    with pytest.raises(ReviewError, match="reason is required"):
+    with pytest.raises(ReviewError, match="Choose a reason"):
         output_reject(output=output, by=reviewer, reason="   ")
     output.refresh_from_db()
     assert output.state == Output.State.PENDING
 
 
 def test_a_decided_output_cannot_be_decided_again(reviewer, tester, outputs_dir):
-    output = output_reject(output=make_output(tester), by=reviewer, reason="violence")
+    output = output_reject(output=make_output(tester), by=reviewer, reason="Violence or gore")
 
     with pytest.raises(ReviewError, match="already rejected"):
         output_approve(output=output, by=reviewer)
@@ -174,7 +174,8 @@ def test_the_review_page_decision_updates_the_output(client, reviewer, tester, o
     assert empty.status_code == 302 and output.state == Output.State.PENDING
     client.post(
         reverse("review_decide", kwargs={"output_id": output.id}),
-        {"decision": "reject", "reason": "Shows a real person"},
+        {"decision": "reject", "reason": "Real person's likeness", "note": "the mayor"},
     )
     output.refresh_from_db()
-    assert output.state == Output.State.REJECTED and output.decision_reason == "Shows a real person"
+    assert output.state == Output.State.REJECTED
+    assert (output.decision_reason, output.decision_note) == ("Real person's likeness", "the mayor")

@@ -1,0 +1,130 @@
+// The review queue, operable by keyboard: j/k move (and claim), a approve, r reject, c changes, x select.
+// Decisions go to the same endpoints as the buttons; other reviewers' claims arrive over /ws/review/.
+(function () {
+  "use strict";
+  const queue = document.getElementById("queue");
+  if (!queue) return;
+  const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
+  const live = document.getElementById("live-status");
+  let current = null;
+
+  function items() {
+    return Array.from(queue.querySelectorAll("[data-testid=queue-item]:not(.decided)"));
+  }
+
+  function post(url, fields) {
+    const body = new URLSearchParams(fields);
+    return fetch(url, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrf, Accept: "application/json" },
+      body: body,
+      credentials: "same-origin",
+    }).then(function (response) {
+      return response.json();
+    });
+  }
+
+  function show(item, text, bad) {
+    const result = item.querySelector("[data-testid=result]");
+    result.textContent = text;
+    result.classList.toggle("error", Boolean(bad));
+  }
+
+  function focus(item) {
+    if (!item) return;
+    if (current) current.classList.remove("focused");
+    current = item;
+    item.classList.add("focused");
+    item.focus({ preventScroll: true });
+    item.scrollIntoView({ block: "nearest" });
+    post(item.dataset.claimUrl, {}).then(function (answer) {
+      item.querySelector("[data-testid=claim]").textContent = answer.ok ? "Claimed by you" : answer.message;
+      item.classList.toggle("blocked", !answer.ok);
+    });
+  }
+
+  function move(delta) {
+    const all = items();
+    const index = current ? all.indexOf(current) : -1;
+    focus(all[Math.max(0, Math.min(all.length - 1, index + delta))] || all[0]);
+  }
+
+  function decide(item, decision) {
+    const fields = {
+      decision: decision,
+      reason: item.querySelector("[data-field=reason]").value,
+      note: item.querySelector("[data-field=note]").value,
+    };
+    post(item.dataset.decideUrl, fields).then(function (answer) {
+      show(item, answer.message, !answer.ok);
+      if (!answer.ok) return;
+      if (answer.message === "Awaiting review") {
+        show(item, "Approval recorded; another reviewer must approve too.");
+      }
+      item.classList.add("decided");
+      item.dataset.decision = answer.message;
+      const next = items()[0];
+      if (next) focus(next);
+    });
+  }
+
+  queue.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-action]");
+    if (!button) return;
+    const item = button.closest("[data-testid=queue-item]");
+    decide(item, button.dataset.action);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    const typing = event.target.matches("input, textarea");
+    const inReason = event.target.matches("[data-field=reason]");
+    if (inReason && event.key === "Enter") {
+      event.preventDefault();
+      decide(event.target.closest("[data-testid=queue-item]"), "reject");
+      return;
+    }
+    if (typing || inReason || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "j") move(1);
+    else if (event.key === "k") move(-1);
+    else if (current && event.key === "a") decide(current, "approve");
+    else if (current && event.key === "c") current.querySelector("[data-field=note]").focus();
+    else if (current && event.key === "x") {
+      const box = current.querySelector("input[type=checkbox]");
+      box.checked = !box.checked;
+    } else if (current && event.key === "r") {
+      event.preventDefault();
+      current.querySelector("[data-field=reason]").focus();
+    } else return;
+    event.preventDefault();
+  });
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${window.location.host}/ws/review/`);
+    socket.onopen = function () {
+      live.dataset.state = "live";
+      live.textContent = "live";
+    };
+    socket.onmessage = function (event) {
+      const update = JSON.parse(event.data).item;
+      const item = queue.querySelector(`[data-output-id="${update.id}"]`);
+      if (!item || item.classList.contains("decided")) return;
+      if (update.state !== "pending") {
+        item.classList.add("decided");
+        show(item, `Decided elsewhere: ${update.state}`);
+        return;
+      }
+      const mine = update.claimed_by === queue.dataset.me;
+      item.querySelector("[data-testid=claim]").textContent = update.claimed_by
+        ? (mine ? "Claimed by you" : `Being reviewed by ${update.claimed_by}`)
+        : "";
+      item.classList.toggle("blocked", Boolean(update.claimed_by) && !mine);
+    };
+    socket.onclose = function () {
+      live.dataset.state = "offline";
+      live.textContent = "reconnecting…";
+      window.setTimeout(connect, 2000);
+    };
+  }
+  connect();
+})();
