@@ -1,0 +1,394 @@
+"""Moderation: claims, four eyes, hash-bound approval, withdrawal, findings, gallery."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from access.models import AuditEntry, Cohort
+from review.models import Finding, Output, ShareLink
+from review.selectors import QueueFilters, review_queue, review_stats, share_link_resolve
+from review.services import (
+    ReviewError,
+    finding_file,
+    finding_move,
+    notification_preference_set,
+    output_approve,
+    output_claim,
+    output_reject,
+    output_request_changes,
+    output_set_gallery,
+    output_verify_integrity,
+    output_withdraw,
+    outputs_bulk_decide,
+    share_link_create,
+)
+from tests.factories import make_output
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def second_reviewer(make_user):
+    return make_user("sam@vernissage.local", reviewer=True)
+
+
+@pytest.fixture
+def red_team_tester(make_user):
+    cohort = Cohort.objects.create(
+        name="Red team",
+        lane=Cohort.Lane.RED_TEAM,
+        model_names=["demo"],
+        ends_at=timezone.now() + timedelta(days=30),
+    )
+    user = make_user("eve@example.com")
+    user.cohort = cohort
+    user.save()
+    return user
+
+
+def _register(owner) -> Output:
+    """An output registered the way the job service does it (approvals from the owner's cohort)."""
+    from review.services import approvals_required_for
+
+    output = make_output(owner)
+    output.approvals_required = approvals_required_for(owner)
+    output.save()
+    return output
+
+
+# --- claims ----------------------------------------------------------------------------------
+
+
+def test_a_claimed_item_shows_who_is_reviewing_it_and_blocks_others(
+    reviewer, second_reviewer, tester, outputs_dir
+):
+    output = output_claim(output=make_output(tester), by=reviewer)
+
+    with pytest.raises(ReviewError, match=f"Being reviewed by {reviewer.email}"):
+        output_claim(output=output, by=second_reviewer)
+    with pytest.raises(ReviewError, match="Being reviewed by"):
+        output_approve(output=output, by=second_reviewer)
+    assert review_queue().get().claimed_by == reviewer
+
+
+def test_a_claim_expires_by_itself(reviewer, second_reviewer, tester, outputs_dir):
+    output = output_claim(output=make_output(tester), by=reviewer)
+    Output.objects.filter(id=output.id).update(
+        claim_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert output_claim(output=output, by=second_reviewer).claimed_by == second_reviewer
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_reviewers_racing_for_an_item_one_wins(reviewer, second_reviewer, tester, outputs_dir):
+    output = make_output(tester)
+    barrier, outcomes = threading.Barrier(2), {}
+
+    def race(user):
+        barrier.wait()
+        try:
+            output_approve(output=output, by=user)
+            outcomes[user.email] = "approved"
+        except ReviewError as exc:
+            outcomes[user.email] = str(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=race, args=(u,)) for u in (reviewer, second_reviewer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes.values())[0] == "This output was already approved."
+    assert list(outcomes.values()).count("approved") == 1
+    assert output.approvals.count() == 1
+
+
+# --- four eyes -------------------------------------------------------------------------------
+
+
+def test_nobody_approves_their_own_output(reviewer, outputs_dir):
+    output = make_output(reviewer)
+
+    with pytest.raises(ReviewError, match="their own output"):
+        output_approve(output=output, by=reviewer)
+
+
+def test_a_red_team_output_needs_two_different_reviewers(
+    reviewer, second_reviewer, red_team_tester, outputs_dir
+):
+    output = _register(red_team_tester)
+
+    output_approve(output=output, by=reviewer)
+    output.refresh_from_db()
+    assert output.state == Output.State.PENDING and output.approvals.count() == 1
+    with pytest.raises(ReviewError, match="already approved this"):
+        output_approve(output=output, by=reviewer)
+    with pytest.raises(ReviewError, match="Only approved outputs"):
+        share_link_create(output=output, by=red_team_tester)
+
+    output_approve(output=output, by=second_reviewer)
+    output.refresh_from_db()
+    assert output.state == Output.State.APPROVED
+
+
+def test_a_cohort_setting_overrides_the_lane_default(reviewer, tester, cohort, outputs_dir):
+    cohort.approvals_required = 2
+    cohort.save()
+
+    output = _register(tester)
+
+    assert output.approvals_required == 2
+
+
+# --- content hash ----------------------------------------------------------------------------
+
+
+def test_changing_the_stored_file_voids_the_approval_and_requeues_the_item(
+    reviewer, tester, client, outputs_dir
+):
+    output = output_approve(output=make_output(tester), by=reviewer)
+    link = share_link_create(output=output, by=tester)
+    (outputs_dir / output.video_name).write_bytes(b"tampered")
+
+    page = client.get(reverse("shared_page", kwargs={"token": link.token}))
+
+    assert page.status_code == 404
+    output.refresh_from_db()
+    assert output.state == Output.State.PENDING and output.approvals.count() == 0
+    assert output in review_queue()
+    assert AuditEntry.objects.filter(action="review.output.approval_voided").exists()
+
+
+def test_an_untouched_file_keeps_its_approval(reviewer, tester, outputs_dir):
+    output = output_approve(output=make_output(tester), by=reviewer)
+
+    assert output_verify_integrity(output=output) is True
+
+
+def test_a_file_changed_before_review_cannot_be_approved(reviewer, tester, outputs_dir):
+    output = make_output(tester)
+    (outputs_dir / output.video_name).write_bytes(b"swapped")
+
+    with pytest.raises(ReviewError, match="differs"):
+        output_approve(output=output, by=reviewer)
+
+
+# --- decisions -------------------------------------------------------------------------------
+
+
+def test_other_reasons_need_a_note(reviewer, tester, outputs_dir):
+    with pytest.raises(ReviewError, match="note is required"):
+        output_reject(output=make_output(tester), by=reviewer, reason="Other (see note)")
+
+
+def test_needs_changes_carries_the_reviewers_note(reviewer, tester, outputs_dir):
+    output = output_request_changes(output=make_output(tester), by=reviewer, note="crop the logo")
+
+    assert (output.state, output.decision_note) == (Output.State.NEEDS_CHANGES, "crop the logo")
+
+
+def test_withdrawing_an_approval_kills_its_share_links_at_once(reviewer, tester, outputs_dir):
+    output = output_approve(output=make_output(tester), by=reviewer)
+    link = share_link_create(output=output, by=tester)
+    assert share_link_resolve(token=link.token) is not None
+
+    output_withdraw(output=output, by=reviewer, reason="leaked elsewhere")
+
+    assert share_link_resolve(token=link.token) is None
+    entry = AuditEntry.objects.get(action="review.output.withdrawn")
+    assert entry.details == {"reason": "leaked elsewhere", "active_links": 1}
+
+
+def test_bulk_decisions_report_each_refusal(reviewer, tester, outputs_dir):
+    mine = make_output(reviewer)
+    theirs = [make_output(tester) for _ in range(2)]
+
+    outcome = outputs_bulk_decide(
+        output_ids=[str(o.id) for o in [mine, *theirs]], by=reviewer, decision="approve"
+    )
+
+    assert sorted(outcome.done) == sorted(str(o.id) for o in theirs)
+    assert outcome.errors == {str(mine.id): "Nobody reviews their own output."}
+
+
+def test_every_decision_is_audited(reviewer, tester, outputs_dir):
+    output_approve(output=make_output(tester), by=reviewer)
+    output_reject(output=make_output(tester), by=reviewer, reason="Sexual content")
+    output_request_changes(output=make_output(tester), by=reviewer, note="shorter")
+
+    actions = set(AuditEntry.objects.values_list("action", flat=True))
+
+    assert {
+        "review.output.approved",
+        "review.output.rejected",
+        "review.output.changes_requested",
+    } <= actions
+
+
+def test_the_owner_is_emailed_a_decision_unless_they_opted_out(
+    reviewer, tester, other_tester, outputs_dir, mailoutbox, django_capture_on_commit_callbacks
+):
+    notification_preference_set(user=other_tester, email_on_decision=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        output_reject(output=make_output(tester), by=reviewer, reason="Sexual content")
+        output_reject(output=make_output(other_tester), by=reviewer, reason="Sexual content")
+
+    assert [mail.to for mail in mailoutbox] == [[tester.email]]
+    assert "Sexual content" in mailoutbox[0].body
+
+
+# --- queue page ------------------------------------------------------------------------------
+
+
+def test_the_queue_filters_by_lane_and_tester(reviewer, tester, red_team_tester, outputs_dir):
+    artist, red = make_output(tester), make_output(red_team_tester)
+
+    assert list(review_queue(QueueFilters(lane="red-team"))) == [red]
+    assert list(review_queue(QueueFilters(tester="ada@"))) == [artist]
+
+
+def test_items_past_the_sla_are_highlighted(client, reviewer, tester, outputs_dir):
+    old, new = make_output(tester), make_output(tester)
+    Output.objects.filter(id=old.id).update(created_at=timezone.now() - timedelta(hours=30))
+    client.force_login(reviewer)
+
+    page = client.get(reverse("review_queue")).content.decode()
+
+    assert page.count("over the 24 h SLA") == 1
+    assert page.index(str(old.id)) < page.index(str(new.id))
+
+
+def test_the_keyboard_shortcuts_are_shown_on_the_page(client, reviewer):
+    client.force_login(reviewer)
+
+    page = client.get(reverse("review_queue")).content.decode()
+
+    assert "<kbd>j</kbd>/<kbd>k</kbd>" in page and "<kbd>a</kbd> approve" in page
+
+
+@pytest.mark.parametrize("count", [2, 12])
+def test_the_review_queue_uses_a_constant_number_of_queries(
+    client, reviewer, tester, outputs_dir, count, django_assert_num_queries
+):
+    for _ in range(count):
+        make_output(tester)
+    client.force_login(reviewer)
+
+    with django_assert_num_queries(7):
+        client.get(reverse("review_queue"))
+
+
+def test_time_to_decision_statistics_per_day(reviewer, tester, outputs_dir):
+    for minutes in (10, 20, 30):
+        output = make_output(tester)
+        Output.objects.filter(id=output.id).update(
+            state=Output.State.REJECTED,
+            created_at=timezone.now() - timedelta(minutes=minutes),
+            decided_at=timezone.now(),
+        )
+
+    today = review_stats()[0]
+
+    assert today.decided == 3
+    assert 1190 <= today.median_s <= 1210 and 1790 <= today.p95_s <= 1810
+
+
+# --- gallery, findings -----------------------------------------------------------------------
+
+
+def test_the_gallery_shows_opted_in_approved_outputs_to_members(
+    client, tester, other_tester, reviewer, outputs_dir, django_assert_max_num_queries
+):
+    shown = output_approve(output=make_output(tester), by=reviewer)
+    output_set_gallery(output=shown, by=tester, visible=True)
+    output_approve(output=make_output(tester), by=reviewer)  # approved, not opted in
+    client.force_login(other_tester)
+
+    with django_assert_max_num_queries(8):
+        page = client.get(reverse("gallery")).content.decode()
+    detail = client.get(reverse("output_detail", kwargs={"output_id": shown.id}))
+
+    assert page.count("<figure>") == 1 and str(shown.id) in page
+    assert detail.status_code == 200
+
+
+def test_an_unapproved_output_cannot_enter_the_gallery(tester, outputs_dir):
+    with pytest.raises(ReviewError, match="Only approved"):
+        output_set_gallery(output=make_output(tester), by=tester, visible=True)
+
+
+def test_a_red_teamer_files_a_finding_that_only_staff_and_they_can_see(
+    client, red_team_tester, other_tester, reviewer, outputs_dir
+):
+    output = make_output(red_team_tester)
+    finding = finding_file(
+        output=output,
+        by=red_team_tester,
+        category="likeness",
+        severity="high",
+        description="renders a real politician",
+    )
+
+    seen = {}
+    for user in (red_team_tester, other_tester, reviewer):
+        client.force_login(user)
+        seen[user.email] = (
+            "renders a real politician" in client.get(reverse("findings")).content.decode()
+        )
+
+    assert seen == {red_team_tester.email: True, other_tester.email: False, reviewer.email: True}
+    assert finding.state == Finding.State.NEW
+
+
+def test_an_artist_cannot_file_findings(tester, outputs_dir):
+    with pytest.raises(PermissionDenied):
+        finding_file(
+            output=make_output(tester), by=tester, category="other", severity="low", description="x"
+        )
+
+
+def test_findings_move_new_triaged_resolved_only(red_team_tester, reviewer, outputs_dir):
+    finding = finding_file(
+        output=make_output(red_team_tester),
+        by=red_team_tester,
+        category="other",
+        severity="low",
+        description="odd",
+    )
+
+    finding = finding_move(finding=finding, by=reviewer, to="triaged")
+    finding = finding_move(finding=finding, by=reviewer, to="resolved", note="known issue")
+
+    assert (finding.state, finding.resolution_note) == ("resolved", "known issue")
+    with pytest.raises(ReviewError, match="cannot become"):
+        finding_move(finding=finding, by=reviewer, to="triaged")
+    with pytest.raises(PermissionDenied):
+        finding_move(finding=finding, by=red_team_tester, to="resolved")
+
+
+def test_share_links_expire_and_count_views(client, reviewer, tester, outputs_dir):
+    output = output_approve(output=make_output(tester), by=reviewer)
+    client.force_login(tester)
+    client.post(
+        reverse("output_share", kwargs={"output_id": output.id}),
+        {"expires_in_days": 2, "show_prompt": "on"},
+    )
+    link = ShareLink.objects.get()
+    client.logout()
+
+    page = client.get(reverse("shared_page", kwargs={"token": link.token})).content.decode()
+
+    assert link.expires_at > timezone.now() + timedelta(days=1)
+    assert output.job.prompt in page
+    link.refresh_from_db()
+    assert link.view_count == 1
