@@ -119,6 +119,11 @@ class User(AbstractUser):
         return self.cohort_id is not None and self.cohort.lane == Cohort.Lane.RED_TEAM
 
 
+def user_display(user: User) -> str:
+    """How allauth names a user in its messages ("Signed in as …"): email, not the username."""
+    return user.email
+
+
 class Invitation(models.Model):
     """A single-use invitation bound to one email address and one cohort.
 

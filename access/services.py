@@ -183,6 +183,10 @@ def invitation_bulk_create(
             if cohort is None:
                 errors.append(f"line {number}: unknown cohort {cells[1]!r}")
                 continue
+        if cohort is None:
+            # A tester outside any cohort may use no model at all: never invite one by accident.
+            errors.append(f"line {number}: no cohort (name one on the line or choose a default)")
+            continue
         try:
             issued.append(
                 invitation_create(
@@ -399,11 +403,12 @@ def token_revoke(*, token: ApiToken, by: User) -> ApiToken:
     if token.user_id != by.id and not by.has_perm(MANAGE_ACCESS_PERMISSION):
         raise PermissionDenied("Only the token's owner or an access manager can revoke it.")
     with transaction.atomic():
-        ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now(), updated_at=timezone.now()
         )
         token.refresh_from_db()
-        audit_record(action="access.token.revoked", actor=by, target=token)
+        if revoked:  # revoking a revoked token changes nothing, so it records nothing
+            audit_record(action="access.token.revoked", actor=by, target=token)
     return token
 
 

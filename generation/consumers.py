@@ -47,13 +47,14 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         if not await _user_still_active(self.user.id):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        snapshot = await self.snapshot()
-        if snapshot is None:
+        if not await self.allowed():
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        # Subscribe before reading the snapshot: an event sent in between is then delivered
+        # (at worst twice, which is harmless for whole-state payloads) instead of lost.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_json(snapshot)
+        await self.send_json({"type": "snapshot", "jobs": await self.snapshot()})
 
     async def disconnect(self, code: int) -> None:
         if self.group:
@@ -73,7 +74,11 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         if await self.ensure_allowed() and await self.may_see(event["job"]):
             await self.send_json({"type": "job", "job": event["job"]})
 
-    async def snapshot(self) -> dict | None:
+    async def allowed(self) -> bool:
+        """Decide on connect whether this user may watch; sets `self.group`."""
+        raise NotImplementedError
+
+    async def snapshot(self) -> list[dict]:
         raise NotImplementedError
 
     async def may_see(self, job: dict) -> bool:
@@ -83,9 +88,12 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
 class StudioConsumer(_AuthenticatedConsumer):
     """All of one user's jobs: `/ws/studio/`."""
 
-    async def snapshot(self) -> dict:
+    async def allowed(self) -> bool:
         self.group = user_group(self.user.id)
-        return {"type": "snapshot", "jobs": await _studio_snapshot(self.user)}
+        return True
+
+    async def snapshot(self) -> list[dict]:
+        return await _studio_snapshot(self.user)
 
     async def may_see(self, job: dict) -> bool:
         return job["owner_id"] == self.user.id
@@ -94,13 +102,14 @@ class StudioConsumer(_AuthenticatedConsumer):
 class JobConsumer(_AuthenticatedConsumer):
     """One job, for its owner or a reviewer: `/ws/jobs/<id>/`."""
 
-    async def snapshot(self) -> dict | None:
-        job_id = self.scope["url_route"]["kwargs"]["job_id"]
-        job = await _job_snapshot(job_id, self.user)
-        if job is None:
-            return None
-        self.group = job_group(job_id)
-        return {"type": "snapshot", "jobs": [job]}
+    async def allowed(self) -> bool:
+        self.job_id = self.scope["url_route"]["kwargs"]["job_id"]
+        self.group = job_group(self.job_id)
+        return await _job_visible(self.job_id, self.user)
+
+    async def snapshot(self) -> list[dict]:
+        job = await _job_snapshot(self.job_id, self.user)
+        return [job] if job else []
 
     async def may_see(self, job: dict) -> bool:
         # A reviewer may lose the permission while watching: ask the database every time.

@@ -177,11 +177,11 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
                 terms_version=terms_version,
                 **params,
             )
-            transaction.on_commit(lambda: jobs_dispatch(owner_id=owner.pk))
+            # Announce "queued" before dispatching, so no worker's "running" can overtake it.
+            transaction.on_commit(lambda: (publish_job(job), jobs_dispatch(owner_id=owner.pk)))
     except IntegrityError:
         # A concurrent submission with the same token won the race.
         return _job_by_token(owner, client_token), False
-    publish_job(job)
     return job, True
 
 

@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from access.models import User
-from review.models import Finding, Output, ShareLink
+from review.models import Approval, Finding, Output, ShareLink
 from review.services import can_moderate
 
 
@@ -25,10 +26,17 @@ class QueueFilters:
 def review_queue(filters: QueueFilters | None = None) -> QuerySet[Output]:
     """Outputs awaiting review, oldest first, with all the page shows in one query."""
     filters = filters or QueueFilters()
+    approvals = (
+        Approval.objects.filter(output=OuterRef("pk"))
+        .values("output")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     outputs = (
         Output.objects.filter(state=Output.State.PENDING)
         .select_related("job", "job__owner", "job__owner__cohort", "claimed_by")
-        .annotate(approval_count=Count("approvals"))
+        # A correlated subquery, not Count(): runs for the page's rows only; count() drops it.
+        .annotate(approval_count=Coalesce(Subquery(approvals), 0))
         .order_by("created_at")
     )
     if filters.model:

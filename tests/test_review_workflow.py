@@ -392,3 +392,24 @@ def test_share_links_expire_and_count_views(client, reviewer, tester, outputs_di
     assert output.job.prompt in page
     link.refresh_from_db()
     assert link.view_count == 1
+
+
+@pytest.mark.parametrize("count", [2, 12])
+def test_the_review_queue_api_uses_a_constant_number_of_queries(
+    client, reviewer, tester, outputs_dir, count, django_assert_num_queries
+):
+    for _ in range(count):
+        make_output(tester)
+    client.force_login(reviewer)
+
+    with django_assert_num_queries(6):
+        response = client.get(reverse("api_review_queue"))
+
+    assert response.json()["count"] == count
+    assert response.json()["results"][0]["tester"] == tester.email
+
+
+def test_testers_cannot_read_the_review_queue_api(client, tester):
+    client.force_login(tester)
+
+    assert client.get(reverse("api_review_queue")).status_code == 403

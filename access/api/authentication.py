@@ -20,7 +20,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         header = authentication.get_authorization_header(request).decode(errors="replace")
         scheme, _, credential = header.partition(" ")
-        if scheme != self.keyword:
+        if scheme.lower() != self.keyword.lower():  # auth schemes are case-insensitive (RFC 9110)
             return None
         token = token_lookup(credential.strip())
         if token is None:

@@ -1,8 +1,10 @@
 from django.urls import path
 
 from generation.api import views
+from review.api import ReviewQueueView
 
 urlpatterns = [
     path("jobs/", views.JobListView.as_view(), name="api_jobs"),
     path("jobs/<uuid:job_id>/", views.JobDetailView.as_view(), name="api_job"),
+    path("review/queue/", ReviewQueueView.as_view(), name="api_review_queue"),
 ]

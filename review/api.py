@@ -1,0 +1,62 @@
+"""The review queue over the API, for reviewers' own tools (session or staff token auth)."""
+
+from __future__ import annotations
+
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from access.api.permissions import ActiveTesterWithScopes
+from review.selectors import QueueFilters, review_queue
+from review.services import can_moderate
+
+
+class IsReviewer(BasePermission):
+    message = "The review queue is for reviewers."
+
+    def has_permission(self, request, view) -> bool:
+        return can_moderate(request.user)
+
+
+def _item(output) -> dict:
+    job = output.job
+    return {
+        "id": str(output.id),
+        "job": str(job.id),
+        "prompt": job.prompt,
+        "negative_prompt": job.negative_prompt,
+        "model": job.model_name,
+        "tester": job.owner.email,
+        "cohort": job.owner.cohort.name if job.owner.cohort else None,
+        "lane": job.owner.cohort.lane if job.owner.cohort else None,
+        "parameters": {
+            "num_frames": output.num_frames,
+            "width": output.width,
+            "height": output.height,
+            "steps": job.steps,
+            "seed": job.seed,
+        },
+        "claimed_by": output.claimed_by.email if output.claimed_by else None,
+        "approvals": output.approval_count,
+        "approvals_required": output.approvals_required,
+        "created_at": output.created_at.isoformat(),
+    }
+
+
+class ReviewQueueView(APIView):
+    permission_classes = [ActiveTesterWithScopes, IsReviewer]
+    required_scopes = {"GET": "outputs:read"}
+
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        filters = QueueFilters(
+            model=params.get("model", ""),
+            cohort=params.get("cohort", ""),
+            tester=params.get("tester", ""),
+            lane=params.get("lane", ""),
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(review_queue(filters), request, view=self)
+        return paginator.get_paginated_response([_item(output) for output in page])
