@@ -413,3 +413,18 @@ def test_testers_cannot_read_the_review_queue_api(client, tester):
     client.force_login(tester)
 
     assert client.get(reverse("api_review_queue")).status_code == 403
+
+
+@pytest.mark.parametrize("count", [1, 9])
+def test_the_gallery_uses_a_constant_number_of_queries(
+    client, tester, other_tester, outputs_dir, count, django_assert_num_queries
+):
+    for _ in range(count):
+        output = make_output(tester, state=Output.State.APPROVED)
+        output_set_gallery(output=output, by=tester, visible=True)
+    client.force_login(other_tester)
+
+    with django_assert_num_queries(7):
+        page = client.get(reverse("gallery")).content.decode()
+
+    assert page.count("<figure>") == count
