@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -28,6 +29,11 @@ class Cohort(models.Model):
     max_width = models.PositiveIntegerField(null=True, blank=True)
     max_height = models.PositiveIntegerField(null=True, blank=True)
     max_steps = models.PositiveIntegerField(null=True, blank=True)
+    dispatch_weight = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(10.0)],
+        help_text="Share of GPU turns per tester relative to other cohorts in the same lane.",
+    )
     approvals_required = models.PositiveSmallIntegerField(
         null=True,
         blank=True,

@@ -153,6 +153,16 @@ CHANNEL_LAYERS = {
 JOB_SOFT_TIME_LIMIT = env_int("VERNISSAGE_JOB_SOFT_TIME_LIMIT", 30 * 60, minimum=10)
 JOB_HARD_TIME_LIMIT = JOB_SOFT_TIME_LIMIT + 60
 JOB_MAX_ATTEMPTS = env_int("VERNISSAGE_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# A running job that reports no step for this long has lost its worker (the reconciler requeues it).
+JOB_STALL_SECONDS = env_int("VERNISSAGE_JOB_STALL_SECONDS", 300, minimum=1)
+# A dispatched job may wait in a worker's prefetch buffer for a whole job; past that, it is lost.
+JOB_DISPATCH_TIMEOUT_SECONDS = env_int(
+    "VERNISSAGE_JOB_DISPATCH_TIMEOUT_SECONDS", JOB_HARD_TIME_LIMIT + 300, minimum=1
+)
+JOB_QUEUE_TTL_MINUTES = env_int("VERNISSAGE_JOB_QUEUE_TTL_MINUTES", 0, minimum=0)  # 0: no TTL
+DISPATCH_WINDOW = 1000  # waiting jobs per model considered in one dispatch decision
+DISPATCH_TICK_SECONDS = env_int("VERNISSAGE_DISPATCH_TICK_SECONDS", 2, minimum=1)
+QUEUE_POSITION_PUBLISH_LIMIT = 50
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None

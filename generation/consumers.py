@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from access.models import User
-from generation.progress import job_group, job_payload, user_group
+from generation.progress import job_group, job_payloads, user_group
 from generation.selectors import STUDIO_JOB_LIMIT, job_visible_to, jobs_of
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -22,7 +22,7 @@ def _user_still_active(user_id: int) -> bool:
 
 @database_sync_to_async
 def _studio_snapshot(user: User) -> list[dict]:
-    return [job_payload(job).as_dict() for job in jobs_of(owner=user)[:STUDIO_JOB_LIMIT]]
+    return job_payloads(list(jobs_of(owner=user)[:STUDIO_JOB_LIMIT]))
 
 
 @database_sync_to_async
@@ -33,7 +33,7 @@ def _job_visible(job_id: object, user: User) -> bool:
 @database_sync_to_async
 def _job_snapshot(job_id: object, user: User) -> dict | None:
     job = job_visible_to(job_id=job_id, user=user)
-    return None if job is None else job_payload(job).as_dict()
+    return None if job is None else job_payloads([job])[0]
 
 
 class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):

@@ -9,8 +9,10 @@ from django.db import models
 class Job(models.Model):
     """One text-to-video request. The row is the truth; Celery messages only carry its id.
 
-    A queued job waits in the database until the dispatcher sends it (`dispatched_at`); the owner's
-    cohort limits how many of their jobs are dispatched or running at once.
+    A queued job waits in the database until the dispatcher sends it (`dispatched_at`,
+    `dispatch_id`): no more at a time than the model's GPU slots can take, round-robin across
+    testers. A message runs the job only if it carries the job's current `dispatch_id`, so a message
+    the reconciler gave up on can never start a second run.
 
     Transitions (enforced in `generation.services` with conditional UPDATEs, never read-then-write):
         QUEUED  -> RUNNING | CANCELLED | FAILED
@@ -53,6 +55,12 @@ class Job(models.Model):
     dispatched_at = models.DateTimeField(
         null=True, blank=True, help_text="When its message went to Celery (null: still waiting)."
     )
+    dispatch_id = models.UUIDField(
+        null=True, blank=True, help_text="Identity of the current message; older ones are ignored."
+    )
+    wait_deadline = models.DateTimeField(
+        null=True, blank=True, help_text="Cancelled if still waiting at this time (queue TTL)."
+    )
     gpu_seconds = models.FloatField(
         default=0.0, help_text="Measured render time, charged to quota."
     )
@@ -72,6 +80,7 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["state", "created_at"]),
+            models.Index(fields=["model_name", "state", "dispatched_at"]),
         ]
         constraints = [
             models.UniqueConstraint(

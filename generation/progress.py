@@ -77,6 +77,7 @@ class JobPayload:
     total_steps: int
     percent: int
     eta_s: float | None
+    queue_position: int | None
     error: str
     created_at: str
     output: OutputPayload | None
@@ -108,7 +109,9 @@ def _output_payload(job: Job) -> OutputPayload | None:
     )
 
 
-def job_payload(job: Job) -> JobPayload:
+def job_payload(job: Job, estimate=None) -> JobPayload:
+    """The job's whole state; `estimate` (a QueueEstimate) adds queue position and ETA."""
+    queued = job.state == Job.State.QUEUED and estimate is not None
     return JobPayload(
         id=str(job.id),
         owner_id=job.owner_id,
@@ -119,11 +122,25 @@ def job_payload(job: Job) -> JobPayload:
         step=job.progress_step,
         total_steps=job.steps,
         percent=job.percent,
-        eta_s=_eta_seconds(job),
+        eta_s=estimate.eta_s if queued else _eta_seconds(job),
+        queue_position=estimate.position if queued else None,
         error=job.error,
         created_at=job.created_at.isoformat(),
         output=_output_payload(job),
     )
+
+
+def job_payloads(jobs: list[Job]) -> list[dict]:
+    """Payloads for a page or snapshot: queued jobs get their position and ETA."""
+    from generation.registry import get_model
+    from generation.selectors import queue_estimates
+
+    estimates = {}
+    for model_name in {job.model_name for job in jobs if job.state == Job.State.QUEUED}:
+        spec = get_model(model_name)
+        if spec is not None:
+            estimates.update(queue_estimates(model_name, spec.slots))
+    return [job_payload(job, estimates.get(str(job.id))).as_dict() for job in jobs]
 
 
 def _throttled(job: Job, *, force: bool) -> bool:
@@ -137,11 +154,11 @@ def _throttled(job: Job, *, force: bool) -> bool:
     return False
 
 
-def publish_job(job: Job, *, force: bool = True) -> None:
+def publish_job(job: Job, *, force: bool = True, estimate=None) -> None:
     """Send the job's current state to its watchers. Never raises: progress is best effort."""
     if _throttled(job, force=force):
         return
-    message = {"type": JOB_UPDATE, "job": job_payload(job).as_dict()}
+    message = {"type": JOB_UPDATE, "job": job_payload(job, estimate).as_dict()}
     try:
         send = async_to_sync(get_channel_layer().group_send)
         send(job_group(job.id), message)

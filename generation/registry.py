@@ -4,7 +4,7 @@ Configured by `settings.VERNISSAGE_MODELS` (the `VERNISSAGE_MODELS` environment 
 list of entries such as::
 
     {"name": "wan-1.3b", "label": "Wan 2.1 1.3B", "source": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
-     "dtype": "bfloat16", "device": "cuda", "fps": 16,
+     "dtype": "bfloat16", "device": "cuda", "fps": 16, "slots": 1,
      "defaults": {"num_frames": 33, "width": 832, "height": 480, "steps": 30, "guidance": 5.0},
      "limits": {"num_frames": 81, "width": 832, "height": 832, "steps": 50, "guidance": 12.0}}
 
@@ -45,6 +45,7 @@ class ModelSpec:
     fps: int
     demo: bool
     enabled: bool
+    slots: int  # GPU worker processes serving this model's queue
     defaults: Params
     limits: Params
 
@@ -90,10 +91,13 @@ def parse_model(entry: object, index: int) -> ModelSpec:
         fps=int(entry.get("fps", 16)),
         demo=bool(entry.get("demo", False)),
         enabled=bool(entry.get("enabled", True)),
+        slots=int(entry.get("slots", 1)),
         defaults=_params(entry, "defaults", where),
         limits=_params(entry, "limits", where),
     )
     _check_defaults_within_limits(spec, where)
+    if spec.slots < 1:
+        raise ImproperlyConfigured(f"{where} ({name}): slots must be at least 1")
     return spec
 
 

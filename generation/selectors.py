@@ -1,11 +1,19 @@
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from access.models import User
+from django.db.models import F, Max, QuerySet
+from django.utils import timezone
+
+from access.models import Cohort, User
 from generation.models import Job
 
 STUDIO_JOB_LIMIT = 50
+ETA_SAMPLE = 20
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def jobs_of(*, owner: User) -> QuerySet[Job]:
@@ -22,3 +30,144 @@ def job_visible_to(*, job_id: object, user: User) -> Job | None:
     if not can_moderate(user):
         jobs = jobs.filter(owner=user)
     return jobs.first()
+
+
+# --- fair dispatch -----------------------------------------------------------------------------
+
+
+def waiting_jobs(model_name: str) -> QuerySet[Job]:
+    """Jobs of a model that wait in the database for a GPU slot, oldest first."""
+    return (
+        Job.objects.filter(
+            model_name=model_name, state=Job.State.QUEUED, dispatched_at__isnull=True
+        )
+        .select_related("owner", "owner__cohort")
+        .order_by("created_at")
+    )
+
+
+def in_flight_jobs(model_name: str) -> QuerySet[Job]:
+    """Jobs handed to Celery (waiting in a worker's queue or running)."""
+    return Job.objects.filter(
+        model_name=model_name,
+        state__in=[Job.State.QUEUED, Job.State.RUNNING],
+        dispatched_at__isnull=False,
+    )
+
+
+def last_dispatch_by_owner(owner_ids) -> dict[int, datetime]:
+    rows = (
+        Job.objects.filter(owner_id__in=owner_ids, dispatched_at__isnull=False)
+        .values("owner_id")
+        .annotate(last=Max("dispatched_at"))
+    )
+    return {row["owner_id"]: row["last"] for row in rows}
+
+
+def _weight(cohort: Cohort | None) -> float:
+    return cohort.dispatch_weight if cohort is not None else 1.0
+
+
+def _lane(job: Job) -> str:
+    cohort = job.owner.cohort
+    return cohort.lane if cohort is not None else Cohort.Lane.ARTIST
+
+
+def dispatch_order(waiting: list[Job], last_dispatch: dict[int, datetime]) -> list[Job]:
+    """The order in which waiting jobs get GPU slots.
+
+    Within a lane: each tester's k-th waiting job has virtual time k / cohort weight; jobs run by
+    virtual time, ties going to the tester served longest ago (never served first), then age.
+    So one tester's thirty queued jobs do not block another's first: A1, B1, C1, A2, B2, ...
+    The artist and red-team lanes then take turns, so neither lane starves the other.
+    """
+    index: dict[int, int] = defaultdict(int)
+    keyed = []
+    for job in waiting:  # oldest first
+        k = index[job.owner_id]
+        index[job.owner_id] += 1
+        served = last_dispatch.get(job.owner_id) or _NEVER
+        keyed.append(((k / _weight(job.owner.cohort), served, job.created_at), job))
+    lanes: dict[str, list[Job]] = defaultdict(list)
+    for _, job in sorted(keyed, key=lambda pair: pair[0]):
+        lanes[_lane(job)].append(job)
+    return _interleave([lanes[Cohort.Lane.ARTIST], lanes[Cohort.Lane.RED_TEAM]])
+
+
+def _interleave(queues: list[list[Job]]) -> list[Job]:
+    merged, cursors = [], [0] * len(queues)
+    while any(cursors[i] < len(q) for i, q in enumerate(queues)):
+        for i, queue in enumerate(queues):
+            if cursors[i] < len(queue):
+                merged.append(queue[cursors[i]])
+                cursors[i] += 1
+    return merged
+
+
+# --- queue position and ETA --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueEstimate:
+    position: int  # jobs that will run before this one
+    eta_s: float | None  # until this job's video is ready
+
+
+def typical_run_seconds(job: Job) -> float | None:
+    """Median run time of recent jobs of the same model and shape; any recent job as fallback."""
+    done = Job.objects.filter(
+        model_name=job.model_name, state=Job.State.SUCCEEDED, started_at__isnull=False
+    ).annotate(run=F("finished_at") - F("started_at"))
+    similar = done.filter(
+        num_frames=job.num_frames, width=job.width, height=job.height, steps=job.steps
+    )
+    for sample in (similar, done):
+        runs = [
+            row.total_seconds()
+            for row in sample.order_by("-finished_at").values_list("run", flat=True)[:ETA_SAMPLE]
+            if row is not None
+        ]
+        if runs:
+            return statistics.median(runs)
+    return None
+
+
+def queue_estimates(model_name: str, slots: int) -> dict[str, QueueEstimate]:
+    """Position and ETA of every job of a model that has not started yet.
+
+    ETA = the typical run time of each job ahead (by its own shape) spread over the model's
+    slots, plus this job's own typical run time.
+    """
+    ahead = list(in_flight_jobs(model_name).order_by("dispatched_at"))
+    waiting = list(waiting_jobs(model_name))
+    order = dispatch_order(waiting, last_dispatch_by_owner({j.owner_id for j in waiting}))
+    typical: dict[tuple, float | None] = {}
+
+    def run_time(job: Job) -> float | None:
+        shape = (job.num_frames, job.width, job.height, job.steps)
+        if shape not in typical:
+            typical[shape] = typical_run_seconds(job)
+        return typical[shape]
+
+    running = [job for job in ahead if job.state == Job.State.RUNNING]
+    work_ahead = sum(run_time(job) or 0.0 for job in running) / 2  # half done, on average
+    estimates = {}
+    queued = [job for job in ahead if job.state == Job.State.QUEUED] + order
+    for position, job in enumerate(queued, start=len(running)):
+        own = run_time(job)
+        eta = None if own is None else round(work_ahead / slots + own, 1)
+        estimates[str(job.id)] = QueueEstimate(position=position, eta_s=eta)
+        work_ahead += own or 0.0
+    return estimates
+
+
+def stalled_running_jobs(stall: timedelta) -> QuerySet[Job]:
+    return Job.objects.filter(state=Job.State.RUNNING, updated_at__lt=timezone.now() - stall)
+
+
+def lost_dispatches(timeout: timedelta) -> QuerySet[Job]:
+    return Job.objects.filter(state=Job.State.QUEUED, dispatched_at__lt=timezone.now() - timeout)
+
+
+def overdue_waiting_jobs() -> QuerySet[Job]:
+    return Job.objects.filter(state=Job.State.QUEUED, wait_deadline__lt=timezone.now())

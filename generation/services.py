@@ -6,14 +6,19 @@ the same message, a cancelled job or a stale worker can never move a job twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import unicodedata
+import uuid
+from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,7 +27,17 @@ from access.selectors import Limits, budget_for, limits_for, terms_accepted_vers
 from generation.models import Job
 from generation.pipeline.constraints import check_shape
 from generation.progress import publish_job
-from generation.registry import ModelSpec, get_model
+from generation.registry import ModelSpec, enabled_models, get_model
+from generation.selectors import (
+    dispatch_order,
+    in_flight_jobs,
+    last_dispatch_by_owner,
+    lost_dispatches,
+    overdue_waiting_jobs,
+    queue_estimates,
+    stalled_running_jobs,
+    waiting_jobs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -175,10 +190,11 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
                 model_name=spec.name,
                 client_token=client_token,
                 terms_version=terms_version,
+                wait_deadline=_wait_deadline(),
                 **params,
             )
             # Announce "queued" before dispatching, so no worker's "running" can overtake it.
-            transaction.on_commit(lambda: (publish_job(job), jobs_dispatch(owner_id=owner.pk)))
+            transaction.on_commit(lambda: (publish_job(job), jobs_dispatch(model_name=spec.name)))
     except IntegrityError:
         # A concurrent submission with the same token won the race.
         return _job_by_token(owner, client_token), False
@@ -189,44 +205,107 @@ def _job_by_token(owner: User, client_token: str) -> Job | None:
     return Job.objects.filter(owner=owner, client_token=client_token).first()
 
 
-def jobs_dispatch(*, owner_id: int) -> list[Job]:
-    """Send the owner's oldest waiting jobs to their model queues, up to their concurrency limit."""
+def _wait_deadline():
+    ttl = settings.JOB_QUEUE_TTL_MINUTES
+    return timezone.now() + timedelta(minutes=ttl) if ttl else None
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+
+def _owner_cap(owner: User) -> int:
+    return owner.cohort.max_concurrent_jobs if owner.cohort else settings.STAFF_MAX_CONCURRENT
+
+
+def jobs_dispatch(*, model_name: str) -> list[Job]:
+    """Hand Celery as many of the model's waiting jobs as its GPU slots can take, fairly.
+
+    Each slot gets one running job plus one waiting in the worker's prefetch buffer, so the GPU
+    never waits for the database between jobs. Concurrent dispatchers are safe: the per-model
+    advisory lock serialises the slot count (PostgreSQL; SQLite serialises all writers) and
+    SKIP LOCKED keeps them off each other's rows.
+    """
+    spec = get_model(model_name)
+    if spec is None:
+        return []
     with transaction.atomic():
-        owner = (
-            User.objects.select_for_update(of=("self",)).select_related("cohort").get(pk=owner_id)
-        )
-        cap = owner.cohort.max_concurrent_jobs if owner.cohort else settings.STAFF_MAX_CONCURRENT
-        unfinished = Job.objects.filter(
-            owner=owner, state__in=[Job.State.QUEUED, Job.State.RUNNING]
-        )
-        in_flight = unfinished.filter(dispatched_at__isnull=False).count()
-        waiting = unfinished.filter(state=Job.State.QUEUED, dispatched_at__isnull=True)
-        jobs = list(waiting.order_by("created_at")[: max(0, cap - in_flight)])
-        Job.objects.filter(id__in=[job.id for job in jobs]).update(dispatched_at=timezone.now())
-        transaction.on_commit(lambda: [_send(job) for job in jobs])
-    return jobs
+        _lock_model(model_name)
+        free = spec.slots * 2 - in_flight_jobs(model_name).count()
+        if free <= 0:
+            return []
+        chosen = _choose(model_name, free)
+        now = timezone.now()
+        for job in chosen:
+            job.dispatch_id, job.dispatched_at = uuid.uuid4(), now
+            Job.objects.filter(id=job.id).update(dispatch_id=job.dispatch_id, dispatched_at=now)
+        transaction.on_commit(lambda: [_send(job, spec.queue) for job in chosen])
+    if chosen:
+        transaction.on_commit(lambda: publish_queue_positions(model_name=model_name))
+    return chosen
 
 
-def _send(job: Job) -> None:
+def _lock_model(model_name: str) -> None:
+    if connection.vendor == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"dispatch:{model_name}".encode()).digest()[:8], "big")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key - 2**63])
+
+
+def _choose(model_name: str, free: int) -> list[Job]:
+    waiting = list(
+        waiting_jobs(model_name).select_for_update(skip_locked=True, of=("self",))[
+            : settings.DISPATCH_WINDOW
+        ]
+    )
+    owners = {job.owner_id for job in waiting}
+    busy = Counter(
+        in_flight_jobs(model_name).filter(owner_id__in=owners).values_list("owner_id", flat=True)
+    )
+    chosen = []
+    for job in dispatch_order(waiting, last_dispatch_by_owner(owners)):
+        if len(chosen) == free:
+            break
+        if busy[job.owner_id] < _owner_cap(job.owner):
+            busy[job.owner_id] += 1
+            chosen.append(job)
+    return chosen
+
+
+def _send(job: Job, queue: str) -> None:
     from generation.tasks import run_job
 
-    spec = get_model(job.model_name)
     try:
-        run_job.apply_async(args=[str(job.id)], queue=spec.queue)
+        run_job.apply_async(args=[str(job.id), str(job.dispatch_id)], queue=queue)
     except Exception:
-        # Leave the row waiting, undispatched: the next dispatch for this owner sends it again.
-        logger.exception("Could not send job %s to queue %s", job.id, spec.queue)
-        Job.objects.filter(id=job.id, state=Job.State.QUEUED).update(dispatched_at=None)
+        # Undo the dispatch: the next dispatch (on completion, or the dispatcher's tick) retries.
+        logger.exception("Could not send job %s to queue %s", job.id, queue)
+        Job.objects.filter(id=job.id, dispatch_id=job.dispatch_id, state=Job.State.QUEUED).update(
+            dispatched_at=None, dispatch_id=None
+        )
 
 
-def job_start(*, job_id: UUID, worker: str) -> Job | None:
-    """Claim a job for one run. Returns None when it is no longer runnable.
+def publish_queue_positions(*, model_name: str) -> None:
+    """Tell the owners of the first waiting jobs where they stand (the rest see it on load)."""
+    spec = get_model(model_name)
+    if spec is None:
+        return
+    estimates = queue_estimates(model_name, spec.slots)
+    ids = list(estimates)[: settings.QUEUE_POSITION_PUBLISH_LIMIT]
+    for job in Job.objects.filter(id__in=ids, state=Job.State.QUEUED).select_related("output"):
+        publish_job(job, estimate=estimates[str(job.id)])
 
-    A RUNNING job is claimed again only by a redelivered message (its worker died); each claim
-    increments `attempt`, which fences off the previous run.
+
+def job_start(*, job_id: UUID, dispatch_id: UUID, worker: str) -> Job | None:
+    """Claim a job for one run. Returns None when this message should not run it.
+
+    Only a message carrying the job's current `dispatch_id` may run it. A RUNNING job is claimed
+    again only by such a message being redelivered (its worker died); each claim increments
+    `attempt`, which fences off the previous run.
     """
     runnable = Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING)
-    claimed = Job.objects.filter(runnable, id=job_id, attempt__lt=settings.JOB_MAX_ATTEMPTS).update(
+    claimed = Job.objects.filter(
+        runnable, id=job_id, dispatch_id=dispatch_id, attempt__lt=settings.JOB_MAX_ATTEMPTS
+    ).update(
         state=Job.State.RUNNING,
         attempt=F("attempt") + 1,
         progress_step=0,
@@ -255,9 +334,9 @@ def _fail_exhausted(job_id: UUID) -> None:
 
 
 def _after_final(job: Job) -> None:
-    """A finished job frees a slot: tell its watchers, then send the owner's next waiting job."""
+    """A finished job frees a slot: tell its watchers, then hand the slot to the next job."""
     publish_job(job)
-    jobs_dispatch(owner_id=job.owner_id)
+    jobs_dispatch(model_name=job.model_name)
 
 
 def _current_run(job: Job) -> Q:
@@ -314,3 +393,85 @@ def _finish(
     if finished and publish:
         transaction.on_commit(lambda: _after_final(Job.objects.get(id=job.id)))
     return bool(finished)
+
+
+# --- cancel and reconcile ----------------------------------------------------------------------
+
+
+def job_cancel(*, job: Job, by: User, reason: str = "") -> Job:
+    """Cancel a waiting job (it never starts) or a running one (it stops at the next step)."""
+    from access.services import audit_record
+    from review.services import can_moderate
+
+    staff = by.id != job.owner_id
+    if staff and not can_moderate(by):
+        raise PermissionDenied("Only the job's owner or staff can cancel it.")
+    reason = reason.strip()[:500] or ("Cancelled by staff." if staff else "Cancelled by you.")
+    with transaction.atomic():
+        cancelled = Job.objects.filter(
+            id=job.id, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+        ).update(
+            state=Job.State.CANCELLED,
+            error=reason,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+        if not cancelled:
+            job.refresh_from_db()
+            raise JobRejected({"__all__": [f"This job already ended ({job.state})."]})
+        if staff:
+            audit_record(
+                action="generation.job.cancelled", actor=by, target=job, details={"reason": reason}
+            )
+        transaction.on_commit(lambda: _after_final(Job.objects.get(id=job.id)))
+    job.refresh_from_db()
+    return job
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    requeued_stalled: int
+    redispatched_lost: int
+    expired: int
+    dispatched: int
+
+
+def jobs_reconcile() -> ReconcileReport:
+    """The dispatcher's periodic tick: recover what messages and workers lost, then dispatch.
+
+    - RUNNING with no progress for JOB_STALL_SECONDS: its worker is gone; wait for a new dispatch
+      (a late message of the dead run carries the old dispatch_id and is ignored).
+    - QUEUED, dispatched longer ago than JOB_DISPATCH_TIMEOUT_SECONDS without starting: the
+      message is presumed lost; dispatch again.
+    - QUEUED past its queue deadline: cancelled with a reason.
+    """
+    stalled = _requeue(
+        stalled_running_jobs(timedelta(seconds=settings.JOB_STALL_SECONDS)), Job.State.RUNNING
+    )
+    lost = _requeue(
+        lost_dispatches(timedelta(seconds=settings.JOB_DISPATCH_TIMEOUT_SECONDS)), Job.State.QUEUED
+    )
+    expired = 0
+    for job in overdue_waiting_jobs():
+        expired += Job.objects.filter(id=job.id, state=Job.State.QUEUED).update(
+            state=Job.State.CANCELLED,
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+            error="Waited longer than the queue allows; cancelled. Submit it again if you like.",
+        )
+        publish_job(Job.objects.get(id=job.id))
+    dispatched = sum(len(jobs_dispatch(model_name=spec.name)) for spec in enabled_models())
+    return ReconcileReport(stalled, lost, expired, dispatched)
+
+
+def _requeue(jobs, state: str) -> int:
+    count = 0
+    for job in jobs:
+        if job.state == Job.State.RUNNING and job.attempt >= settings.JOB_MAX_ATTEMPTS:
+            _fail_exhausted(job.id)
+            continue
+        count += Job.objects.filter(id=job.id, state=state, dispatch_id=job.dispatch_id).update(
+            state=Job.State.QUEUED, dispatched_at=None, dispatch_id=None, updated_at=timezone.now()
+        )
+        logger.warning("Requeued job %s (was %s on %s)", job.id, state, job.worker or "?")
+    return count

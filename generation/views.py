@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from access.selectors import budget_for
 from generation.forms import JobForm
-from generation.progress import job_payload
+from generation.progress import job_payloads
 from generation.registry import enabled_models
-from generation.selectors import STUDIO_JOB_LIMIT, jobs_of
-from generation.services import JobRejected, job_submit
+from generation.selectors import STUDIO_JOB_LIMIT, job_visible_to, jobs_of
+from generation.services import JobRejected, job_cancel, job_submit
 
 
 @login_required
@@ -49,6 +50,24 @@ def _render_studio(request: HttpRequest, form: JobForm, *, status: int = 200) ->
         "form": form,
         "models": enabled_models(),
         "budget": budget_for(request.user),
-        "initial_jobs": [job_payload(job).as_dict() for job in jobs],
+        "initial_jobs": job_payloads(jobs),
     }
     return render(request, "generation/studio.html", context, status=status)
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, job_id) -> HttpResponse:
+    job = job_visible_to(job_id=job_id, user=request.user)
+    if job is None:
+        raise Http404("No such job.")
+    try:
+        job_cancel(job=job, by=request.user, reason=request.POST.get("reason", ""))
+    except JobRejected as exc:
+        message, ok = " ".join(exc.errors["__all__"]), False
+    else:
+        message, ok = "Cancelled.", True
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"ok": ok, "message": message}, status=200 if ok else 409)
+    (messages.success if ok else messages.error)(request, message)
+    return redirect("studio")

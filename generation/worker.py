@@ -25,9 +25,9 @@ from generation.services import job_fail, job_record_progress, job_start, job_su
 logger = logging.getLogger(__name__)
 
 
-def job_execute(*, job_id: UUID, worker: str) -> str:
+def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
     """Run one job to a final state; returns the state it ended in (or why it did not run)."""
-    job = job_start(job_id=job_id, worker=worker)
+    job = job_start(job_id=job_id, dispatch_id=dispatch_id, worker=worker)
     if job is None:
         return "not runnable"
     spec = get_model(job.model_name)

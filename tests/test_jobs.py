@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from generation.models import Job
 from generation.services import (
@@ -49,7 +51,7 @@ def dispatched(monkeypatch):
     """Messages meant for Celery, captured: these tests are about the rows, not the worker."""
     sent = []
     monkeypatch.setattr(
-        "generation.tasks.run_job.apply_async", lambda args, queue: sent.append((args, queue))
+        "generation.tasks.run_job.apply_async", lambda args, queue: sent.append((args[0], queue))
     )
     return sent
 
@@ -63,7 +65,8 @@ def test_studio_submit_creates_a_queued_job_and_dispatches_it_after_commit(
     assert response.status_code == 302
     job = Job.objects.get()
     assert (job.owner, job.state, job.prompt, job.steps) == (tester, "queued", "a heron at dawn", 4)
-    assert dispatched == [([str(job.id)], "gpu.demo")]
+    assert dispatched == [(str(job.id), "gpu.demo")]
+    assert job.dispatch_id is not None and job.dispatched_at is not None
 
 
 def test_nothing_is_dispatched_when_the_transaction_rolls_back(tester, dispatched):
@@ -199,11 +202,17 @@ def test_an_inactive_account_cannot_submit(tester):
 # --- the state machine, driven the way the worker drives it ------------------------------------
 
 
+def _dispatched(job):
+    Job.objects.filter(id=job.id).update(dispatch_id=uuid.uuid4(), dispatched_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
 def test_a_job_is_claimed_once_and_only_the_current_attempt_may_finish_it(tester, settings):
-    job = make_job(tester)
-    first = job_start(job_id=job.id, worker="w1")
+    job = _dispatched(make_job(tester))
+    first = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w1")
     # The message is delivered again (the first worker died): a new attempt fences off the old.
-    second = job_start(job_id=job.id, worker="w2")
+    second = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w2")
 
     assert (first.attempt, second.attempt) == (1, 2)
     assert job_record_progress(job=first, step=1) is False
@@ -228,26 +237,35 @@ def test_a_job_is_claimed_once_and_only_the_current_attempt_may_finish_it(tester
 
 @pytest.mark.parametrize("state", ["succeeded", "failed", "cancelled"])
 def test_a_final_job_is_never_started_again(tester, state):
-    job = make_job(tester, state=state)
+    job = _dispatched(make_job(tester, state=state))
 
-    assert job_start(job_id=job.id, worker="w") is None
+    assert job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w") is None
     job.refresh_from_db()
     assert job.state == state and job.attempt == 0
 
 
 def test_a_job_whose_worker_keeps_dying_is_failed_with_a_reason(tester, settings):
     settings.JOB_MAX_ATTEMPTS = 2
-    job = make_job(tester)
-    job_start(job_id=job.id, worker="w1")
-    job_start(job_id=job.id, worker="w2")
+    job = _dispatched(make_job(tester))
+    job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w1")
+    job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w2")
 
-    assert job_start(job_id=job.id, worker="w3") is None
+    assert job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w3") is None
     job.refresh_from_db()
     assert job.state == "failed" and "stopped during this job 2 times" in job.error
 
 
+def test_a_message_with_a_stale_dispatch_id_never_runs_the_job(tester):
+    job = _dispatched(make_job(tester))
+
+    assert job_start(job_id=job.id, dispatch_id=uuid.uuid4(), worker="w") is None
+    job.refresh_from_db()
+    assert (job.state, job.attempt) == ("queued", 0)
+
+
 def test_progress_stops_when_the_job_is_no_longer_running(tester):
-    job = job_start(job_id=make_job(tester).id, worker="w")
+    job = _dispatched(make_job(tester))
+    job = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w")
     Job.objects.filter(id=job.id).update(state=Job.State.CANCELLED)
 
     assert job_record_progress(job=job, step=2) is False

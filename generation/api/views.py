@@ -8,9 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation.api.serializers import JobSubmitSerializer
-from generation.progress import job_payload
+from generation.progress import job_payloads
 from generation.selectors import job_visible_to, jobs_of
-from generation.services import JobRejected, job_submit
+from generation.services import JobRejected, job_cancel, job_submit
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -23,7 +23,7 @@ class JobListView(APIView):
     def get(self, request: Request) -> Response:
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(jobs_of(owner=request.user), request, view=self)
-        return paginator.get_paginated_response([job_payload(job).as_dict() for job in page])
+        return paginator.get_paginated_response(job_payloads(list(page)))
 
     def post(self, request: Request) -> Response:
         serializer = JobSubmitSerializer(data=request.data)
@@ -37,7 +37,7 @@ class JobListView(APIView):
         except JobRejected as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(job_payload(job).as_dict(), status=code)
+        return Response(job_payloads([job])[0], status=code)
 
 
 class JobDetailView(APIView):
@@ -47,4 +47,18 @@ class JobDetailView(APIView):
         job = job_visible_to(job_id=job_id, user=request.user)
         if job is None:
             raise Http404("No such job.")
-        return Response(job_payload(job).as_dict())
+        return Response(job_payloads([job])[0])
+
+
+class JobCancelView(APIView):
+    required_scopes = {"POST": "jobs:write"}
+
+    def post(self, request: Request, job_id) -> Response:
+        job = job_visible_to(job_id=job_id, user=request.user)
+        if job is None:
+            raise Http404("No such job.")
+        try:
+            job = job_cancel(job=job, by=request.user, reason=request.data.get("reason", ""))
+        except JobRejected as exc:
+            return Response(exc.errors, status=status.HTTP_409_CONFLICT)
+        return Response(job_payloads([job])[0])

@@ -18,6 +18,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +36,8 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 # Called after each denoising step with (steps_done, total_steps); returning False cancels.
 StepCallback = Callable[[int, int], bool]
+# Called with (step, total_steps, frames): uint8 RGB frames (F, h, w, 3), longest side <= 256.
+PreviewCallback = Callable[[int, int, np.ndarray], None]
 
 
 class PipelineSpec(Protocol):
@@ -57,7 +60,7 @@ class RenderRequest:
 
 
 class RenderCancelled(Exception):
-    """The step callback asked to stop; the partial video was discarded."""
+    """The step callback asked to stop; nothing more ran (no further step, no VAE decode)."""
 
 
 @dataclass
@@ -121,34 +124,48 @@ def clear_pipeline_cache() -> None:
         torch.cuda.empty_cache()
 
 
-def render(spec: PipelineSpec, request: RenderRequest, on_step: StepCallback) -> np.ndarray:
+def render(
+    spec: PipelineSpec,
+    request: RenderRequest,
+    on_step: StepCallback,
+    *,
+    on_preview: PreviewCallback | None = None,
+    preview_every: int = 0,
+) -> np.ndarray:
     """Render ``request`` and return float frames in [0, 1] shaped (frames, height, width, 3).
 
-    Raises ``ValueError`` for a shape the model cannot produce, and ``RenderCancelled`` when
-    ``on_step`` returns False (no further steps run).
+    ``on_step(steps_done, total)`` runs after every denoising step; returning False stops the run
+    at once, before the VAE decode, and ``render`` raises ``RenderCancelled``. With ``on_preview``
+    and ``preview_every`` > 0, ``on_preview(step, total, frames)`` receives a small preview (see
+    ``previews``) every ``preview_every`` steps, never for the last step nor after a cancel.
+    Raises ``ValueError`` for a shape the model cannot produce.
     """
     _validate(request)
     import torch
 
     pipe = load_pipeline(spec)
-    relay = _StepRelay(on_step)
+    previews = (
+        _PreviewRelay(on_preview, preview_every) if on_preview and preview_every > 0 else None
+    )
+    relay = _StepRelay(on_step, previews)
     generator = torch.Generator(device=spec.device).manual_seed(request.seed)
-    with torch.inference_mode():
-        output = pipe(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
-            num_frames=request.num_frames,
-            width=request.width,
-            height=request.height,
-            num_inference_steps=request.steps,
-            guidance_scale=request.guidance_scale,
-            generator=generator,
-            output_type="np",
-            callback_on_step_end=relay,
-            callback_on_step_end_tensor_inputs=[],
-        )
-    if relay.cancelled_at:
-        raise RenderCancelled(f"cancelled after step {relay.cancelled_at} of {request.steps}")
+    try:
+        with torch.inference_mode():
+            output = pipe(
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                num_frames=request.num_frames,
+                width=request.width,
+                height=request.height,
+                num_inference_steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                generator=generator,
+                output_type="np",
+                callback_on_step_end=relay,
+                callback_on_step_end_tensor_inputs=["latents"] if previews else [],
+            )
+    except _Stop as stop:
+        raise RenderCancelled(f"cancelled after step {stop.step} of {request.steps}") from None
     return np.asarray(output.frames[0], dtype=np.float32)
 
 
@@ -160,17 +177,106 @@ def _validate(request: RenderRequest) -> None:
         raise ValueError(" ".join(errors.values()))
 
 
-class _StepRelay:
-    """Adapts ``on_step`` to diffusers' ``callback_on_step_end``; remembers where it cancelled."""
+class _Stop(Exception):
+    """Raised inside the step callback to leave the pipeline before the next step and the decode.
 
-    def __init__(self, on_step: StepCallback) -> None:
+    Setting ``pipe._interrupt`` instead would skip the remaining steps but still run the VAE
+    decode, which costs as much as a few steps. diffusers 0.42's ``WanPipeline.__call__`` lets an
+    exception from ``callback_on_step_end`` propagate; everything it leaves behind
+    (``_interrupt``, ``_current_timestep``, the scheduler's step index, the progress bar's
+    context) is reset or closed at the start of the next call. Only ``maybe_free_model_hooks``
+    is skipped, which matters for CPU offload, a mode this runner never enables.
+    """
+
+    def __init__(self, step: int) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+class _StepRelay:
+    """Adapts ``on_step`` (and previews) to diffusers' ``callback_on_step_end``."""
+
+    def __init__(self, on_step: StepCallback, previews: _PreviewRelay | None) -> None:
         self.on_step = on_step
-        self.cancelled_at = 0
+        self.previews = previews
 
     def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict) -> dict:
-        steps_done = index + 1
-        if not self.on_step(steps_done, pipe.num_timesteps):
-            self.cancelled_at = steps_done
-            # Wan skips the remaining steps once this is set; each pipeline call resets it.
-            pipe._interrupt = True
+        steps_done, total = index + 1, pipe.num_timesteps
+        if not self.on_step(steps_done, total):
+            raise _Stop(steps_done)
+        if self.previews is not None:
+            self.previews.after_step(pipe, index, total, tensors["latents"])
         return {}
+
+
+class _PreviewRelay:
+    """Makes a preview every ``every`` steps and hands it to ``on_preview``.
+
+    On a GPU the preview is copied to pinned host memory without waiting, and handed over at a
+    later step once the copy is done: waiting would drain the GPU's queue and leave it idle while
+    the worker encodes and sends the image. Previews still in flight when the render ends are
+    dropped (the video is about to arrive). A failing preview is logged and turns previews off
+    for the rest of the render; it never fails the render.
+    """
+
+    def __init__(self, on_preview: PreviewCallback, every: int) -> None:
+        self.on_preview = on_preview
+        self.every = every
+        self.enabled = True
+        self.previous: Any = None  # latents after the previous step, for the clean estimate
+        self.pending: deque[tuple[int, int, Any, Any]] = deque()  # (step, total, host, event)
+
+    def after_step(self, pipe: Any, index: int, total: int, latents: Any) -> None:
+        if not self.enabled:
+            return
+        step = index + 1
+        try:
+            self._deliver_ready()
+            if step % self.every == 0 and step < total:
+                self._start(step, total, _clean_estimate(pipe, index, self.previous, latents))
+        except Exception:
+            logger.exception("Preview at step %d failed; no more previews for this render", step)
+            self.enabled = False
+        # The scheduler returns a new tensor each step, so keeping a reference copies nothing.
+        self.previous = latents
+
+    def _start(self, step: int, total: int, latents: Any) -> None:
+        from generation.pipeline.previews import can_preview, preview_tensor
+
+        if not can_preview(latents):
+            logger.info("No previews for latents shaped %s", tuple(latents.shape))
+            self.enabled = False
+            return
+        frames = preview_tensor(latents)
+        if frames.device.type != "cuda":
+            self.on_preview(step, total, frames.cpu().numpy())
+            return
+        import torch
+
+        host = torch.empty(frames.shape, dtype=frames.dtype, pin_memory=True)
+        host.copy_(frames, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self.pending.append((step, total, host, done))
+
+    def _deliver_ready(self) -> None:
+        while self.pending and self.pending[0][3].query():
+            step, total, host, _ = self.pending.popleft()
+            self.on_preview(step, total, host.numpy())
+
+
+def _clean_estimate(pipe: Any, index: int, previous: Any, latents: Any) -> Any:
+    """The denoised video the current step points at, or the noisy latents if unknown.
+
+    Mid-run latents are mostly noise (at step 5 of 20 Wan's shifted schedule is ~90 % noise).
+    Flow-matching samples lie on x_s = x_0 + s * v, so two consecutive samples give v and hence
+    x_0 — exact for Euler steps, a close approximation for multistep solvers such as UniPC.
+    """
+    sigmas = getattr(pipe.scheduler, "sigmas", None)
+    if previous is None or sigmas is None or len(sigmas) != pipe.num_timesteps + 1:
+        return latents
+    sigma_before, sigma_after = float(sigmas[index]), float(sigmas[index + 1])
+    if not 1.0 + 1e-4 >= sigma_before > sigma_after >= 0.0:  # not flow-matching sigmas
+        return latents
+    velocity = (latents - previous) / (sigma_after - sigma_before)
+    return latents - sigma_after * velocity

@@ -16,7 +16,11 @@
   }
 
   function progressLine(job) {
-    if (job.state === "queued") return "waiting for a GPU";
+    if (job.state === "queued") {
+      if (job.queue_position === null) return "waiting for a GPU";
+      const eta = job.eta_s === null ? "" : ` · ready in about ${Math.ceil(job.eta_s)} s`;
+      return `waiting for a GPU · ${job.queue_position} ahead${eta}`;
+    }
     if (job.state === "running") {
       const eta = job.eta_s === null ? "" : ` · about ${Math.ceil(job.eta_s)} s left`;
       return `step ${job.step} of ${job.total_steps} · ${job.percent}%${eta}`;
@@ -49,6 +53,21 @@
     return box;
   }
 
+  function cancelButton(job) {
+    const button = text("button", "secondary small", "Cancel");
+    button.type = "button";
+    button.dataset.testid = "cancel-job";
+    button.addEventListener("click", function () {
+      const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
+      fetch(`/studio/jobs/${job.id}/cancel/`, {
+        method: "POST",
+        headers: { "X-CSRFToken": csrf, Accept: "application/json" },
+        credentials: "same-origin",
+      });
+    });
+    return button;
+  }
+
   function render(job) {
     const row = document.createElement("li");
     row.className = `job job-${job.state}`;
@@ -64,6 +83,7 @@
     row.appendChild(bar);
     row.appendChild(text("span", "progress-text", progressLine(job)));
     if (job.error) row.appendChild(text("p", "error", job.error));
+    if (job.state === "queued" || job.state === "running") row.appendChild(cancelButton(job));
     if (job.output) row.appendChild(outputBlock(job));
     return row;
   }

@@ -6,57 +6,33 @@ the tester shares it; an anonymous visitor plays it. Screenshots land in test-ar
 
 from __future__ import annotations
 
-import json
 import re
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from allauth.mfa import app_settings as mfa_settings
-from allauth.mfa.models import Authenticator
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
-from allauth.mfa.utils import decrypt
 from django.urls import reverse
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Locator,
-    Page,
-    Request,
-    Response,
-    WebSocket,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from access.services import invitation_create, terms_publish
+from tests.browser.conftest import (
+    UI_TIMEOUT_MS,
+    Watch,
+    expect_live,
+    job_events,
+    new_context,
+    record_studio_frames,
+    sign_in_to_review,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# Actions and navigations wait up to UI_TIMEOUT_MS; expect() keeps Playwright's 5 s for what is
-# already on its way; a whole job on the tiny demo model, the worker's first pipeline load included,
-# gets JOB_TIMEOUT_MS.
-UI_TIMEOUT_MS = 10_000
+# A whole job on the tiny demo model, the worker's first pipeline load included, may take up to
+# JOB_TIMEOUT_MS.
 JOB_TIMEOUT_MS = 30_000
 
 TESTER_EMAIL = "ada@example.com"
 TESTER_NAME = "Ada Lovelace"
 TESTER_PASSWORD = "Lighthouse-at-dusk-71"
-REVIEWER_EMAIL = "rita@vernissage.local"
-REVIEWER_PASSWORD = "Reviewing-is-fun-38"
 PROMPT = "a lighthouse at dusk, waves breaking on the rocks"
 STEPS = 12  # the demo model's limit: the most progress events one run can produce
 
@@ -77,48 +53,6 @@ new MutationObserver(() => {
 """
 
 
-@dataclass
-class Watch:
-    """Failed requests and script errors in one browser context, to fail with what went wrong."""
-
-    failures: list[str] = field(default_factory=list)
-
-    def attach(self, context: BrowserContext) -> None:
-        context.on("response", self._response)
-        context.on("requestfailed", self._request_failed)
-        context.on("weberror", lambda error: self.failures.append(f"JS error: {error.error}"))
-
-    def _response(self, response: Response) -> None:
-        # Chromium asks for /favicon.ico on its own; the app has none, and no page links one.
-        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
-            self.failures.append(f"{response.request.method} {response.url} -> {response.status}")
-
-    def _request_failed(self, request: Request) -> None:
-        # With nosniff, a stylesheet or script answered by an HTML error page is aborted before any
-        # response event. Media loads are left out: leaving a page aborts them, and that is fine.
-        if request.resource_type in ("document", "stylesheet", "script"):
-            self.failures.append(f"{request.method} {request.url} failed: {request.failure}")
-
-    def assert_clean(self) -> None:
-        assert not self.failures, "the browser met errors:\n" + "\n".join(self.failures)
-
-
-def record_studio_frames(page: Page) -> list[dict]:
-    """Every message the page's studio sockets receive, across reconnects, in order."""
-    frames: list[dict] = []
-
-    def on_socket(socket: WebSocket) -> None:
-        if socket.url.endswith("/ws/studio/"):
-            socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
-
-    page.on("websocket", on_socket)
-    return frames
-
-
-def job_events(frames: list[dict], job_id: str) -> list[dict]:
-    return [f["job"] for f in frames if f["type"] == "job" and f["job"]["id"] == job_id]
-
-
 @pytest.fixture
 def invitation_path(cohort) -> str:
     issued = invitation_create(email=TESTER_EMAIL, invited_by=None, cohort=cohort)
@@ -130,38 +64,9 @@ def published_terms() -> None:
     terms_publish(title="Alpha terms", body="Share only what a reviewer approved.", by=None)
 
 
-@pytest.fixture
-def reviewer_totp_secret(make_user) -> str:
-    """Reviewers are staff, and staff sign in with a second factor: the secret of theirs."""
-    reviewer = make_user(REVIEWER_EMAIL, password=REVIEWER_PASSWORD, reviewer=True)
-    authenticator = Authenticator.objects.get(user=reviewer, type=Authenticator.Type.TOTP)
-    return decrypt(authenticator.data["secret"])
-
-
-@pytest.fixture
-def screenshots(artifacts_dir) -> Path:
-    path = artifacts_dir / "browser"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-@pytest.fixture
-def chromium() -> Iterator[Browser]:
-    """Request it after the fixtures that write rows: Playwright's sync API runs an event loop in
-    this thread while it is open, and Django refuses ORM calls from a thread running one."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield browser
-        browser.close()
-
-
-def new_context(browser: Browser, base_url: str, watch: Watch) -> BrowserContext:
-    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(UI_TIMEOUT_MS)
+def tester_context(browser: Browser, base_url: str, watch: Watch) -> BrowserContext:
+    context = new_context(browser, base_url, watch)
     context.add_init_script(RECORD_JOB_ROWS)
-    watch.attach(context)
     return context
 
 
@@ -185,10 +90,6 @@ def accept_terms(page: Page, screenshots: Path) -> None:
     page.screenshot(path=screenshots / "02-terms.png", full_page=True)
     page.get_by_test_id("accept-terms-submit").click()
     page.wait_for_url(re.compile(r"/studio/$"))  # and for the page's scripts and styles
-
-
-def expect_live(page: Page) -> None:
-    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
 
 
 def submit_job(page: Page) -> str:
@@ -233,26 +134,6 @@ def assert_progress_was_streamed(page: Page, frames: list[dict], job_id: str) ->
     assert all(event["total_steps"] == STEPS for event in events)
     assert events[-1]["percent"] == 100
     assert events[-1]["output"]["state"] == "pending"
-
-
-def current_totp_code(secret: str) -> str:
-    """What the reviewer's authenticator app shows now. The server accepts only the current
-    period's code, so a code about to expire is not worth typing: wait for the next one."""
-    period = mfa_settings.TOTP_PERIOD
-    if period - time.time() % period < 3:
-        time.sleep(3)
-    return format_hotp_value(hotp_value(secret, int(time.time()) // period))
-
-
-def sign_in_to_review(page: Page, totp_secret: str) -> None:
-    page.goto("/accounts/login/?next=/review/")
-    page.fill("input[name=login]", REVIEWER_EMAIL)
-    page.fill("input[name=password]", REVIEWER_PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/"))
-    page.fill("input[name=code]", current_totp_code(totp_secret))
-    page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url(re.compile(r"/review/$"))
 
 
 def approve(page: Page, screenshots: Path) -> str:
@@ -312,7 +193,7 @@ def test_an_invited_tester_generates_a_video_that_a_reviewer_approves_and_a_stra
     chromium,
 ):
     tester_watch, reviewer_watch, visitor_watch = Watch(), Watch(), Watch()
-    tester = new_context(chromium, asgi_server, tester_watch)
+    tester = tester_context(chromium, asgi_server, tester_watch)
     studio = tester.new_page()
     studio_frames = record_studio_frames(studio)
     sign_up(studio, invitation_path, screenshots)

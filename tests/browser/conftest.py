@@ -1,0 +1,145 @@
+"""What every browser test needs: Debian's Chromium, contexts that record what went wrong, the
+reviewer's second factor, and a folder for screenshots (test-artifacts/browser/)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+from allauth.mfa.utils import decrypt
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Request,
+    Response,
+    WebSocket,
+    expect,
+    sync_playwright,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Actions and navigations wait up to UI_TIMEOUT_MS; expect() keeps Playwright's 5 s for what is
+# already on its way.
+UI_TIMEOUT_MS = 10_000
+
+REVIEWER_EMAIL = "rita@vernissage.local"
+REVIEWER_PASSWORD = "Reviewing-is-fun-38"
+
+
+@dataclass
+class Watch:
+    """Failed requests and script errors in one browser context, to fail with what went wrong."""
+
+    failures: list[str] = field(default_factory=list)
+
+    def attach(self, context: BrowserContext) -> None:
+        context.on("response", self._response)
+        context.on("requestfailed", self._request_failed)
+        context.on("weberror", lambda error: self.failures.append(f"JS error: {error.error}"))
+
+    def _response(self, response: Response) -> None:
+        # Chromium asks for /favicon.ico on its own; the app has none, and no page links one.
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            self.failures.append(f"{response.request.method} {response.url} -> {response.status}")
+
+    def _request_failed(self, request: Request) -> None:
+        # With nosniff, a stylesheet or script answered by an HTML error page is aborted before any
+        # response event. Media loads are left out: leaving a page aborts them, and that is fine.
+        if request.resource_type in ("document", "stylesheet", "script"):
+            self.failures.append(f"{request.method} {request.url} failed: {request.failure}")
+
+    def assert_clean(self) -> None:
+        assert not self.failures, "the browser met errors:\n" + "\n".join(self.failures)
+
+
+@pytest.fixture
+def screenshots(artifacts_dir) -> Path:
+    path = artifacts_dir / "browser"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Request it after the fixtures that write rows: Playwright's sync API runs an event loop in
+    this thread while it is open, and Django refuses ORM calls from a thread running one."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def reviewer_totp_secret(make_user) -> str:
+    """Reviewers are staff, and staff sign in with a second factor: the secret of theirs."""
+    reviewer = make_user(REVIEWER_EMAIL, password=REVIEWER_PASSWORD, reviewer=True)
+    authenticator = Authenticator.objects.get(user=reviewer, type=Authenticator.Type.TOTP)
+    return decrypt(authenticator.data["secret"])
+
+
+def new_context(browser: Browser, base_url: str, watch: Watch) -> BrowserContext:
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    watch.attach(context)
+    return context
+
+
+def record_studio_frames(page: Page) -> list[dict]:
+    """Every message the page's studio sockets receive, across reconnects, in order."""
+    frames: list[dict] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        if socket.url.endswith("/ws/studio/"):
+            socket.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("websocket", on_socket)
+    return frames
+
+
+def job_events(frames: list[dict], job_id: str) -> list[dict]:
+    return [f["job"] for f in frames if f["type"] == "job" and f["job"]["id"] == job_id]
+
+
+def expect_live(page: Page) -> None:
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
+
+
+def current_totp_code(secret: str) -> str:
+    """What the reviewer's authenticator app shows now. The server accepts only the current
+    period's code, so a code about to expire is not worth typing: wait for the next one."""
+    period = mfa_settings.TOTP_PERIOD
+    if period - time.time() % period < 3:
+        time.sleep(3)
+    return format_hotp_value(hotp_value(secret, int(time.time()) // period))
+
+
+def sign_in_to_review(page: Page, totp_secret: str) -> None:
+    page.goto("/accounts/login/?next=/review/")
+    page.fill("input[name=login]", REVIEWER_EMAIL)
+    page.fill("input[name=password]", REVIEWER_PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/"))
+    page.fill("input[name=code]", current_totp_code(totp_secret))
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(re.compile(r"/review/$"))
