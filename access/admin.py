@@ -40,6 +40,21 @@ class VernissageUserAdmin(UserAdmin):
     search_fields = ("email", "display_name", "username")
     actions = ["suspend", "reinstate", "end_sessions"]
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if not request.user.is_superuser:  # an Admin must not make anyone (or themselves) root
+            fields = (*fields, "is_superuser", "user_permissions")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action="access.user.changed" if change else "access.user.created",
+            actor=request.user,
+            target=obj,
+            details={"fields": form.changed_data},
+        )
+
     @admin.action(description="Suspend selected testers (reason: suspended from the admin)")
     def suspend(self, request, queryset):
         _each(

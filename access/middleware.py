@@ -14,9 +14,9 @@ from django.urls import reverse
 from access.models import User
 from access.selectors import terms_accepted_version
 
-# Paths every signed-in user may reach whatever their standing, MFA or terms.
+# Paths every signed-in user may reach whatever their MFA or terms (standing is checked first).
+# The API checks MFA and terms itself (access.api.permissions, job_submit).
 OPEN_PREFIXES = ("/accounts/", "/static/", "/s/", "/invite/", "/terms/", "/api/")
-STAFF_PREFIXES = ("/admin/", "/review/", "/staff/")
 
 
 class StandingMiddleware:
@@ -44,7 +44,9 @@ class StandingMiddleware:
         path = request.path
         if path.startswith(OPEN_PREFIXES):
             return None
-        if user.is_staff and path.startswith(STAFF_PREFIXES) and not is_mfa_enabled(user):
+        # Every page a staff member sees may be a staff page (review, findings, other testers'
+        # outputs, admin): all of them wait for MFA, not just a list of prefixes.
+        if user.is_staff and not is_mfa_enabled(user):
             messages.warning(request, "Staff accounts need two-factor authentication first.")
             return redirect(f"{reverse('mfa_activate_totp')}?next={path}")
         if not user.is_staff and terms_accepted_version(user) is None:

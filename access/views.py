@@ -254,9 +254,9 @@ class _Echo:
 
 
 def _csv_cell(value: object) -> str:
-    # A leading =, +, - or @ makes spreadsheets evaluate the cell: neutralise it.
+    # A leading =, +, - or @ (or a tab or CR before one) makes spreadsheets evaluate the cell.
     text = json.dumps(value) if isinstance(value, dict) else str(value or "")
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _audit_csv(entries) -> StreamingHttpResponse:

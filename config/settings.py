@@ -9,6 +9,7 @@ settings that `manage.py check --deploy` asks for.
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -160,9 +161,12 @@ JOB_DISPATCH_TIMEOUT_SECONDS = env_int(
     "VERNISSAGE_JOB_DISPATCH_TIMEOUT_SECONDS", JOB_HARD_TIME_LIMIT + 300, minimum=1
 )
 JOB_QUEUE_TTL_MINUTES = env_int("VERNISSAGE_JOB_QUEUE_TTL_MINUTES", 0, minimum=0)  # 0: no TTL
-DISPATCH_WINDOW = 1000  # waiting jobs per model considered in one dispatch decision
 DISPATCH_TICK_SECONDS = env_int("VERNISSAGE_DISPATCH_TICK_SECONDS", 2, minimum=1)
 QUEUE_POSITION_PUBLISH_LIMIT = 50
+# Fair turns count each tester's jobs dispatched within this window.
+FAIR_SHARE_WINDOW = timedelta(
+    minutes=env_int("VERNISSAGE_FAIR_SHARE_WINDOW_MINUTES", 60, minimum=1)
+)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = None
@@ -206,6 +210,8 @@ VERNISSAGE_MODELS = env_json(
     ],
 )
 PROGRESS_MIN_INTERVAL_S = 0.1
+# A small preview of the video every this many denoising steps (0: none), to owner and reviewers.
+PREVIEW_EVERY_STEPS = env_int("VERNISSAGE_PREVIEW_EVERY", 5, minimum=0)
 
 # --- Review ---------------------------------------------------------------------------------------
 REVIEW_CLAIM_MINUTES = env_int("VERNISSAGE_REVIEW_CLAIM_MINUTES", 5, minimum=1)

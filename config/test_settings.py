@@ -13,6 +13,8 @@ os.environ.setdefault("VERNISSAGE_CHANNEL_PREFIX", "vernissage-test")
 from config.settings import *  # noqa: F403
 from config.settings import DATA_DIR
 
-OUTPUTS_DIR = DATA_DIR / "test-outputs"
+# One folder per test run (subprocesses inherit the variable), so runs never delete each other's.
+_RUN = os.environ.setdefault("VERNISSAGE_TEST_RUN", str(os.getpid()))
+OUTPUTS_DIR = DATA_DIR / f"test-outputs-{_RUN}"
 STORAGES["outputs"]["OPTIONS"]["location"] = str(OUTPUTS_DIR)  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only

@@ -74,6 +74,12 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         if await self.ensure_allowed() and await self.may_see(event["job"]):
             await self.send_json({"type": "job", "job": event["job"]})
 
+    async def job_preview(self, event: dict) -> None:
+        preview = event["preview"]
+        job = {"id": preview["job_id"], "owner_id": preview["owner_id"]}
+        if await self.ensure_allowed() and await self.may_see(job):
+            await self.send_json({"type": "preview", "preview": preview})
+
     async def allowed(self) -> bool:
         """Decide on connect whether this user may watch; sets `self.group`."""
         raise NotImplementedError

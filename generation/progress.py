@@ -8,6 +8,7 @@ Sends for mere step progress are throttled; state changes always go out.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ from generation.models import Job
 logger = logging.getLogger(__name__)
 
 JOB_UPDATE = "job.update"  # consumers handle it in `job_update`
+JOB_PREVIEW = "job.preview"  # consumers handle it in `job_preview`
 REVIEW_UPDATE = "review.update"  # reviewer consumers handle it in `review_update`
 REVIEWERS_GROUP = "reviewers"
 
@@ -165,3 +167,25 @@ def publish_job(job: Job, *, force: bool = True, estimate=None) -> None:
         send(user_group(job.owner_id), message)
     except Exception:
         logger.exception("Could not publish progress of job %s", job.id)
+
+
+def publish_preview(job: Job, *, step: int, image: bytes, content_type: str) -> None:
+    """A preview image of a running job, for its owner and reviewers (never other testers):
+    only the owner's user group and the job's group (whose sockets check visibility) get it."""
+    data = base64.b64encode(image).decode()
+    message = {
+        "type": JOB_PREVIEW,
+        "preview": {
+            "job_id": str(job.id),
+            "owner_id": job.owner_id,
+            "step": step,
+            "total_steps": job.steps,
+            "image": f"data:{content_type};base64,{data}",
+        },
+    }
+    try:
+        send = async_to_sync(get_channel_layer().group_send)
+        send(job_group(job.id), message)
+        send(user_group(job.owner_id), message)
+    except Exception:
+        logger.exception("Could not publish a preview of job %s", job.id)

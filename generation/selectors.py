@@ -5,7 +5,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import F, Max, QuerySet
+from django.conf import settings
+from django.db.models import Count, F, Max, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from access.models import Cohort, User
@@ -46,6 +48,21 @@ def waiting_jobs(model_name: str) -> QuerySet[Job]:
     )
 
 
+def waiting_heads(model_name: str, free: int) -> QuerySet[Job]:
+    """The waiting jobs one dispatch decision needs to look at: each tester's oldest few.
+
+    Every tester with a waiting job is in the running, however long another tester's backlog;
+    a tester can win at most about free/testers turns, so deeper rows are never needed.
+    """
+    waiting = waiting_jobs(model_name)
+    owners = waiting.values("owner_id").distinct().count() or 1
+    per_owner = min(free, -(-free // owners) + 1)
+    ranked = waiting.annotate(
+        rank=Window(RowNumber(), partition_by=F("owner_id"), order_by=F("created_at").asc())
+    )
+    return ranked.filter(rank__lte=per_owner).values("id")
+
+
 def in_flight_jobs(model_name: str) -> QuerySet[Job]:
     """Jobs handed to Celery (waiting in a worker's queue or running)."""
     return Job.objects.filter(
@@ -55,13 +72,24 @@ def in_flight_jobs(model_name: str) -> QuerySet[Job]:
     )
 
 
-def last_dispatch_by_owner(owner_ids) -> dict[int, datetime]:
+@dataclass(frozen=True)
+class Service:
+    """How much GPU service each tester got recently: the basis of fair turns."""
+
+    counts: dict[int, int]
+    last: dict[int, datetime]
+
+
+def recent_service(owner_ids, window: timedelta) -> Service:
     rows = (
-        Job.objects.filter(owner_id__in=owner_ids, dispatched_at__isnull=False)
+        Job.objects.filter(owner_id__in=owner_ids, dispatched_at__gte=timezone.now() - window)
         .values("owner_id")
-        .annotate(last=Max("dispatched_at"))
+        .annotate(n=Count("id"), last=Max("dispatched_at"))
     )
-    return {row["owner_id"]: row["last"] for row in rows}
+    return Service(
+        counts={row["owner_id"]: row["n"] for row in rows},
+        last={row["owner_id"]: row["last"] for row in rows},
+    )
 
 
 def _weight(cohort: Cohort | None) -> float:
@@ -73,20 +101,22 @@ def _lane(job: Job) -> str:
     return cohort.lane if cohort is not None else Cohort.Lane.ARTIST
 
 
-def dispatch_order(waiting: list[Job], last_dispatch: dict[int, datetime]) -> list[Job]:
+def dispatch_order(waiting: list[Job], service: Service | None = None) -> list[Job]:
     """The order in which waiting jobs get GPU slots.
 
-    Within a lane: each tester's k-th waiting job has virtual time k / cohort weight; jobs run by
-    virtual time, ties going to the tester served longest ago (never served first), then age.
-    So one tester's thirty queued jobs do not block another's first: A1, B1, C1, A2, B2, ...
+    Within a lane, a tester's k-th waiting job has virtual time (jobs served recently + k) /
+    cohort weight; jobs run by virtual time, ties going to the tester served longest ago, then
+    to the older job. So one tester's thirty queued jobs do not block another's first
+    (A1, B1, C1, A2, B2, ...), and a tester who was just served waits for the others' turns.
     The artist and red-team lanes then take turns, so neither lane starves the other.
     """
+    service = service or Service(counts={}, last={})
     index: dict[int, int] = defaultdict(int)
     keyed = []
     for job in waiting:  # oldest first
-        k = index[job.owner_id]
+        k = index[job.owner_id] + service.counts.get(job.owner_id, 0)
         index[job.owner_id] += 1
-        served = last_dispatch.get(job.owner_id) or _NEVER
+        served = service.last.get(job.owner_id) or _NEVER
         keyed.append(((k / _weight(job.owner.cohort), served, job.created_at), job))
     lanes: dict[str, list[Job]] = defaultdict(list)
     for _, job in sorted(keyed, key=lambda pair: pair[0]):
@@ -140,7 +170,9 @@ def queue_estimates(model_name: str, slots: int) -> dict[str, QueueEstimate]:
     """
     ahead = list(in_flight_jobs(model_name).order_by("dispatched_at"))
     waiting = list(waiting_jobs(model_name))
-    order = dispatch_order(waiting, last_dispatch_by_owner({j.owner_id for j in waiting}))
+    order = dispatch_order(
+        waiting, recent_service({j.owner_id for j in waiting}, settings.FAIR_SHARE_WINDOW)
+    )
     typical: dict[tuple, float | None] = {}
 
     def run_time(job: Job) -> float | None:

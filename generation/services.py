@@ -31,11 +31,12 @@ from generation.registry import ModelSpec, enabled_models, get_model
 from generation.selectors import (
     dispatch_order,
     in_flight_jobs,
-    last_dispatch_by_owner,
     lost_dispatches,
     overdue_waiting_jobs,
     queue_estimates,
+    recent_service,
     stalled_running_jobs,
+    waiting_heads,
     waiting_jobs,
 )
 
@@ -237,7 +238,7 @@ def jobs_dispatch(*, model_name: str) -> list[Job]:
         now = timezone.now()
         for job in chosen:
             job.dispatch_id, job.dispatched_at = uuid.uuid4(), now
-            Job.objects.filter(id=job.id).update(dispatch_id=job.dispatch_id, dispatched_at=now)
+        Job.objects.bulk_update(chosen, ["dispatch_id", "dispatched_at"])
         transaction.on_commit(lambda: [_send(job, spec.queue) for job in chosen])
     if chosen:
         transaction.on_commit(lambda: publish_queue_positions(model_name=model_name))
@@ -252,17 +253,19 @@ def _lock_model(model_name: str) -> None:
 
 
 def _choose(model_name: str, free: int) -> list[Job]:
+    # Ids first, then lock those rows by primary key: a plan that cannot go wrong on a big queue.
+    candidates = list(waiting_heads(model_name, free).values_list("id", flat=True))
     waiting = list(
-        waiting_jobs(model_name).select_for_update(skip_locked=True, of=("self",))[
-            : settings.DISPATCH_WINDOW
-        ]
+        waiting_jobs(model_name)
+        .filter(id__in=candidates)
+        .select_for_update(skip_locked=True, of=("self",))
     )
     owners = {job.owner_id for job in waiting}
     busy = Counter(
         in_flight_jobs(model_name).filter(owner_id__in=owners).values_list("owner_id", flat=True)
     )
     chosen = []
-    for job in dispatch_order(waiting, last_dispatch_by_owner(owners)):
+    for job in dispatch_order(waiting, recent_service(owners, settings.FAIR_SHARE_WINDOW)):
         if len(chosen) == free:
             break
         if busy[job.owner_id] < _owner_cap(job.owner):

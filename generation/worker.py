@@ -15,14 +15,18 @@ from pathlib import Path
 from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.files.storage import storages
 
 from generation.models import Job
+from generation.pipeline.previews import CONTENT_TYPES, encode_preview
 from generation.pipeline.video import encode_video
+from generation.progress import publish_preview
 from generation.registry import ModelSpec, get_model
 from generation.services import job_fail, job_record_progress, job_start, job_succeed
 
 logger = logging.getLogger(__name__)
+PREVIEW_CONTENT_TYPE = CONTENT_TYPES["WEBP"]
 
 
 def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
@@ -59,7 +63,13 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
     )
     started = time.monotonic()
     try:
-        frames = render(spec, request, lambda step, _total: job_record_progress(job=job, step=step))
+        frames = render(
+            spec,
+            request,
+            lambda step, _total: job_record_progress(job=job, step=step),
+            on_preview=lambda step, _total, preview: _send_preview(job, step, preview),
+            preview_every=settings.PREVIEW_EVERY_STEPS,
+        )
     except RenderCancelled:
         return "stopped"
     gpu_seconds = time.monotonic() - started
@@ -68,6 +78,11 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
         _discard(fields)
         return "superseded"
     return Job.State.SUCCEEDED
+
+
+def _send_preview(job: Job, step: int, frames) -> None:
+    image = encode_preview(frames)
+    publish_preview(job, step=step, image=image, content_type=PREVIEW_CONTENT_TYPE)
 
 
 def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:

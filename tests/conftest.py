@@ -131,7 +131,7 @@ def celery_worker(stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
             "INFO",
         ],
         stack_env,
-        artifacts_dir / "celery-worker.log",
+        artifacts_dir / f"celery-worker-{os.getpid()}.log",
     )
     try:
         worker.wait_for_output(" ready.", timeout=60)
@@ -164,7 +164,7 @@ def asgi_server(stack_env, artifacts_dir) -> Iterator[str]:
             "--no-access-log",
         ],
         stack_env,
-        artifacts_dir / "asgi-server.log",
+        artifacts_dir / f"asgi-server-{port}.log",
     )
     try:
         server.wait_for_output("Application startup complete", timeout=60)

@@ -47,7 +47,7 @@ def _queue(owner, count: int, label: str) -> list[Job]:
 
 def _order() -> list[str]:
     waiting = list(waiting_jobs("demo"))
-    return [job.prompt for job in dispatch_order(waiting, {})]
+    return [job.prompt for job in dispatch_order(waiting)]
 
 
 def test_one_testers_backlog_does_not_block_the_others_first_jobs(testers):

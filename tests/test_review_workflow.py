@@ -402,7 +402,7 @@ def test_the_review_queue_api_uses_a_constant_number_of_queries(
         make_output(tester)
     client.force_login(reviewer)
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         response = client.get(reverse("api_review_queue"))
 
     assert response.json()["count"] == count

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from allauth.mfa.utils import is_mfa_enabled
 from rest_framework.permissions import BasePermission
 
 from access.models import ApiToken, User
@@ -19,6 +20,9 @@ class ActiveTesterWithScopes(BasePermission):
         if not user or not user.is_authenticated:
             return False
         if not user.is_active or user.standing_now != User.Standing.ACTIVE:
+            return False
+        if user.is_staff and not is_mfa_enabled(user):
+            self.message = "Staff accounts need two-factor authentication first."
             return False
         if isinstance(request.auth, ApiToken):
             needed = getattr(view, "required_scopes", {}).get(request.method)

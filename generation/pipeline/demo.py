@@ -65,7 +65,7 @@ def build_demo_pipeline() -> WanPipeline:
     )
     from transformers import UMT5Config, UMT5EncoderModel
 
-    tokenizer = _build_tokenizer()
+    tokenizer = build_tokenizer()
     # fork_rng keeps the caller's global RNG state untouched while making the weights reproducible.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
@@ -109,7 +109,8 @@ def build_demo_pipeline() -> WanPipeline:
     )
 
 
-def _build_tokenizer() -> PreTrainedTokenizerFast:
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """A T5-style word-level tokenizer over ``VOCABULARY``, built without any download."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 

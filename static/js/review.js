@@ -32,6 +32,11 @@
 
   function focus(item) {
     if (!item) return;
+    if (current && current !== item && !current.classList.contains("decided")) {
+      // Moving on releases the item, so others are not blocked by what one only skimmed.
+      post(current.dataset.claimUrl, { release: "1" });
+      current.querySelector("[data-testid=claim]").textContent = "";
+    }
     if (current) current.classList.remove("focused");
     current = item;
     item.classList.add("focused");

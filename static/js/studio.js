@@ -6,6 +6,7 @@
   const empty = document.getElementById("no-jobs");
   const live = document.getElementById("live-status");
   const jobs = new Map();
+  const previews = new Map(); // job id -> latest preview, kept across row re-renders
   let retryMs = 500;
 
   function text(tag, className, value) {
@@ -85,6 +86,10 @@
     if (job.error) row.appendChild(text("p", "error", job.error));
     if (job.state === "queued" || job.state === "running") row.appendChild(cancelButton(job));
     if (job.output) row.appendChild(outputBlock(job));
+    if (job.state === "running" && previews.has(job.id)) {
+      row.appendChild(previewImage(previews.get(job.id)));
+    }
+    if (job.state !== "running") previews.delete(job.id);
     return row;
   }
 
@@ -98,6 +103,25 @@
     }
     jobs.set(job.id, job);
     empty.hidden = jobs.size > 0;
+  }
+
+  function previewImage(preview) {
+    const image = document.createElement("img");
+    image.className = "preview";
+    image.alt = "preview of the video being made";
+    image.dataset.testid = "job-preview";
+    image.src = preview.image;
+    image.title = `preview at step ${preview.step} of ${preview.total_steps}`;
+    return image;
+  }
+
+  function showPreview(preview) {
+    previews.set(preview.job_id, preview);
+    const row = list.querySelector(`[data-job-id="${preview.job_id}"]`);
+    if (!row || row.dataset.state !== "running") return;
+    const old = row.querySelector("img.preview");
+    if (old) old.replaceWith(previewImage(preview));
+    else row.appendChild(previewImage(preview));
   }
 
   function replaceAll(all) {
@@ -123,6 +147,7 @@
       const message = JSON.parse(event.data);
       if (message.type === "snapshot") replaceAll(message.jobs);
       if (message.type === "job") upsert(message.job);
+      if (message.type === "preview") showPreview(message.preview);
     };
     socket.onclose = function (event) {
       if (event.code === 4401 || event.code === 4403) {

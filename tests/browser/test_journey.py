@@ -64,7 +64,7 @@ def published_terms() -> None:
     terms_publish(title="Alpha terms", body="Share only what a reviewer approved.", by=None)
 
 
-def tester_context(browser: Browser, base_url: str, watch: Watch) -> BrowserContext:
+def studio_context(browser: Browser, base_url: str, watch: Watch) -> BrowserContext:
     context = new_context(browser, base_url, watch)
     context.add_init_script(RECORD_JOB_ROWS)
     return context
@@ -193,7 +193,7 @@ def test_an_invited_tester_generates_a_video_that_a_reviewer_approves_and_a_stra
     chromium,
 ):
     tester_watch, reviewer_watch, visitor_watch = Watch(), Watch(), Watch()
-    tester = tester_context(chromium, asgi_server, tester_watch)
+    tester = studio_context(chromium, asgi_server, tester_watch)
     studio = tester.new_page()
     studio_frames = record_studio_frames(studio)
     sign_up(studio, invitation_path, screenshots)

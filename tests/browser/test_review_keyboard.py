@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
+from access.models import User
 from generation.models import Job
 from review.models import Output, ShareLink
 from review.services import share_link_create, share_link_revoke
@@ -47,7 +48,7 @@ class Item:
 
 
 @pytest.fixture
-def tester(make_user):
+def tester(make_user) -> User:
     return make_user(TESTER_EMAIL, password=TESTER_PASSWORD)
 
 
@@ -67,10 +68,10 @@ def dead_and_live_share_paths(tester, outputs_dir) -> tuple[list[str], str]:
     """Paths of an expired link and of a revoked one to an approved video, and of a live one."""
     output = make_output(tester, state=Output.State.APPROVED)
     tomorrow = timezone.now() + timedelta(days=1)
-    expired, revoked, live = (
+    expired, revoked, live = [
         share_link_create(output=output, by=tester, expires_at=tomorrow) for _ in range(3)
-    )
-    # Creating a link that is already expired is refused; let one day pass for this one.
+    ]
+    # A link cannot be created already expired: backdate this one instead.
     ShareLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(hours=1))
     share_link_revoke(link=revoked, by=tester)
     dead = [reverse("shared_page", kwargs={"token": link.token}) for link in (expired, revoked)]
@@ -112,6 +113,9 @@ def expect_queue_in_order(review: Page, items: list[Item]) -> None:
     expect(review.get_by_test_id("queue-item")).to_have_count(len(items))
     ids = [el.get_attribute("data-output-id") for el in review.get_by_test_id("queue-item").all()]
     assert ids == [item.output_id for item in items], "the queue is not oldest first"
+    for item in items:
+        expect(queue_item(review, item).locator(".prompt")).to_have_text(item.prompt)
+        expect(queue_item(review, item)).to_contain_text(f"By {TESTER_EMAIL}")
 
 
 def choose_reason_by_keyboard(review: Page, item: Item, reason: str, screenshots: Path) -> None:

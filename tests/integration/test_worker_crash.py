@@ -56,7 +56,7 @@ def slow_worker(stack_env, demo_model, artifacts_dir, settings):
             "INFO",
         ],
         {**stack_env, "VERNISSAGE_MODELS": json.dumps(models)},
-        artifacts_dir / "celery-crash-worker.log",
+        artifacts_dir / f"celery-crash-worker-{os.getpid()}.log",
     )
     try:
         worker.wait_for_output(" ready.", timeout=60)

@@ -1,10 +1,7 @@
 """The pipeline package against a real tiny Wan model built on the spot: no downloads, no Django."""
 
 import json
-import os
-import subprocess
-import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -16,53 +13,7 @@ from generation.pipeline import runner
 from generation.pipeline.constraints import check_shape
 from generation.pipeline.demo import ensure_demo_model
 from generation.pipeline.video import VideoEncodingError, encode_video, probe_video
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-REQUEST = runner.RenderRequest(
-    prompt="a red cat flying over the city at night",
-    negative_prompt="blurry",
-    seed=7,
-    num_frames=9,
-    width=64,
-    height=48,
-    steps=4,
-    guidance_scale=5.0,
-)
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    source: str
-    dtype: str = "float32"
-    device: str = "cpu"
-
-
-@pytest.fixture(scope="session")
-def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("models") / "demo-wan-tiny"
-    assert ensure_demo_model(path) is True
-    return path
-
-
-@pytest.fixture
-def spec(demo_model: Path) -> Spec:
-    runner.clear_pipeline_cache()
-    yield Spec(name="demo", source=str(demo_model))
-    runner.clear_pipeline_cache()
-
-
-def run_python(code: str, **env: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+from tests.pipeline.conftest import REQUEST, Spec, run_python
 
 
 def render_all_steps(spec: Spec, request: runner.RenderRequest = REQUEST) -> np.ndarray:
@@ -272,6 +223,7 @@ def test_importing_the_pipeline_package_does_not_import_torch() -> None:
         "import sys\n"
         "import generation.pipeline, generation.pipeline.constraints, generation.pipeline.video\n"
         "import generation.pipeline.runner, generation.pipeline.demo\n"
+        "import generation.pipeline.previews\n"
         "print(sorted({'torch', 'diffusers', 'transformers'} & set(sys.modules)))"
     )
     assert run_python(code) == "[]"
