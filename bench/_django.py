@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_DEBUG", "0")  # measure what production runs: no q
 
 
 def setup_django_with_bench_db():
-    """Create (and migrate) `test_<name>` next to the configured database; returns a teardown."""
+    """Create (and migrate) `<name>_bench` next to the configured database; returns a teardown."""
     import django
 
     django.setup()
@@ -22,5 +22,7 @@ def setup_django_with_bench_db():
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to PostgreSQL, e.g. postgres://postgres@127.0.0.1/vernissage")
     original = connection.settings_dict["NAME"]
+    # Not test_<name>: the test suite uses that one, and both may run at once.
+    connection.settings_dict["TEST"]["NAME"] = f"{original}_bench"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     return lambda: connection.creation.destroy_test_db(original, verbosity=0)

@@ -4,7 +4,7 @@ Drives the real `jobs_dispatch` (fair order, per-tester caps, SKIP LOCKED, advis
 every job has been handed out, finishing each dispatched batch as a worker would (a direct UPDATE,
 no GPU), with the Celery send replaced by a no-op. Prints decisions per second and the largest
 gap, at any moment, between the most- and least-served testers that still had jobs waiting
-(perfect round-robin: 1). Uses a throw-away `test_<name>` database beside DATABASE_URL's.
+(perfect round-robin: 1). Uses a throw-away `<name>_bench` database beside DATABASE_URL's.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/vernissage python bench/dispatch.py
 """

@@ -131,3 +131,39 @@ def test_another_testers_socket_receives_nothing_of_my_job(
         return leaked
 
     assert asyncio.run(scenario()) is True
+
+
+def test_previews_reach_the_owner_and_reviewers_but_not_other_testers(
+    tester, other_tester, reviewer, celery_worker, outputs_dir, settings
+):
+    async def scenario():
+        mine, theirs = await _studio_socket(tester), await _studio_socket(other_tester)
+        await mine.receive_json_from()
+        await theirs.receive_json_from()
+        job = await sync_to_async(_submit)(tester, steps=12)
+        watcher = WebsocketCommunicator(application, f"/ws/jobs/{job.id}/", headers=[ORIGIN])
+        watcher.scope["user"] = reviewer
+        assert (await watcher.connect())[0]
+        previews_mine, previews_reviewer = [], []
+        while True:
+            message = await mine.receive_json_from(timeout=60)
+            if message["type"] == "preview":
+                previews_mine.append(message["preview"])
+            if message["type"] == "job" and message["job"]["state"] == "succeeded":
+                break
+        while not await watcher.receive_nothing(timeout=0.3):
+            message = await watcher.receive_json_from()
+            if message["type"] == "preview":
+                previews_reviewer.append(message["preview"])
+        leaked = await theirs.receive_nothing(timeout=0.5)
+        for communicator in (mine, theirs, watcher):
+            await communicator.disconnect()
+        return previews_mine, previews_reviewer, leaked
+
+    mine, reviewers, leaked = asyncio.run(scenario())
+
+    # The worker's default: a preview every 5 steps, never on the last one (12 steps: 5 and 10).
+    assert [p["step"] for p in mine] == [5, 10]
+    assert all(p["image"].startswith("data:image/webp;base64,") for p in mine)
+    assert [p["step"] for p in reviewers] == [5, 10]
+    assert leaked is True
