@@ -46,6 +46,7 @@
     review.dataset.testid = "review-state";
     if (job.output.reason) review.appendChild(text("span", "reason", ` — ${job.output.reason}`));
     box.appendChild(review);
+    if (job.output.note) box.appendChild(text("p", "meta note", `Reviewer's note: ${job.output.note}`));
     const link = document.createElement("a");
     link.href = `/outputs/${job.output.id}/`;
     link.textContent = job.output.state === "approved" ? "Share…" : "Details";
