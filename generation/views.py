@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from access.selectors import budget_for
+from access.selectors import budget_for, limits_for
 from generation.forms import JobForm
 from generation.progress import job_payloads
 from generation.registry import enabled_models
@@ -48,7 +48,11 @@ def _render_studio(request: HttpRequest, form: JobForm, *, status: int = 200) ->
     jobs = list(jobs_of(owner=request.user)[:STUDIO_JOB_LIMIT])
     context = {
         "form": form,
-        "models": enabled_models(),
+        "models": [
+            (spec, limits)
+            for spec in enabled_models()
+            if (limits := limits_for(request.user, spec)) is not None
+        ],
         "budget": budget_for(request.user),
         "initial_jobs": job_payloads(jobs),
     }

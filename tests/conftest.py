@@ -36,6 +36,25 @@ def _clean_redis_test_db() -> None:
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
 
 
+def _forget_rate_limits() -> None:
+    """allauth counts attempts in the real Redis cache: forget ours (and only ours) around a test.
+
+    A scoped delete rather than `cache.clear()`, which would flush the whole Redis database
+    (Celery messages of a worker another test started included).
+    """
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    pattern = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}*allauth*"
+    for key in client.scan_iter(match=pattern, count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> Iterator[None]:
+    _forget_rate_limits()
+    yield
+    _forget_rate_limits()
+
+
 @pytest.fixture(scope="session")
 def demo_model() -> Path:
     from generation.pipeline.demo import ensure_demo_model

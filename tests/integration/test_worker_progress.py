@@ -62,7 +62,7 @@ def test_worker_runs_a_job_and_streams_progress_to_the_owners_socket(
 ):
     async def scenario():
         communicator = await _studio_socket(tester)
-        snapshot = await communicator.receive_json_from()
+        snapshot = await communicator.receive_json_from(timeout=10)
         assert snapshot == {"type": "snapshot", "jobs": []}
         job = await sync_to_async(_submit)(tester)
         events = await _collect_until_final(communicator, str(job.id))
@@ -104,7 +104,7 @@ def test_a_reconnecting_socket_gets_the_current_state_first(tester, celery_worke
 
     async def reconnect():
         communicator = await _studio_socket(tester)
-        snapshot = await communicator.receive_json_from()
+        snapshot = await communicator.receive_json_from(timeout=10)
         await communicator.disconnect()
         return snapshot
 
@@ -121,8 +121,8 @@ def test_another_testers_socket_receives_nothing_of_my_job(
 ):
     async def scenario():
         mine, theirs = await _studio_socket(tester), await _studio_socket(other_tester)
-        await mine.receive_json_from()
-        await theirs.receive_json_from()
+        await mine.receive_json_from(timeout=10)
+        await theirs.receive_json_from(timeout=10)
         job = await sync_to_async(_submit)(tester)
         await _collect_until_final(mine, str(job.id))
         leaked = await theirs.receive_nothing(timeout=0.5)
@@ -138,8 +138,8 @@ def test_previews_reach_the_owner_and_reviewers_but_not_other_testers(
 ):
     async def scenario():
         mine, theirs = await _studio_socket(tester), await _studio_socket(other_tester)
-        await mine.receive_json_from()
-        await theirs.receive_json_from()
+        await mine.receive_json_from(timeout=10)
+        await theirs.receive_json_from(timeout=10)
         job = await sync_to_async(_submit)(tester, steps=12)
         watcher = WebsocketCommunicator(application, f"/ws/jobs/{job.id}/", headers=[ORIGIN])
         watcher.scope["user"] = reviewer
