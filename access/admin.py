@@ -7,11 +7,14 @@ from access.models import ApiToken, AuditEntry, Cohort, Invitation, TermsVersion
 from access.services import (
     AccessError,
     audit_record,
+    cohort_reinstate,
+    cohort_suspend,
     invitation_resend,
     invitation_revoke,
     sessions_end,
     terms_publish,
     tester_reinstate,
+    tester_revoke,
     tester_suspend,
     token_revoke,
 )
@@ -38,7 +41,7 @@ class VernissageUserAdmin(UserAdmin):
     list_display = ("email", "display_name", "cohort", "standing", "is_staff", "date_joined")
     list_filter = ("standing", "cohort", "is_staff", "groups")
     search_fields = ("email", "display_name", "username")
-    actions = ["suspend", "reinstate", "end_sessions"]
+    actions = ["suspend", "revoke", "reinstate", "end_sessions"]
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -65,6 +68,18 @@ class VernissageUserAdmin(UserAdmin):
                 tester=user, by=request.user, reason="suspended from the admin"
             ),
             "Suspended",
+        )
+
+    @admin.action(description="Revoke selected testers (reason: revoked from the admin)")
+    def revoke(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda user: tester_revoke(
+                tester=user, by=request.user, reason="revoked from the admin"
+            ),
+            "Revoked",
         )
 
     @admin.action(description="Reinstate selected testers")
@@ -107,6 +122,30 @@ class CohortAdmin(admin.ModelAdmin):
             actor=request.user,
             target=obj,
             details={"fields": form.changed_data},
+        )
+
+    actions = ["suspend", "reinstate"]
+
+    @admin.action(description="Suspend selected cohorts (reason: suspended from the admin)")
+    def suspend(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda cohort: cohort_suspend(
+                cohort=cohort, by=request.user, reason="suspended from the admin"
+            ),
+            "Suspended",
+        )
+
+    @admin.action(description="Reinstate selected cohorts")
+    def reinstate(self, request, queryset):
+        _each(
+            self,
+            request,
+            queryset,
+            lambda cohort: cohort_reinstate(cohort=cohort, by=request.user),
+            "Reinstated",
         )
 
 

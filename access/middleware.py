@@ -38,7 +38,7 @@ class StandingMiddleware:
             return render(
                 request,
                 "access/access_ended.html",
-                {"standing": standing, "reason": user.standing_reason},
+                {"standing": standing, "reason": user.access_ended_reason},
                 status=403,
             )
         path = request.path

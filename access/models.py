@@ -8,6 +8,27 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 
+class Program(models.Model):
+    """The whole alpha program: one row. Pausing it is the kill switch for all non-staff access."""
+
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "Program (paused)" if self.paused_at else "Program (running)"
+
+    @classmethod
+    def current(cls) -> Program:
+        program, _ = cls.objects.get_or_create(pk=1)
+        return program
+
+    @classmethod
+    def is_paused(cls) -> bool:
+        return cls.objects.filter(pk=1, paused_at__isnull=False).exists()
+
+
 class Cohort(models.Model):
     """A group of testers sharing models, per-tester limits, a program window and a lane.
 
@@ -42,6 +63,8 @@ class Cohort(models.Model):
     )
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()
+    suspended_at = models.DateTimeField(null=True, blank=True, editable=False)
+    suspension_reason = models.CharField(max_length=500, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -82,6 +105,7 @@ class User(AbstractUser):
         SUSPENDED = "suspended", "Suspended"
         REVOKED = "revoked", "Revoked"
         EXPIRED = "expired", "Expired"  # derived, never stored
+        PAUSED = "paused", "Program paused"  # derived, never stored
 
     display_name = models.CharField(
         max_length=80, blank=True, help_text="Credit shown on public share pages."
@@ -91,7 +115,7 @@ class User(AbstractUser):
     )
     standing = models.CharField(
         max_length=16,
-        choices=[c for c in Standing.choices if c[0] != "expired"],
+        choices=[c for c in Standing.choices if c[0] not in ("expired", "paused")],
         default=Standing.ACTIVE,
     )
     standing_reason = models.CharField(max_length=500, blank=True)
@@ -114,11 +138,32 @@ class User(AbstractUser):
 
     @property
     def standing_now(self) -> str:
+        """The standing every door checks: stored standing, then program, cohort and window.
+
+        Read fresh from the database once per user object (a request, a socket check), so a
+        containment action takes effect at the very next request anywhere.
+        """
         if self.standing != self.Standing.ACTIVE or self.is_staff:
             return self.standing
-        if self.cohort_id is not None and not self.cohort.is_open():
+        if not hasattr(self, "_program_paused"):
+            self._program_paused = Program.is_paused()
+        if self._program_paused:
+            return self.Standing.PAUSED
+        cohort = self.cohort
+        if cohort is not None and cohort.suspended_at is not None:
+            return self.Standing.SUSPENDED
+        if cohort is not None and not cohort.is_open():
             return self.Standing.EXPIRED
         return self.standing
+
+    @property
+    def access_ended_reason(self) -> str:
+        standing = self.standing_now
+        if standing == self.Standing.PAUSED:
+            return Program.current().pause_reason
+        if standing == self.Standing.SUSPENDED and self.standing == self.Standing.ACTIVE:
+            return self.cohort.suspension_reason
+        return self.standing_reason
 
     @property
     def is_red_teamer(self) -> bool:
@@ -236,6 +281,10 @@ class ApiToken(models.Model):
     scopes = models.JSONField(default=list)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when its use looked like a shared, public front-end."
+    )
+    suspension_reason = models.CharField(max_length=500, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -249,7 +298,11 @@ class ApiToken(models.Model):
 
     @property
     def is_usable(self) -> bool:
-        return self.revoked_at is None and self.expires_at > timezone.now()
+        return (
+            self.revoked_at is None
+            and self.suspended_at is None
+            and self.expires_at > timezone.now()
+        )
 
 
 class AuditQuerySet(models.QuerySet):

@@ -185,3 +185,11 @@ def audit_entries(*, action: str = "", actor: str = "", target: str = "") -> Que
     if target:
         entries = entries.filter(Q(target_id=target) | Q(target_label__icontains=target))
     return entries
+
+
+def suspicious_tokens() -> QuerySet[ApiToken]:
+    return (
+        ApiToken.objects.filter(suspended_at__isnull=False)
+        .select_related("user")
+        .order_by("-suspended_at")
+    )

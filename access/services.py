@@ -29,11 +29,12 @@ from access.models import (
     AuditEntry,
     Cohort,
     Invitation,
+    Program,
     TermsAcceptance,
     TermsVersion,
     User,
 )
-from access.roles import TESTERS, role_grant
+from access.roles import ADMINS, TESTERS, role_grant
 from access.selectors import invitation_code_digest
 
 MANAGE_ACCESS_PERMISSION = "access.change_invitation"
@@ -264,43 +265,6 @@ def invitation_accept(*, invitation_id: int, user: User, ip: str | None = None) 
 # --- tester standing -------------------------------------------------------------------------
 
 
-def _change_standing(*, tester: User, by: User | None, to: str, reason: str, action: str) -> User:
-    _require_access_manager(by)
-    if tester.is_staff:
-        raise AccessError("Staff accounts are managed in the admin, not by standing.")
-    with transaction.atomic():
-        tester = User.objects.select_for_update().get(pk=tester.pk)
-        if tester.standing == User.Standing.REVOKED:
-            raise AccessError("A revoked tester cannot be changed; invite them again instead.")
-        tester.standing, tester.standing_reason = to, reason.strip()[:500]
-        tester.standing_changed_at = timezone.now()
-        tester.save(update_fields=["standing", "standing_reason", "standing_changed_at"])
-        audit_record(action=action, actor=by, target=tester, details={"reason": reason})
-    return tester
-
-
-def tester_suspend(*, tester: User, by: User | None, reason: str) -> User:
-    if not reason.strip():
-        raise AccessError("A reason is required to suspend a tester.")
-    return _change_standing(
-        tester=tester,
-        by=by,
-        to=User.Standing.SUSPENDED,
-        reason=reason,
-        action="access.tester.suspended",
-    )
-
-
-def tester_reinstate(*, tester: User, by: User | None, reason: str = "") -> User:
-    return _change_standing(
-        tester=tester,
-        by=by,
-        to=User.Standing.ACTIVE,
-        reason=reason,
-        action="access.tester.reinstated",
-    )
-
-
 # --- terms -----------------------------------------------------------------------------------
 
 
@@ -437,3 +401,309 @@ def sessions_end(*, user: User, by: User, ip: str | None = None) -> int:
             ip=ip,
         )
     return len(sessions)
+
+
+# --- containment: one action, every effect, at once --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Containment:
+    """What one containment action ended (recorded in its audit entry)."""
+
+    testers: int
+    sessions_ended: int
+    queued_jobs_cancelled: int
+    running_jobs_stopped: int
+    share_links_down: int
+    tokens_revoked: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {key: getattr(self, key) for key in self.__dataclass_fields__}
+
+
+def _contain(testers, *, reason: str, revoke_tokens: bool) -> Containment:
+    """End sessions and jobs of `testers` (a queryset of users whose access just ended).
+
+    API tokens, share links and the studio stop working through `standing_now`, which every door
+    checks; a revocation also revokes the tokens for good. Call inside the action's transaction.
+    """
+    from allauth.usersessions.models import UserSession
+
+    from generation.models import Job
+    from review.models import Output, ShareLink
+
+    ids = list(testers.values_list("id", flat=True))
+    sessions = list(UserSession.objects.filter(user_id__in=ids))
+    for session in sessions:
+        session.end()  # deletes the Django session row as well as allauth's record
+    now, why = timezone.now(), f"Stopped: the owner's access ended ({reason})."[:1000]
+    jobs = Job.objects.filter(owner_id__in=ids)
+    queued = jobs.filter(state=Job.State.QUEUED).update(
+        state=Job.State.CANCELLED, error=why, finished_at=now, updated_at=now
+    )
+    running = jobs.filter(state=Job.State.RUNNING).update(
+        state=Job.State.CANCELLED, error=why, finished_at=now, updated_at=now
+    )
+    links = ShareLink.objects.filter(
+        created_by_id__in=ids, revoked_at__isnull=True, output__state=Output.State.APPROVED
+    ).filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
+    tokens = 0
+    if revoke_tokens:
+        tokens = ApiToken.objects.filter(user_id__in=ids, revoked_at__isnull=True).update(
+            revoked_at=now, updated_at=now
+        )
+    return Containment(
+        testers=len(ids),
+        sessions_ended=len(sessions),
+        queued_jobs_cancelled=queued,
+        running_jobs_stopped=running,
+        share_links_down=links.count(),
+        tokens_revoked=tokens,
+    )
+
+
+def _after_containment(*, groups: list[str], standing: str, reason: str) -> None:
+    from generation.progress import publish_access_ended
+    from generation.services import jobs_dispatch_all
+
+    publish_access_ended(groups=groups, standing=standing, reason=reason)
+    jobs_dispatch_all()  # the slots of stopped jobs go to other testers
+
+
+def _containment_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise AccessError("A reason is required: it is shown to the people affected and audited.")
+    return reason[:500]
+
+
+def tester_revoke(*, tester: User, by: User | None, reason: str) -> Containment:
+    """Revoke one tester for good: sessions, tokens, sockets, jobs and share links, at once."""
+    return _tester_contain(
+        tester=tester,
+        by=by,
+        reason=reason,
+        to=User.Standing.REVOKED,
+        action="access.tester.revoked",
+    )
+
+
+def tester_suspend(*, tester: User, by: User | None, reason: str) -> Containment:
+    """Suspend one tester (reversible with `tester_reinstate`); same effects as a revocation,
+    except that API tokens come back on reinstatement."""
+    return _tester_contain(
+        tester=tester,
+        by=by,
+        reason=reason,
+        to=User.Standing.SUSPENDED,
+        action="access.tester.suspended",
+    )
+
+
+def _tester_contain(*, tester: User, by: User | None, reason: str, to: str, action: str):
+    from generation.progress import user_group
+
+    _require_access_manager(by)
+    reason = _containment_reason(reason)
+    if tester.is_staff:
+        raise AccessError("Staff accounts are managed in the admin, not by standing.")
+    with transaction.atomic():
+        tester = User.objects.select_for_update().get(pk=tester.pk)
+        if tester.standing == User.Standing.REVOKED:
+            raise AccessError("A revoked tester cannot be changed; invite them again instead.")
+        tester.standing, tester.standing_reason = to, reason
+        tester.standing_changed_at = timezone.now()
+        tester.save(update_fields=["standing", "standing_reason", "standing_changed_at"])
+        report = _contain(
+            User.objects.filter(pk=tester.pk),
+            reason=reason,
+            revoke_tokens=to == User.Standing.REVOKED,
+        )
+        audit_record(
+            action=action,
+            actor=by,
+            target=tester,
+            details={"scope": "tester", "reason": reason, **report.as_dict()},
+        )
+        transaction.on_commit(
+            lambda: _after_containment(groups=[user_group(tester.pk)], standing=to, reason=reason)
+        )
+    return report
+
+
+def tester_reinstate(*, tester: User, by: User | None, reason: str = "") -> User:
+    """Lift a suspension. Ended sessions stay ended: the tester signs in again."""
+    _require_access_manager(by)
+    if tester.is_staff:
+        raise AccessError("Staff accounts are managed in the admin, not by standing.")
+    with transaction.atomic():
+        tester = User.objects.select_for_update().get(pk=tester.pk)
+        if tester.standing == User.Standing.REVOKED:
+            raise AccessError("A revoked tester cannot be changed; invite them again instead.")
+        if tester.standing != User.Standing.SUSPENDED:
+            raise AccessError("This tester is not suspended.")
+        tester.standing, tester.standing_reason = User.Standing.ACTIVE, reason.strip()[:500]
+        tester.standing_changed_at = timezone.now()
+        tester.save(update_fields=["standing", "standing_reason", "standing_changed_at"])
+        audit_record(
+            action="access.tester.reinstated",
+            actor=by,
+            target=tester,
+            details={"scope": "tester", "reason": reason},
+        )
+    return tester
+
+
+def cohort_suspend(*, cohort: Cohort, by: User | None, reason: str) -> Containment:
+    from generation.progress import cohort_group
+
+    _require_access_manager(by)
+    reason = _containment_reason(reason)
+    with transaction.atomic():
+        cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
+        if cohort.suspended_at is not None:
+            raise AccessError(f"{cohort.name} is already suspended.")
+        cohort.suspended_at, cohort.suspension_reason = timezone.now(), reason
+        cohort.save(update_fields=["suspended_at", "suspension_reason", "updated_at"])
+        report = _contain(
+            User.objects.filter(cohort=cohort, is_staff=False), reason=reason, revoke_tokens=False
+        )
+        audit_record(
+            action="access.cohort.suspended",
+            actor=by,
+            target=cohort,
+            details={"scope": "cohort", "reason": reason, **report.as_dict()},
+        )
+        transaction.on_commit(
+            lambda: _after_containment(
+                groups=[cohort_group(cohort.pk)],
+                standing=User.Standing.SUSPENDED,
+                reason=reason,
+            )
+        )
+    return report
+
+
+def cohort_reinstate(*, cohort: Cohort, by: User | None) -> Cohort:
+    _require_access_manager(by)
+    with transaction.atomic():
+        cohort = Cohort.objects.select_for_update().get(pk=cohort.pk)
+        if cohort.suspended_at is None:
+            raise AccessError(f"{cohort.name} is not suspended.")
+        cohort.suspended_at, cohort.suspension_reason = None, ""
+        cohort.save(update_fields=["suspended_at", "suspension_reason", "updated_at"])
+        audit_record(
+            action="access.cohort.reinstated", actor=by, target=cohort, details={"scope": "cohort"}
+        )
+    return cohort
+
+
+def program_pause(*, by: User | None, reason: str) -> Containment:
+    """The kill switch: every non-staff tester is out at once; staff keep working."""
+    from generation.progress import PROGRAM_GROUP
+
+    _require_access_manager(by)
+    reason = _containment_reason(reason)
+    with transaction.atomic():
+        program = Program.objects.select_for_update().get(pk=Program.current().pk)
+        if program.paused_at is not None:
+            raise AccessError("The program is already paused.")
+        program.paused_at, program.pause_reason = timezone.now(), reason
+        program.save(update_fields=["paused_at", "pause_reason", "updated_at"])
+        report = _contain(User.objects.filter(is_staff=False), reason=reason, revoke_tokens=False)
+        audit_record(
+            action="access.program.paused",
+            actor=by,
+            target=program,
+            details={"scope": "program", "reason": reason, **report.as_dict()},
+        )
+        transaction.on_commit(
+            lambda: _after_containment(
+                groups=[PROGRAM_GROUP], standing=User.Standing.PAUSED, reason=reason
+            )
+        )
+    return report
+
+
+def program_resume(*, by: User | None) -> Program:
+    """Testers sign in again; share links that were valid before the pause resolve again."""
+    _require_access_manager(by)
+    with transaction.atomic():
+        program = Program.objects.select_for_update().get(pk=Program.current().pk)
+        if program.paused_at is None:
+            raise AccessError("The program is not paused.")
+        program.paused_at, program.pause_reason = None, ""
+        program.save(update_fields=["paused_at", "pause_reason", "updated_at"])
+        audit_record(
+            action="access.program.resumed", actor=by, target=program, details={"scope": "program"}
+        )
+    return program
+
+
+# --- token-sharing detection ---------------------------------------------------------------------
+
+
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def token_observe_use(*, token: ApiToken, ip: str | None, user_agent: str) -> bool:
+    """Count distinct networks and clients per token over a sliding window; suspend a token
+    that looks like a public front-end. Returns False when the token was just suspended."""
+    window = settings.TOKEN_SHARING_WINDOW_SECONDS
+    now = timezone.now().timestamp()
+    counts = []
+    pipe = _redis().pipeline()
+    for kind, value in (("ip", ip or "?"), ("ua", (user_agent or "?")[:200])):
+        key = f"{settings.CACHES['default']['KEY_PREFIX']}:token-use:{token.pk}:{kind}"
+        pipe.zadd(key, {value: now})
+        pipe.zremrangebyscore(key, 0, now - window)
+        pipe.zcard(key)
+        pipe.expire(key, window)
+    results = pipe.execute()
+    counts = {"networks": results[2], "clients": results[6]}
+    if (
+        counts["networks"] > settings.TOKEN_SHARING_MAX_NETWORKS
+        or counts["clients"] > settings.TOKEN_SHARING_MAX_CLIENTS
+    ):
+        token_suspend_for_sharing(token=token, counts=counts)
+        return False
+    return True
+
+
+def token_suspend_for_sharing(*, token: ApiToken, counts: dict[str, int]) -> None:
+    minutes = settings.TOKEN_SHARING_WINDOW_SECONDS // 60
+    reason = (
+        f"Used from {counts['networks']} networks and {counts['clients']} clients within "
+        f"{minutes} minutes: this looks like shared access."
+    )
+    with transaction.atomic():
+        suspended = ApiToken.objects.filter(pk=token.pk, suspended_at__isnull=True).update(
+            suspended_at=timezone.now(), suspension_reason=reason, updated_at=timezone.now()
+        )
+        if not suspended:
+            return
+        audit_record(
+            action="access.token.suspended_sharing",
+            actor=None,
+            target=token,
+            details={"owner": token.user.email, **counts},
+        )
+        transaction.on_commit(lambda: _notify_token_suspended(token, reason))
+
+
+def _notify_token_suspended(token: ApiToken, reason: str) -> None:
+    staff = list(
+        User.objects.filter(groups__name=ADMINS, is_active=True).values_list("email", flat=True)
+    )
+    subject = f"Vernissage: API token {token.name!r} suspended"
+    send_mail(
+        subject,
+        f"Your token vern_{token.prefix}_… was suspended. {reason}",
+        None,
+        [token.user.email],
+    )
+    if staff:
+        send_mail(subject, f"Token of {token.user.email} suspended. {reason}", None, staff)

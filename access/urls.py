@@ -20,4 +20,5 @@ urlpatterns = [
         name="staff_tester_action",
     ),
     path("staff/audit/", views.staff_audit, name="staff_audit"),
+    path("staff/containment/", views.staff_containment, name="staff_containment"),
 ]

@@ -14,13 +14,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from access.forms import BulkInvitationForm, InvitationForm, TokenForm
-from access.models import ApiToken, Invitation, User
+from access.models import ApiToken, Cohort, Invitation, Program, User
 from access.selectors import (
     SESSION_INVITATION_KEY,
     audit_entries,
     client_ip,
     invitation_get_by_code,
     invitations_list,
+    suspicious_tokens,
     terms_accepted_version,
     terms_current,
     tokens_of,
@@ -29,13 +30,18 @@ from access.services import (
     MANAGE_ACCESS_PERMISSION,
     STATUS_MESSAGES,
     AccessError,
+    cohort_reinstate,
+    cohort_suspend,
     invitation_bulk_create,
     invitation_create,
     invitation_resend,
     invitation_revoke,
+    program_pause,
+    program_resume,
     sessions_end,
     terms_accept,
     tester_reinstate,
+    tester_revoke,
     tester_suspend,
     token_create,
     token_revoke,
@@ -213,8 +219,10 @@ def staff_tester_action(request: HttpRequest, user_id: int, action: str) -> Http
     tester = get_object_or_404(User, pk=user_id, is_staff=False)
     reason = request.POST.get("reason", "")
     try:
-        if action == "suspend":
-            tester_suspend(tester=tester, by=request.user, reason=reason)
+        if action in ("suspend", "revoke"):
+            contain = tester_suspend if action == "suspend" else tester_revoke
+            report = contain(tester=tester, by=request.user, reason=reason)
+            messages.success(request, f"{tester.email}: {action}d. {_ended(report)}")
         elif action == "reinstate":
             tester_reinstate(tester=tester, by=request.user, reason=reason)
         elif action == "end-sessions":
@@ -223,6 +231,54 @@ def staff_tester_action(request: HttpRequest, user_id: int, action: str) -> Http
     except AccessError as exc:
         messages.error(request, str(exc))
     return redirect("staff_testers")
+
+
+def _ended(report) -> str:
+    return (
+        f"Ended {report.sessions_ended} sessions; cancelled {report.queued_jobs_cancelled} queued "
+        f"and stopped {report.running_jobs_stopped} running jobs; {report.share_links_down} share "
+        f"links down; {report.tokens_revoked} tokens revoked."
+    )
+
+
+@login_required
+@staff_required
+def staff_containment(request: HttpRequest) -> HttpResponse:
+    """One page for the three scopes: the program kill switch, cohorts, and (via Testers) people."""
+    if request.method == "POST":
+        _contain_from_page(request)
+        return redirect("staff_containment")
+    return render(
+        request,
+        "access/staff_containment.html",
+        {
+            "program": Program.current(),
+            "cohorts": Cohort.objects.order_by("name"),
+            "suspicious": suspicious_tokens(),
+        },
+    )
+
+
+def _contain_from_page(request: HttpRequest) -> None:
+    action, reason = request.POST.get("action", ""), request.POST.get("reason", "")
+    try:
+        if action == "pause":
+            messages.success(
+                request, f"Program paused. {_ended(program_pause(by=request.user, reason=reason))}"
+            )
+        elif action == "resume":
+            program_resume(by=request.user)
+            messages.success(request, "Program resumed.")
+        elif action in ("suspend-cohort", "reinstate-cohort"):
+            cohort = get_object_or_404(Cohort, pk=request.POST.get("cohort"))
+            if action == "suspend-cohort":
+                report = cohort_suspend(cohort=cohort, by=request.user, reason=reason)
+                messages.success(request, f"{cohort.name} suspended. {_ended(report)}")
+            else:
+                cohort_reinstate(cohort=cohort, by=request.user)
+                messages.success(request, f"{cohort.name} reinstated.")
+    except AccessError as exc:
+        messages.error(request, str(exc))
 
 
 AUDIT_COLUMNS = (

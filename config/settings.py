@@ -210,6 +210,8 @@ VERNISSAGE_MODELS = env_json(
     ],
 )
 PROGRESS_MIN_INTERVAL_S = 0.1
+# Sockets re-check their user's standing this often, in case an "access ended" message was lost.
+SOCKET_RECHECK_SECONDS = env_int("VERNISSAGE_SOCKET_RECHECK_SECONDS", 10, minimum=1)
 # A small preview of the video every this many denoising steps (0: none), to owner and reviewers.
 PREVIEW_EVERY_STEPS = env_int("VERNISSAGE_PREVIEW_EVERY", 5, minimum=0)
 
@@ -286,6 +288,11 @@ MFA_TOTP_ISSUER = "Vernissage"
 MFA_ENCRYPTION_KEY = env_str("VERNISSAGE_MFA_ENCRYPTION_KEY", "")
 # HMAC key for API token digests; derived from SECRET_KEY unless set.
 API_TOKEN_PEPPER = env_str("VERNISSAGE_API_TOKEN_PEPPER", "") or f"api-token:{SECRET_KEY}"
+# A token used from more networks or clients than this within the window looks like a public
+# front-end on someone's access: it is suspended automatically.
+TOKEN_SHARING_WINDOW_SECONDS = env_int("VERNISSAGE_TOKEN_SHARING_WINDOW_SECONDS", 600, minimum=60)
+TOKEN_SHARING_MAX_NETWORKS = env_int("VERNISSAGE_TOKEN_SHARING_MAX_NETWORKS", 4, minimum=1)
+TOKEN_SHARING_MAX_CLIENTS = env_int("VERNISSAGE_TOKEN_SHARING_MAX_CLIENTS", 4, minimum=1)
 STAFF_MAX_CONCURRENT = env_int("VERNISSAGE_STAFF_MAX_CONCURRENT", 2, minimum=1)
 INVITATION_TTL_DAYS = env_int("VERNISSAGE_INVITATION_TTL_DAYS", 14, minimum=1)
 SESSION_SERIALIZER = "django.contrib.sessions.serializers.JSONSerializer"

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from access.models import User
-from generation.progress import job_group, job_payloads, user_group
+from generation.progress import (
+    PROGRAM_GROUP,
+    cohort_group,
+    job_group,
+    job_payloads,
+    user_group,
+)
 from generation.selectors import STUDIO_JOB_LIMIT, job_visible_to, jobs_of
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -18,6 +27,15 @@ CLOSE_NOT_FOUND = 4404
 def _user_still_active(user_id: int) -> bool:
     user = User.objects.select_related("cohort").filter(id=user_id, is_active=True).first()
     return user is not None and user.standing_now == User.Standing.ACTIVE
+
+
+@database_sync_to_async
+def _containment_groups(user_id: int) -> list[str]:
+    """The groups a containment action addresses: the program and the tester's cohort."""
+    user = User.objects.get(id=user_id)
+    if user.is_staff:
+        return []
+    return [PROGRAM_GROUP] + ([cohort_group(user.cohort_id)] if user.cohort_id else [])
 
 
 @database_sync_to_async
@@ -52,13 +70,38 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
             return
         # Subscribe before reading the snapshot: an event sent in between is then delivered
         # (at worst twice, which is harmless for whole-state payloads) instead of lost.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_joined = [
+            self.group,
+            user_group(self.user.id),
+            *await _containment_groups(self.user.id),
+        ]
+        for group in dict.fromkeys(self.groups_joined):
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         await self.send_json({"type": "snapshot", "jobs": await self.snapshot()})
+        # The safety net for a lost "access ended" message: look again every few seconds.
+        self.recheck = asyncio.create_task(self._recheck_periodically())
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if getattr(self, "recheck", None):
+            self.recheck.cancel()
+        for group in dict.fromkeys(getattr(self, "groups_joined", [])):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _recheck_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(settings.SOCKET_RECHECK_SECONDS)
+            if not await self.ensure_allowed():
+                return
+
+    async def access_ended(self, event: dict) -> None:
+        """A containment action reached this socket's user, cohort or program: close now."""
+        if await _user_still_active(self.user.id):
+            return  # e.g. a cohort-wide message to a tester who has since moved cohorts
+        await self.send_json(
+            {"type": "access_ended", "standing": event["standing"], "reason": event["reason"]}
+        )
+        await self.close(code=CLOSE_FORBIDDEN)
 
     async def receive_json(self, content, **kwargs) -> None:
         # Clients only listen; anything they send is a reason to re-check, never an instruction.
@@ -67,6 +110,7 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     async def ensure_allowed(self) -> bool:
         if await _user_still_active(self.user.id):
             return True
+        await self.send_json({"type": "access_ended", "standing": "", "reason": ""})
         await self.close(code=CLOSE_FORBIDDEN)
         return False
 
@@ -118,5 +162,7 @@ class JobConsumer(_AuthenticatedConsumer):
         return [job] if job else []
 
     async def may_see(self, job: dict) -> bool:
-        # A reviewer may lose the permission while watching: ask the database every time.
-        return await _job_visible(job["id"], self.user)
+        # This socket also hears its user's other jobs (it joins the user's group, so that
+        # "access ended" reaches it): forward only its own job, and ask the database each time,
+        # since a reviewer may lose the permission while watching.
+        return job["id"] == str(self.job_id) and await _job_visible(job["id"], self.user)

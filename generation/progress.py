@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 JOB_UPDATE = "job.update"  # consumers handle it in `job_update`
 JOB_PREVIEW = "job.preview"  # consumers handle it in `job_preview`
+ACCESS_ENDED = "access.ended"  # consumers handle it in `access_ended`
+PROGRAM_GROUP = "program"  # every non-staff socket
 REVIEW_UPDATE = "review.update"  # reviewer consumers handle it in `review_update`
 REVIEWERS_GROUP = "reviewers"
 
@@ -37,6 +39,21 @@ def job_group(job_id: object) -> str:
 
 def user_group(user_id: object) -> str:
     return f"user.{user_id}"
+
+
+def cohort_group(cohort_id: object) -> str:
+    return f"cohort.{cohort_id}"
+
+
+def publish_access_ended(*, groups: list[str], standing: str, reason: str) -> None:
+    """Close every socket in these groups now (the sockets also re-check on their own)."""
+    message = {"type": ACCESS_ENDED, "standing": standing, "reason": reason}
+    send = async_to_sync(get_channel_layer().group_send)
+    for group in groups:
+        try:
+            send(group, message)
+        except Exception:
+            logger.exception("Could not tell group %s that access ended", group)
 
 
 def publish_review(*, output_id: object, state: str, claimed_by: str, approvals: int) -> None:

@@ -245,6 +245,10 @@ def jobs_dispatch(*, model_name: str) -> list[Job]:
     return chosen
 
 
+def jobs_dispatch_all() -> int:
+    return sum(len(jobs_dispatch(model_name=spec.name)) for spec in enabled_models())
+
+
 def _lock_model(model_name: str) -> None:
     if connection.vendor == "postgresql":
         key = int.from_bytes(hashlib.sha256(f"dispatch:{model_name}".encode()).digest()[:8], "big")
@@ -463,8 +467,7 @@ def jobs_reconcile() -> ReconcileReport:
             error="Waited longer than the queue allows; cancelled. Submit it again if you like.",
         )
         publish_job(Job.objects.get(id=job.id))
-    dispatched = sum(len(jobs_dispatch(model_name=spec.name)) for spec in enabled_models())
-    return ReconcileReport(stalled, lost, expired, dispatched)
+    return ReconcileReport(stalled, lost, expired, jobs_dispatch_all())
 
 
 def _requeue(jobs, state: str) -> int:

@@ -106,27 +106,39 @@ def output_visible_to(*, output_id: object, user: User) -> Output | None:
 
 
 def gallery() -> QuerySet[Output]:
-    return (
-        Output.objects.filter(
-            state=Output.State.APPROVED, in_gallery=True, job__owner__standing="active"
-        )
-        .select_related("job", "job__owner")
-        .order_by("-decided_at")
-    )
+    from access.models import Program
+
+    outputs = Output.objects.filter(
+        state=Output.State.APPROVED,
+        in_gallery=True,
+        job__owner__standing="active",
+        job__owner__is_active=True,
+    ).filter(Q(job__owner__is_staff=True) | Q(job__owner__cohort__suspended_at__isnull=True))
+    if Program.is_paused():
+        outputs = outputs.filter(job__owner__is_staff=True)
+    return outputs.select_related("job", "job__owner").order_by("-decided_at")
 
 
 def share_link_resolve(*, token: str) -> ShareLink | None:
-    """An active link to an approved output, or None (shown as "no longer available")."""
+    """An active link to an approved output whose owner is in good standing, or None.
+
+    The owner's standing is derived (program paused, cohort suspended, window ended), so a pause
+    takes every tester's links down and resuming restores exactly those that were valid before.
+    """
     if not token or len(token) > 64:
         return None
     now = timezone.now()
-    return (
-        ShareLink.objects.select_related("output", "output__job", "output__job__owner")
+    link = (
+        ShareLink.objects.select_related(
+            "output", "output__job", "output__job__owner", "output__job__owner__cohort"
+        )
         .filter(token=token, revoked_at__isnull=True, output__state=Output.State.APPROVED)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .filter(output__job__owner__is_active=True, output__job__owner__standing="active")
         .first()
     )
+    if link is None or not _active(link.output.job.owner):
+        return None
+    return link
 
 
 def share_links_of(*, output: Output) -> QuerySet[ShareLink]:

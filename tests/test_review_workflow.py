@@ -314,7 +314,7 @@ def test_the_gallery_shows_opted_in_approved_outputs_to_members(
     output_approve(output=make_output(tester), by=reviewer)  # approved, not opted in
     client.force_login(other_tester)
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         page = client.get(reverse("gallery")).content.decode()
     detail = client.get(reverse("output_detail", kwargs={"output_id": shown.id}))
 
@@ -424,7 +424,7 @@ def test_the_gallery_uses_a_constant_number_of_queries(
         output_set_gallery(output=output, by=tester, visible=True)
     client.force_login(other_tester)
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(9):
         page = client.get(reverse("gallery")).content.decode()
 
     assert page.count("<figure>") == count

@@ -5,7 +5,7 @@ from rest_framework.request import Request
 
 from access.models import ApiToken, User
 from access.selectors import client_ip, token_lookup
-from access.services import token_record_use
+from access.services import token_observe_use, token_record_use
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -25,12 +25,23 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = token_lookup(credential.strip())
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid API token.")
+        if token.suspended_at is not None:
+            raise exceptions.AuthenticationFailed(
+                f"This API token is suspended: {token.suspension_reason}"
+            )
         if not token.is_usable:
             raise exceptions.AuthenticationFailed("This API token is expired or revoked.")
         user = token.user
         if not user.is_active or user.standing_now != User.Standing.ACTIVE:
             raise exceptions.AuthenticationFailed("This account's access has ended.")
-        token_record_use(token=token, ip=client_ip(request._request))
+        ip = client_ip(request._request)
+        token_record_use(token=token, ip=ip)
+        if not token_observe_use(
+            token=token, ip=ip, user_agent=request.headers.get("User-Agent", "")
+        ):
+            raise exceptions.AuthenticationFailed(
+                "This API token was just suspended: it is being used from too many places."
+            )
         return user, token
 
     def authenticate_header(self, request: Request) -> str:

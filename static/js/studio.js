@@ -132,6 +132,22 @@
     empty.hidden = jobs.size > 0;
   }
 
+  function accessEnded(message) {
+    // The server closed this page's access: say so and disable everything on it.
+    if (document.getElementById("access-ended")) return;
+    setLive("ended", "access ended");
+    const banner = document.createElement("div");
+    banner.id = "access-ended";
+    banner.className = "access-ended";
+    banner.dataset.testid = "access-revoked";
+    const what = message.standing === "paused" ? "The alpha program is paused" : "Access revoked";
+    banner.textContent = message.reason ? `${what}: ${message.reason}` : `${what}.`;
+    document.querySelector("main").prepend(banner);
+    document.querySelectorAll("main button, main input, main textarea, main select").forEach(
+      function (control) { control.disabled = true; }
+    );
+  }
+
   function setLive(state, label) {
     live.dataset.state = state;
     live.textContent = label;
@@ -149,9 +165,14 @@
       if (message.type === "snapshot") replaceAll(message.jobs);
       if (message.type === "job") upsert(message.job);
       if (message.type === "preview") showPreview(message.preview);
+      if (message.type === "access_ended") accessEnded(message);
     };
     socket.onclose = function (event) {
-      if (event.code === 4401 || event.code === 4403) {
+      if (event.code === 4403) {
+        accessEnded({ standing: "", reason: "" });
+        return;
+      }
+      if (event.code === 4401) {
         setLive("ended", "signed out — reload the page");
         return;
       }

@@ -32,6 +32,7 @@ MATRIX = {
     ("staff_testers", "get"): (LOGIN, 403, 403, 403, 200, 403),
     ("staff_tester_action", "post"): (LOGIN, 403, 403, 403, 302, 403),
     ("staff_audit", "get"): (LOGIN, 403, 403, 403, 200, 403),
+    ("staff_containment", "get"): (LOGIN, 403, 403, 403, 200, 403),
     ("api_jobs", "get"): (401, 200, 200, 200, 200, 403),
     ("api_jobs", "post"): (401, 201, 201, 400, 400, 403),  # staff are not testers
     ("api_job", "get"): (401, 200, 404, 200, 404, 403),  # the tester's job
