@@ -95,9 +95,11 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
                 return
 
     async def access_ended(self, event: dict) -> None:
-        """A containment action reached this socket's user, cohort or program: close now."""
-        if await _user_still_active(self.user.id):
-            return  # e.g. a cohort-wide message to a tester who has since moved cohorts
+        """A containment action reached this socket's user, cohort or program: close now.
+
+        No database check first: closing fast matters more. The rare wrong close (a tester who
+        moved cohorts since connecting) costs a reconnect, which checks standing again.
+        """
         await self.send_json(
             {"type": "access_ended", "standing": event["standing"], "reason": event["reason"]}
         )

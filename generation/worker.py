@@ -70,7 +70,8 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
             on_preview=lambda step, _total, preview: _send_preview(job, step, preview),
             preview_every=settings.PREVIEW_EVERY_STEPS,
         )
-    except RenderCancelled:
+    except RenderCancelled as stop:
+        logger.info("Job %s %s", job.id, stop)  # "cancelled after step k of n": for the record
         return "stopped"
     gpu_seconds = time.monotonic() - started
     fields = _encode_and_store(job, spec, frames)
