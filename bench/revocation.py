@@ -29,7 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _django import ROOT, setup_django_with_bench_db
@@ -133,7 +133,7 @@ def make_tester(n: int, cohort):
     from access.services import token_create
 
     user = User.objects.create_user(
-        username=f"bench{n}", email=f"bench{n}@bench.local", password="x", cohort=cohort
+        username=f"bench{n}", email=f"bench{n}@bench.local", password=None, cohort=cohort
     )
     role_grant(user=user, role=TESTERS)
     client = Client(SERVER_NAME="localhost")
@@ -246,7 +246,6 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(args, ports, worker_log) -> list[dict]:
-    from datetime import timezone as tz
 
     from asgiref.sync import sync_to_async
 
@@ -257,7 +256,7 @@ async def run(args, ports, worker_log) -> list[dict]:
         model_names=["demo-slow"],
         max_concurrent_jobs=1,
         max_queued_jobs=5,
-        ends_at=datetime.now(tz.utc) + timedelta(days=1),
+        ends_at=datetime.now(UTC) + timedelta(days=1),
     )
     results = []
     for n in range(args.trials):
