@@ -379,6 +379,25 @@ def job_succeed(*, job: Job, output_fields: dict, gpu_seconds: float) -> bool:
     return True
 
 
+def job_retry(*, job: Job, reason: str) -> bool:
+    """Put the current run back in the queue after a transient error; fail it when its attempts
+    are used up. Nothing is charged for the failed run. Returns True if it will run again."""
+    if job.attempt >= settings.JOB_MAX_ATTEMPTS:
+        job_fail(job=job, reason=f"{reason} (gave up after {job.attempt} attempts)")
+        return False
+    requeued = Job.objects.filter(_current_run(job)).update(
+        state=Job.State.QUEUED,
+        dispatched_at=None,
+        dispatch_id=None,
+        progress_step=0,
+        error=reason[:1000],
+        updated_at=timezone.now(),
+    )
+    if requeued:
+        transaction.on_commit(lambda: _after_final(Job.objects.get(id=job.id)))
+    return bool(requeued)
+
+
 def job_fail(*, job: Job, reason: str) -> bool:
     return _finish(job, state=Job.State.FAILED, error=reason[:1000])
 

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.core.files.storage import storages
 
 from generation.models import Job
@@ -23,9 +24,17 @@ from generation.pipeline.previews import CONTENT_TYPES, encode_preview
 from generation.pipeline.video import encode_video
 from generation.progress import publish_preview
 from generation.registry import ModelSpec, get_model
-from generation.services import job_fail, job_record_progress, job_start, job_succeed
+from generation.services import (
+    job_fail,
+    job_record_progress,
+    job_retry,
+    job_start,
+    job_succeed,
+)
 
 logger = logging.getLogger(__name__)
+# Worth another attempt; anything else (bad input, CUDA out of memory, a bug) fails the job.
+TRANSIENT_ERRORS = (ConnectionError, TimeoutError, InterfaceError, OperationalError)
 PREVIEW_CONTENT_TYPE = CONTENT_TYPES["WEBP"]
 
 
@@ -42,6 +51,12 @@ def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
         return _render_and_store(job, spec)
     except SoftTimeLimitExceeded:
         job_fail(job=job, reason="The job ran past its time limit and was stopped.")
+    except TRANSIENT_ERRORS as exc:
+        # Storage, network or database hiccups: run it again (bounded by JOB_MAX_ATTEMPTS).
+        logger.warning("Job %s hit a transient error, will retry: %s", job.id, exc)
+        if job_retry(job=job, reason=describe_failure(exc)):
+            return "retrying"
+        return Job.State.FAILED
     except Exception as exc:
         logger.exception("Job %s failed", job.id)
         job_fail(job=job, reason=describe_failure(exc))

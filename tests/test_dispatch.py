@@ -292,3 +292,56 @@ def test_the_dispatcher_command_runs_one_tick(tester, sent, django_capture_on_co
         call_command("dispatcher", "--once")
 
     assert len(sent) == 1
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+def _running(tester):
+    make_job(tester)
+    [job] = jobs_dispatch(model_name="demo")
+    return job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w")
+
+
+def test_a_transient_error_puts_the_job_back_in_the_queue(tester, sent, monkeypatch):
+    from generation import worker
+
+    job = _running(tester)
+    monkeypatch.setattr(worker, "job_start", lambda **kwargs: Job.objects.get(id=job.id))
+    monkeypatch.setattr(
+        worker, "_render_and_store", lambda job, spec: (_ for _ in ()).throw(ConnectionError("nfs"))
+    )
+
+    result = worker.job_execute(job_id=job.id, dispatch_id=job.dispatch_id, worker="w")
+
+    job.refresh_from_db()
+    assert result == "retrying"
+    assert (job.state, job.dispatch_id, job.gpu_seconds) == ("queued", None, 0.0)
+    assert "ConnectionError" in job.error
+
+
+def test_a_transient_error_on_the_last_attempt_fails_the_job(tester, sent, settings):
+    from generation.services import job_retry
+
+    settings.JOB_MAX_ATTEMPTS = 1
+    job = _running(tester)
+
+    assert job_retry(job=job, reason="Generation failed (TimeoutError).") is False
+    job.refresh_from_db()
+    assert job.state == "failed" and "gave up after 1 attempts" in job.error
+
+
+def test_an_ordinary_error_fails_the_job_with_a_readable_reason(tester, sent, monkeypatch):
+    from generation import worker
+
+    job = _running(tester)
+    monkeypatch.setattr(worker, "job_start", lambda **kwargs: Job.objects.get(id=job.id))
+    monkeypatch.setattr(
+        worker,
+        "_render_and_store",
+        lambda job, spec: (_ for _ in ()).throw(RuntimeError("CUDA out of memory. Tried 2 GiB")),
+    )
+
+    assert worker.job_execute(job_id=job.id, dispatch_id=job.dispatch_id, worker="w") == "failed"
+    job.refresh_from_db()
+    assert job.state == "failed" and job.error.startswith("The GPU ran out of memory")
