@@ -16,8 +16,8 @@ from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.core.files.storage import storages
+from django.db import InterfaceError, OperationalError
 
 from generation.models import Job
 from generation.pipeline.previews import CONTENT_TYPES, encode_preview
