@@ -141,7 +141,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py times reads out after 5 s by default, exactly channels-redis's blocking wait
+            # for messages: a quiet socket would then crash and drop. Give reads more time.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             "prefix": env_str("VERNISSAGE_CHANNEL_PREFIX", "vernissage"),
             # group_send drops silently past capacity: leave room for a burst of progress events.
             "capacity": 500,

@@ -30,6 +30,13 @@ def _user_still_active(user_id: int) -> bool:
 
 
 @database_sync_to_async
+def _access_ended(user_id: int) -> dict:
+    user = User.objects.select_related("cohort").get(id=user_id)
+    return {"type": "access_ended", "standing": user.standing_now,
+            "reason": user.access_ended_reason}
+
+
+@database_sync_to_async
 def _containment_groups(user_id: int) -> list[str]:
     """The groups a containment action addresses: the program and the tester's cohort."""
     user = User.objects.get(id=user_id)
@@ -60,13 +67,13 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         if self.user is None or not self.user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         if not await _user_still_active(self.user.id):
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self.refuse(CLOSE_FORBIDDEN, await _access_ended(self.user.id))
             return
         if not await self.allowed():
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.refuse(CLOSE_NOT_FOUND)
             return
         # Subscribe before reading the snapshot: an event sent in between is then delivered
         # (at worst twice, which is harmless for whole-state payloads) instead of lost.
@@ -109,10 +116,18 @@ class _AuthenticatedConsumer(AsyncJsonWebsocketConsumer):
         # Clients only listen; anything they send is a reason to re-check, never an instruction.
         await self.ensure_allowed()
 
+    async def refuse(self, code: int, ended: dict | None = None) -> None:
+        """Accept, explain, then close with our code: a socket refused during the handshake
+        reaches the browser as a bare 1006, which looks like a network error worth retrying."""
+        await self.accept()
+        if ended is not None:
+            await self.send_json(ended)
+        await self.close(code=code)
+
     async def ensure_allowed(self) -> bool:
         if await _user_still_active(self.user.id):
             return True
-        await self.send_json({"type": "access_ended", "standing": "", "reason": ""})
+        await self.send_json(await _access_ended(self.user.id))
         await self.close(code=CLOSE_FORBIDDEN)
         return False
 

@@ -6,6 +6,7 @@ talk to them must use `django_db(transaction=True)`: the data has to be committe
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -220,6 +221,28 @@ def make_user(db, cohort):
         return user
 
     return make
+
+
+async def socket_outcome(path: str, user, *, origin: bytes = b"http://127.0.0.1:8000"):
+    """Open a websocket as `user`: (True, None, messages) once it is live (its snapshot came),
+    or (False, close code, messages) when the server refused it, however it said so."""
+    from channels.testing import WebsocketCommunicator
+
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, path, headers=[(b"origin", origin)])
+    communicator.scope["user"] = user
+    connected, code = await communicator.connect(timeout=5)
+    messages = []
+    while connected:
+        output = await communicator.receive_output(timeout=5)
+        if output["type"] == "websocket.close":
+            return False, output.get("code"), messages
+        messages.append(json.loads(output["text"]))
+        if messages[-1]["type"] == "snapshot":
+            await communicator.disconnect()
+            return True, None, messages
+    return False, code, messages
 
 
 def totp_enable(user: User) -> str:

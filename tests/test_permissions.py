@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
-from config.asgi import application
 from review.models import Output, ShareLink
+from tests.conftest import socket_outcome
 from tests.factories import make_output
 
 pytestmark = pytest.mark.django_db
@@ -96,13 +95,7 @@ def test_anonymous_visitors_get_an_approved_output_only_through_its_share_link(
 
 
 async def _connect(path: str, user) -> tuple[bool, int | None]:
-    communicator = WebsocketCommunicator(
-        application, path, headers=[(b"origin", b"http://127.0.0.1:8000")]
-    )
-    communicator.scope["user"] = user
-    connected, code = await communicator.connect()
-    if connected:
-        await communicator.disconnect()
+    connected, code, _ = await socket_outcome(path, user)
     return connected, code
 
 
@@ -124,15 +117,11 @@ def test_job_progress_socket_matrix(people, role, allowed, outputs_dir):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_socket_from_a_foreign_origin_is_refused(tester):
-    async def connect():
-        communicator = WebsocketCommunicator(
-            application, "/ws/studio/", headers=[(b"origin", b"https://evil.example")]
-        )
-        communicator.scope["user"] = tester
-        connected, _ = await communicator.connect()
-        return connected
+    connected, _, _ = asyncio.run(
+        socket_outcome("/ws/studio/", tester, origin=b"https://evil.example")
+    )
 
-    assert asyncio.run(connect()) is False
+    assert connected is False
 
 
 @pytest.mark.django_db(transaction=True)

@@ -146,6 +146,11 @@
     document.querySelectorAll("main button, main input, main textarea, main select").forEach(
       function (control) { control.disabled = true; }
     );
+    // The server stopped this user's queued and running jobs with the same action.
+    list.querySelectorAll('[data-state="running"], [data-state="queued"]').forEach(function (row) {
+      row.dataset.state = "cancelled";
+      row.querySelector(".progress-text").textContent = "stopped: access ended";
+    });
   }
 
   function setLive(state, label) {

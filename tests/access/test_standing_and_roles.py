@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import connections
@@ -19,9 +18,9 @@ from access.roles import ADMINS, REVIEWERS, TESTERS
 from access.services import AccessError, token_create
 from access.services import tester_reinstate as reinstate
 from access.services import tester_suspend as suspend
-from config.asgi import application
 from generation.models import Job
 from generation.services import JobRejected, JobRequest, job_submit
+from tests.conftest import socket_outcome
 
 pytestmark = pytest.mark.django_db
 
@@ -109,16 +108,11 @@ def test_the_studio_socket_refuses_a_tester_out_of_good_standing(tester, standin
     tester.refresh_from_db()
 
     async def connect():
-        communicator = WebsocketCommunicator(
-            application, "/ws/studio/", headers=[(b"origin", b"http://127.0.0.1:8000")]
-        )
-        communicator.scope["user"] = tester
-        connected, _ = await communicator.connect()
-        if connected:
-            await communicator.disconnect()
+        connected, code, messages = await socket_outcome("/ws/studio/", tester)
         # The refusing consumer leaves its worker thread's connection open; close it so the
         # test database can be dropped at the end of the run.
         await database_sync_to_async(connections.close_all)()
+        assert code == 4403 and messages[-1]["type"] == "access_ended"
         return connected
 
     assert asyncio.run(connect()) is False
