@@ -70,7 +70,7 @@ def start_stack(env: dict, logs: Path) -> tuple[list, list[int], Path]:
                     "--port",
                     str(port),
                     "--ws",
-                    "websockets",
+                    "websockets-sansio",
                     "--no-access-log",
                     "--log-level",
                     "warning",

@@ -180,7 +180,7 @@ def asgi_server(stack_env, artifacts_dir) -> Iterator[str]:
             "--port",
             str(port),
             "--ws",
-            "websockets",
+            "websockets-sansio",
             "--no-access-log",
         ],
         stack_env,

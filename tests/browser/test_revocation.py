@@ -105,7 +105,7 @@ def slow_server(slow_stack_env, artifacts_dir) -> Iterator[str]:
             "--port",
             str(port),
             "--ws",
-            "websockets",
+            "websockets-sansio",
             "--no-access-log",
         ],
         slow_stack_env,
