@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.db.models.signals import post_migrate
 
 
@@ -9,5 +9,8 @@ class AccessConfig(AppConfig):
     def ready(self) -> None:
         from access.roles import roles_ensure
 
-        # Roles are Django groups; (re)created after every migrate, and after test flushes.
-        post_migrate.connect(roles_ensure, dispatch_uid="access.roles_ensure")
+        # Roles are Django groups; (re)created after every migrate, and after test flushes. Once,
+        # after the last of our apps, when every permission the roles name exists.
+        post_migrate.connect(
+            roles_ensure, sender=apps.get_app_config("review"), dispatch_uid="access.roles_ensure"
+        )

@@ -23,12 +23,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("scope", choices=["tester", "cohort", "program"])
-        parser.add_argument("args", nargs="+", help="[EMAIL|NAME] ACTION")
+        parser.add_argument("target", nargs="+", help="[EMAIL|NAME] ACTION")
         parser.add_argument("--reason", default="")
 
-    def handle(self, scope: str, args: list[str], reason: str, **options) -> None:
+    def handle(self, *args, scope: str, target: list[str], reason: str, **options) -> None:
         try:
-            result = self._run(scope, args, reason)
+            result = self._run(scope, target, reason)
         except AccessError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"Done: {result}"))
