@@ -309,7 +309,10 @@ def main() -> None:
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
         teardown()
     closes = [ms for r in results for ms in r["closes_ms"]]
     steps = [r["steps_after"] for r in results if r["steps_after"] is not None]

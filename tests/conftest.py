@@ -182,6 +182,8 @@ def asgi_server(stack_env, artifacts_dir) -> Iterator[str]:
             "--ws",
             "websockets-sansio",
             "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "2",
         ],
         stack_env,
         artifacts_dir / f"asgi-server-{port}.log",

@@ -107,6 +107,8 @@ def slow_server(slow_stack_env, artifacts_dir) -> Iterator[str]:
             "--ws",
             "websockets-sansio",
             "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "2",
         ],
         slow_stack_env,
         artifacts_dir / f"asgi-server-revocation-{port}.log",
