@@ -1,7 +1,7 @@
 """The generation engine against a real Celery worker: fair turns, cancel, crash recovery.
 
-Each test starts its own worker for a slower "demo-slow" model (the demo weights at a size that
-takes about a second per job), so there is time to look at, cancel or kill a job mid-run. The
+Each test starts its own worker for a "demo-slow" model (the demo weights, allowed enough steps for
+a job to take a second or more), so there is time to look at, cancel or kill a job mid-run. The
 model has one GPU slot: one job running plus one waiting in the worker's prefetch buffer.
 """
 
@@ -31,10 +31,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 MODEL = "demo-slow"
 QUEUE = f"gpu.{MODEL}"
-# A few seconds of denoising at ~0.1 s a step: long enough to watch, cancel or kill mid-run.
-LONG = {"num_frames": 17, "width": 256, "height": 256, "steps": 32}
-# Long enough to kill after step 2 with most steps still to come, short enough to run 5 times.
-MEDIUM = {"num_frames": 17, "width": 256, "height": 256, "steps": 14}
+# Small frames keep the VAE decode cheap (it costs more than all the steps at 256 px); the steps
+# give time to watch, cancel or kill a run between two of them.
+LONG = {"num_frames": 9, "width": 128, "height": 128, "steps": 40}
+MEDIUM = {"num_frames": 9, "width": 128, "height": 128, "steps": 16}
 SHORT = {"num_frames": 9, "width": 64, "height": 64, "steps": 2}
 RUN_LOG = re.compile(r"generation\.run_job\[([0-9a-f-]+)\] succeeded in [0-9.e-]+s: '([^']*)'")
 
@@ -186,7 +186,7 @@ def test_one_testers_backlog_does_not_block_the_others_first_jobs(
     # so every later turn is a dispatch decision taken when a job finishes.
     d1 = _submit(dora, "D1", LONG)
     d2 = _submit(dora, "D2", SHORT)
-    _running(d1, step=1)
+    _running(d1, step=0)  # claimed: its worker now loads the model and renders 40 steps
     backlog = [
         _submit(ada, "A1", SHORT),
         _submit(ada, "A2", SHORT),
@@ -291,9 +291,8 @@ def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
 def _kill_whole_worker(worker: ManagedProcess) -> None:
     """SIGKILL the worker's parent and child together, so neither can requeue or ack the message."""
     child = _pool_child(worker)
-    os.kill(
-        worker.process.pid, signal.SIGSTOP
-    )  # a stopped parent cannot react to its child's death
+    # Stopped first, the parent cannot react to its child's death (requeue the message).
+    os.kill(worker.process.pid, signal.SIGSTOP)
     os.kill(child, signal.SIGKILL)
     os.kill(worker.process.pid, signal.SIGKILL)
     worker.process.wait(timeout=10)
