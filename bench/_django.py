@@ -9,7 +9,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.test_settings")
-os.environ.setdefault("DJANGO_DEBUG", "0")  # measure what production runs: no query logging
+os.environ.setdefault("DJANGO_DEBUG", "0")
+# The machine's PostgreSQL unless told otherwise (the benchmarks make their own database there).
+os.environ.setdefault(
+    "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vernissage"
+)  # measure what production runs: no query logging
 
 
 def setup_django_with_bench_db():

@@ -6,7 +6,7 @@ no GPU), with the Celery send replaced by a no-op. Prints decisions per second a
 gap, at any moment, between the most- and least-served testers that still had jobs waiting
 (perfect round-robin: 1). Uses a throw-away `<name>_bench` database beside DATABASE_URL's.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/vernissage python bench/dispatch.py
+    python bench/dispatch.py   # the machine's PostgreSQL, or DATABASE_URL
 """
 
 from __future__ import annotations

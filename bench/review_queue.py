@@ -4,7 +4,7 @@ Renders the review queue page (full middleware, MFA gate, template) and the revi
 list 200 times each through Django's test client, in process, and prints p50/p95 and the number
 of SQL queries per page. Uses a throw-away `<name>_bench` database beside DATABASE_URL's.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/vernissage python bench/review_queue.py
+    python bench/review_queue.py   # the machine's PostgreSQL, or DATABASE_URL
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ queued; `tester_revoke` is called and the script times
 - the running job: steps the worker still ran after the revocation, and seconds until it stopped
   (from the worker's own log line "cancelled after step k of n").
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/vernissage python bench/revocation.py
+    python bench/revocation.py   # the machine's PostgreSQL, or DATABASE_URL
 """
 
 from __future__ import annotations

@@ -74,10 +74,14 @@
   }
 
   queue.addEventListener("click", function (event) {
+    const item = event.target.closest("[data-testid=queue-item]");
+    if (!item || item.classList.contains("decided")) return;
     const button = event.target.closest("[data-action]");
-    if (!button) return;
-    const item = button.closest("[data-testid=queue-item]");
-    decide(item, button.dataset.action);
+    if (button) {
+      decide(item, button.dataset.action);
+    } else if (item !== current) {
+      focus(item); // opening an item with the mouse claims it, as j/k do
+    }
   });
 
   document.addEventListener("keydown", function (event) {
