@@ -32,8 +32,11 @@ def _user_still_active(user_id: int) -> bool:
 @database_sync_to_async
 def _access_ended(user_id: int) -> dict:
     user = User.objects.select_related("cohort").get(id=user_id)
-    return {"type": "access_ended", "standing": user.standing_now,
-            "reason": user.access_ended_reason}
+    return {
+        "type": "access_ended",
+        "standing": user.standing_now,
+        "reason": user.access_ended_reason,
+    }
 
 
 @database_sync_to_async

@@ -321,7 +321,7 @@ def job_start(*, job_id: UUID, dispatch_id: UUID, worker: str) -> Job | None:
         updated_at=timezone.now(),
     )
     if not claimed:
-        _fail_exhausted(job_id)
+        _fail_exhausted(job_id, dispatch_id)
         return None
     job = Job.objects.select_related("owner", "owner__cohort").get(id=job_id)
     if job.owner.standing_now != User.Standing.ACTIVE or not job.owner.is_active:
@@ -331,9 +331,14 @@ def job_start(*, job_id: UUID, dispatch_id: UUID, worker: str) -> Job | None:
     return job
 
 
-def _fail_exhausted(job_id: UUID) -> None:
+def _fail_exhausted(job_id: UUID, dispatch_id: UUID | None) -> None:
+    """Give up on a job whose current dispatch keeps losing its worker. Only that dispatch's own
+    message counts: a stale message of an earlier, requeued run must not fail a healthy one."""
     exhausted = Job.objects.filter(
-        id=job_id, state=Job.State.RUNNING, attempt__gte=settings.JOB_MAX_ATTEMPTS
+        id=job_id,
+        dispatch_id=dispatch_id,
+        state=Job.State.RUNNING,
+        attempt__gte=settings.JOB_MAX_ATTEMPTS,
     )
     reason = f"The worker stopped during this job {settings.JOB_MAX_ATTEMPTS} times; giving up."
     if exhausted.update(state=Job.State.FAILED, error=reason, finished_at=timezone.now()):
@@ -493,10 +498,14 @@ def _requeue(jobs, state: str) -> int:
     count = 0
     for job in jobs:
         if job.state == Job.State.RUNNING and job.attempt >= settings.JOB_MAX_ATTEMPTS:
-            _fail_exhausted(job.id)
+            _fail_exhausted(job.id, job.dispatch_id)
             continue
         count += Job.objects.filter(id=job.id, state=state, dispatch_id=job.dispatch_id).update(
-            state=Job.State.QUEUED, dispatched_at=None, dispatch_id=None, updated_at=timezone.now()
+            state=Job.State.QUEUED,
+            dispatched_at=None,
+            dispatch_id=None,
+            progress_step=0,
+            updated_at=timezone.now(),
         )
         logger.warning("Requeued job %s (was %s on %s)", job.id, state, job.worker or "?")
     return count

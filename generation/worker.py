@@ -127,9 +127,16 @@ def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
 
 
 def _discard(fields: dict) -> None:
+    """Remove a run's files, and its folders if nothing else is left in them."""
     storage = storages["outputs"]
     for name in (fields["video_name"], fields["poster_name"]):
         storage.delete(name)
+    attempt_folder = Path(storage.path(fields["video_name"])).parent
+    for folder in (attempt_folder, attempt_folder.parent):
+        try:
+            folder.rmdir()
+        except OSError:
+            break  # not empty: another attempt's files live there
 
 
 def describe_failure(exc: BaseException) -> str:

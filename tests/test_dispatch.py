@@ -345,3 +345,22 @@ def test_an_ordinary_error_fails_the_job_with_a_readable_reason(tester, sent, mo
     assert worker.job_execute(job_id=job.id, dispatch_id=job.dispatch_id, worker="w") == "failed"
     job.refresh_from_db()
     assert job.state == "failed" and job.error.startswith("The GPU ran out of memory")
+
+
+def test_a_stale_message_never_fails_a_healthy_last_attempt(tester, settings, sent):
+    settings.JOB_MAX_ATTEMPTS, settings.JOB_STALL_SECONDS = 2, 60
+    make_job(tester)
+    [first] = jobs_dispatch(model_name="demo")
+    job_start(job_id=first.id, dispatch_id=first.dispatch_id, worker="dead")
+    Job.objects.filter(id=first.id).update(updated_at=timezone.now() - timedelta(seconds=61))
+    jobs_reconcile()
+    job = Job.objects.get(id=first.id)
+    live = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="new")
+    assert live.attempt == 2
+
+    # The dead run's message comes back after the visibility timeout.
+    assert job_start(job_id=job.id, dispatch_id=first.dispatch_id, worker="late") is None
+
+    job.refresh_from_db()
+    assert (job.state, job.attempt) == ("running", 2)
+    assert job_record_progress(job=live, step=1) is True
