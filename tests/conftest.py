@@ -127,29 +127,51 @@ def artifacts_dir() -> Path:
     return path
 
 
+def worker_command(queues: str, hostname: str) -> list[str]:
+    """A Celery GPU worker as `make run` starts one: one pool child, one job at a time."""
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "--queues",
+        queues,
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "1",
+        "--hostname",
+        hostname,
+        "--without-mingle",
+        "--without-gossip",
+        "--loglevel",
+        "INFO",
+    ]
+
+
+def server_command(port: int) -> list[str]:
+    """The ASGI application (HTTP and websockets) served by uvicorn, as `make run` serves it."""
+    return [
+        str(BIN / "uvicorn"),
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--ws",
+        "websockets-sansio",
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "2",
+    ]
+
+
 @pytest.fixture(scope="session")
 def celery_worker(stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
     """A real Celery worker serving the demo model's queue, as `make run` starts it."""
     worker = ManagedProcess(
         "celery worker",
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--queues",
-            "gpu.demo",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--hostname",
-            "test-gpu@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "INFO",
-        ],
+        worker_command("gpu.demo", "test-gpu@%h"),
         stack_env,
         artifacts_dir / f"celery-worker-{os.getpid()}.log",
     )
@@ -172,19 +194,7 @@ def asgi_server(stack_env, artifacts_dir) -> Iterator[str]:
     port = _free_port()
     server = ManagedProcess(
         "uvicorn",
-        [
-            str(BIN / "uvicorn"),
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets-sansio",
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "2",
-        ],
+        server_command(port),
         stack_env,
         artifacts_dir / f"asgi-server-{port}.log",
     )

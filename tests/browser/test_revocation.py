@@ -32,7 +32,7 @@ from tests.browser.conftest import (
     new_context,
     record_studio_frames,
 )
-from tests.conftest import BIN, ManagedProcess, _free_port, totp_enable
+from tests.conftest import ManagedProcess, _free_port, server_command, totp_enable, worker_command
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -97,19 +97,7 @@ def slow_server(slow_stack_env, artifacts_dir) -> Iterator[str]:
     port = _free_port()
     server = ManagedProcess(
         "uvicorn (revocation)",
-        [
-            str(BIN / "uvicorn"),
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets-sansio",
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "2",
-        ],
+        server_command(port),
         slow_stack_env,
         artifacts_dir / f"asgi-server-revocation-{port}.log",
     )
@@ -124,24 +112,7 @@ def slow_server(slow_stack_env, artifacts_dir) -> Iterator[str]:
 def slow_worker(slow_stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
     worker = ManagedProcess(
         "celery worker (revocation)",
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--queues",
-            "gpu.demo-slow",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--hostname",
-            "revocation@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "INFO",
-        ],
+        worker_command("gpu.demo-slow", "revocation@%h"),
         slow_stack_env,
         artifacts_dir / f"celery-revocation-worker-{os.getpid()}.log",
     )

@@ -25,7 +25,7 @@ from generation.selectors import stalled_running_jobs
 from generation.services import JobRequest, job_cancel, job_submit, jobs_reconcile
 from generation.tasks import run_job
 from review.models import Output
-from tests.conftest import BIN, ManagedProcess
+from tests.conftest import ManagedProcess, worker_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -66,24 +66,7 @@ def start_worker(
     def start(name: str = "engine") -> ManagedProcess:
         worker = ManagedProcess(
             f"{name} worker",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "config",
-                "worker",
-                "--queues",
-                QUEUE,
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "1",
-                "--hostname",
-                f"{name}@%h",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "INFO",
-            ],
+            worker_command(QUEUE, f"{name}@%h"),
             {**stack_env, "VERNISSAGE_MODELS": json.dumps([slow_model])},
             artifacts_dir / f"{request.node.name}-{name}-{os.getpid()}.log",
         )

@@ -13,7 +13,7 @@ import pytest
 from generation.models import Job
 from generation.services import JobRequest, job_submit
 from review.models import Output
-from tests.conftest import BIN, ManagedProcess
+from tests.conftest import ManagedProcess, worker_command
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,24 +37,7 @@ def slow_worker(stack_env, demo_model, artifacts_dir, settings):
     settings.VERNISSAGE_MODELS = models
     worker = ManagedProcess(
         "crash-test worker",
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--queues",
-            "gpu.demo-slow",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--hostname",
-            "crash-test@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "INFO",
-        ],
+        worker_command("gpu.demo-slow", "crash-test@%h"),
         {**stack_env, "VERNISSAGE_MODELS": json.dumps(models)},
         artifacts_dir / f"celery-crash-worker-{os.getpid()}.log",
     )
