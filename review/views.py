@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from generation.registry import enabled_models
@@ -255,7 +256,10 @@ def share_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
         raise Http404("No such link.")
     share_link_revoke(link=link, by=request.user)
     messages.success(request, "Link revoked.")
-    return redirect(request.POST.get("back") or "my_shares")
+    back = request.POST.get("back", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = "my_shares"  # never redirect to a place the form's sender chose off-site
+    return redirect(back)
 
 
 @login_required

@@ -428,3 +428,22 @@ def test_the_gallery_uses_a_constant_number_of_queries(
         page = client.get(reverse("gallery")).content.decode()
 
     assert page.count("<figure>") == count
+
+
+@pytest.mark.parametrize(
+    ("back", "expected"),
+    [("https://evil.example/phish", "/shares/"), ("", "/shares/"), ("/studio/", "/studio/")],
+)
+def test_revoking_a_link_returns_only_to_a_page_of_this_site(
+    client, reviewer, tester, outputs_dir, back, expected
+):
+    link = share_link_create(
+        output=output_approve(output=make_output(tester), by=reviewer), by=tester
+    )
+    client.force_login(tester)
+
+    response = client.post(reverse("share_revoke", kwargs={"link_id": link.pk}), {"back": back})
+
+    assert response.status_code == 302 and response.url == expected
+    link.refresh_from_db()
+    assert link.revoked_at is not None
