@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -166,20 +167,38 @@ def server_command(port: int) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="session")
-def celery_worker(stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
-    """A real Celery worker serving the demo model's queue, as `make run` starts it."""
-    worker = ManagedProcess(
-        "celery worker",
-        worker_command("gpu.demo", "test-gpu@%h"),
-        stack_env,
-        artifacts_dir / f"celery-worker-{os.getpid()}.log",
-    )
+@contextmanager
+def running_worker(
+    queues: str, hostname: str, env: dict[str, str], log: Path
+) -> Iterator[ManagedProcess]:
+    """A real worker on `queues`, ready to take jobs; stopped on leaving the block."""
+    worker = ManagedProcess(f"celery worker {hostname}", worker_command(queues, hostname), env, log)
     try:
         worker.wait_for_output(" ready.", timeout=60)
         yield worker
     finally:
         worker.stop()
+
+
+@contextmanager
+def running_server(env: dict[str, str], artifacts_dir: Path, name: str) -> Iterator[str]:
+    """A real ASGI server on a free port; yields its base URL, stopped on leaving the block."""
+    port = _free_port()
+    server = ManagedProcess(name, server_command(port), env, artifacts_dir / f"{name}-{port}.log")
+    try:
+        server.wait_for_output("Application startup complete", timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
+    """A real Celery worker serving the demo model's queue, as `make run` starts it."""
+    with running_worker(
+        "gpu.demo", "test-gpu@%h", stack_env, artifacts_dir / f"celery-worker-{os.getpid()}.log"
+    ) as worker:
+        yield worker
 
 
 def _free_port() -> int:
@@ -191,18 +210,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def asgi_server(stack_env, artifacts_dir) -> Iterator[str]:
     """The real ASGI application (HTTP + websockets) served by uvicorn; yields its base URL."""
-    port = _free_port()
-    server = ManagedProcess(
-        "uvicorn",
-        server_command(port),
-        stack_env,
-        artifacts_dir / f"asgi-server-{port}.log",
-    )
-    try:
-        server.wait_for_output("Application startup complete", timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with running_server(stack_env, artifacts_dir, "asgi-server") as url:
+        yield url
 
 
 @pytest.fixture

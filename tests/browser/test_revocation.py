@@ -32,7 +32,7 @@ from tests.browser.conftest import (
     new_context,
     record_studio_frames,
 )
-from tests.conftest import ManagedProcess, _free_port, server_command, totp_enable, worker_command
+from tests.conftest import ManagedProcess, running_server, running_worker, totp_enable
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -94,33 +94,15 @@ def slow_stack_env(stack_env, demo_model) -> dict[str, str]:
 @pytest.fixture
 def slow_server(slow_stack_env, artifacts_dir) -> Iterator[str]:
     """The real ASGI application, knowing "demo-slow"; yields its base URL."""
-    port = _free_port()
-    server = ManagedProcess(
-        "uvicorn (revocation)",
-        server_command(port),
-        slow_stack_env,
-        artifacts_dir / f"asgi-server-revocation-{port}.log",
-    )
-    try:
-        server.wait_for_output("Application startup complete", timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with running_server(slow_stack_env, artifacts_dir, "asgi-server-revocation") as url:
+        yield url
 
 
 @pytest.fixture
 def slow_worker(slow_stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
-    worker = ManagedProcess(
-        "celery worker (revocation)",
-        worker_command("gpu.demo-slow", "revocation@%h"),
-        slow_stack_env,
-        artifacts_dir / f"celery-revocation-worker-{os.getpid()}.log",
-    )
-    try:
-        worker.wait_for_output(" ready.", timeout=60)
+    log = artifacts_dir / f"celery-revocation-worker-{os.getpid()}.log"
+    with running_worker("gpu.demo-slow", "revocation@%h", slow_stack_env, log) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 @pytest.fixture

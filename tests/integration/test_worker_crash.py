@@ -13,7 +13,7 @@ import pytest
 from generation.models import Job
 from generation.services import JobRequest, job_submit
 from review.models import Output
-from tests.conftest import ManagedProcess, worker_command
+from tests.conftest import ManagedProcess, running_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,17 +35,13 @@ def _slow_model(demo_model) -> dict:
 def slow_worker(stack_env, demo_model, artifacts_dir, settings):
     models = [_slow_model(demo_model)]
     settings.VERNISSAGE_MODELS = models
-    worker = ManagedProcess(
-        "crash-test worker",
-        worker_command("gpu.demo-slow", "crash-test@%h"),
+    with running_worker(
+        "gpu.demo-slow",
+        "crash-test@%h",
         {**stack_env, "VERNISSAGE_MODELS": json.dumps(models)},
         artifacts_dir / f"celery-crash-worker-{os.getpid()}.log",
-    )
-    try:
-        worker.wait_for_output(" ready.", timeout=60)
+    ) as worker:
         yield worker
-    finally:
-        worker.stop()
 
 
 def _wait(predicate, timeout: float, what: str):
