@@ -1,11 +1,11 @@
 // The review queue, operable by keyboard: j/k move (and claim), a approve, r reject, c changes, x select.
-// Decisions go to the same endpoints as the buttons; other reviewers' claims arrive over /ws/review/.
+// Decisions go to the same endpoints as the buttons; other reviewers' claims and decisions arrive
+// over /ws/review/ through live.js (which owns the socket, its reconnects and its close codes).
 (function () {
   "use strict";
   const queue = document.getElementById("queue");
   if (!queue) return;
   const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
-  const live = document.getElementById("live-status");
   let current = null;
 
   function items() {
@@ -107,33 +107,35 @@
     event.preventDefault();
   });
 
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${window.location.host}/ws/review/`);
-    socket.onopen = function () {
-      live.dataset.state = "live";
-      live.textContent = "live";
-    };
-    socket.onmessage = function (event) {
-      const update = JSON.parse(event.data).item;
-      const item = queue.querySelector(`[data-output-id="${update.id}"]`);
-      if (!item || item.classList.contains("decided")) return;
-      if (update.state !== "pending") {
-        item.classList.add("decided");
-        show(item, `Decided elsewhere: ${update.state}`);
-        return;
-      }
-      const mine = update.claimed_by === queue.dataset.me;
-      item.querySelector("[data-testid=claim]").textContent = update.claimed_by
-        ? (mine ? "Claimed by you" : `Being reviewed by ${update.claimed_by}`)
-        : "";
-      item.classList.toggle("blocked", Boolean(update.claimed_by) && !mine);
-    };
-    socket.onclose = function () {
-      live.dataset.state = "offline";
-      live.textContent = "reconnecting…";
-      window.setTimeout(connect, 2000);
-    };
+  function applyUpdate(update) {
+    const item = queue.querySelector(`[data-output-id="${update.id}"]`);
+    if (!item || item.classList.contains("decided")) return;
+    if (update.state !== "pending") {
+      item.classList.add("decided");
+      show(item, `Decided elsewhere: ${update.state}`);
+      return;
+    }
+    const mine = update.claimed_by === queue.dataset.me;
+    item.querySelector("[data-testid=claim]").textContent = update.claimed_by
+      ? (mine ? "Claimed by you" : `Being reviewed by ${update.claimed_by}`)
+      : "";
+    item.classList.toggle("blocked", Boolean(update.claimed_by) && !mine);
   }
-  connect();
+
+  function liveUpdatesStopped(message) {
+    // Only the live updates stop: the page stays usable, and the server judges each decision.
+    const notice = document.createElement("p");
+    notice.className = "notice";
+    notice.dataset.testid = "live-stopped";
+    notice.setAttribute("role", "status");
+    const why = message.reason ? ` (${message.reason})` : "";
+    notice.textContent = `Live updates stopped because your review access ended${why}. ` +
+      "Reload the page to see where you stand.";
+    document.querySelector("main").prepend(notice);
+  }
+
+  window.Vernissage.live.connect(document.getElementById("live-status"), {
+    review: function (message) { applyUpdate(message.item); },
+    accessEnded: liveUpdatesStopped,
+  });
 })();

@@ -1,13 +1,12 @@
-// The studio's job list: rendered from the page's snapshot, then kept live over /ws/studio/.
+// The studio's job list: rendered from the page's snapshot, then kept live over /ws/studio/
+// through live.js (which owns the socket, its reconnects and its close codes).
 // Every server message carries whole job states, so rendering is "replace the row", never a diff.
 (function () {
   "use strict";
   const list = document.getElementById("jobs");
   const empty = document.getElementById("no-jobs");
-  const live = document.getElementById("live-status");
   const jobs = new Map();
   const previews = new Map(); // job id -> latest preview, kept across row re-renders
-  let retryMs = 500;
 
   function text(tag, className, value) {
     const el = document.createElement(tag);
@@ -135,7 +134,6 @@
   function accessEnded(message) {
     // The server closed this page's access: say so and disable everything on it.
     if (document.getElementById("access-ended")) return;
-    setLive("ended", "access ended");
     const banner = document.createElement("div");
     banner.id = "access-ended";
     banner.className = "access-ended";
@@ -153,40 +151,11 @@
     });
   }
 
-  function setLive(state, label) {
-    live.dataset.state = state;
-    live.textContent = label;
-  }
-
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${window.location.host}/ws/studio/`);
-    socket.onopen = function () {
-      retryMs = 500;
-      setLive("live", "live");
-    };
-    socket.onmessage = function (event) {
-      const message = JSON.parse(event.data);
-      if (message.type === "snapshot") replaceAll(message.jobs);
-      if (message.type === "job") upsert(message.job);
-      if (message.type === "preview") showPreview(message.preview);
-      if (message.type === "access_ended") accessEnded(message);
-    };
-    socket.onclose = function (event) {
-      if (event.code === 4403) {
-        accessEnded({ standing: "", reason: "" });
-        return;
-      }
-      if (event.code === 4401) {
-        setLive("ended", "signed out — reload the page");
-        return;
-      }
-      setLive("offline", "reconnecting…");
-      window.setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 10000);
-    };
-  }
-
   replaceAll(JSON.parse(document.getElementById("initial-jobs").textContent));
-  connect();
+  window.Vernissage.live.connect(document.getElementById("live-status"), {
+    snapshot: function (message) { replaceAll(message.jobs); },
+    job: function (message) { upsert(message.job); },
+    preview: function (message) { showPreview(message.preview); },
+    accessEnded: accessEnded,
+  });
 })();

@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from allauth.mfa.utils import decrypt
+from django.db import connections
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -43,6 +46,8 @@ UI_TIMEOUT_MS = 10_000
 
 REVIEWER_EMAIL = "rita@vernissage.local"
 REVIEWER_PASSWORD = "Reviewing-is-fun-38"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -143,3 +148,17 @@ def sign_in_to_review(page: Page, totp_secret: str) -> None:
     page.fill("input[name=code]", current_totp_code(totp_secret))
     page.get_by_role("button", name="Sign In").click()
     page.wait_for_url(re.compile(r"/review/$"))
+
+
+def off_the_event_loop(query: Callable[[], T]) -> T:
+    """Run an ORM query in a thread of its own: Playwright's sync API keeps an event loop in this
+    one, and Django refuses ORM calls from a thread running one."""
+
+    def run() -> T:
+        try:
+            return query()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()

@@ -11,14 +11,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 from allauth.usersessions.models import UserSession
 from django.conf import settings
-from django.db import connections
 from playwright.sync_api import Page, WebSocket, expect
 
 from access.models import User
@@ -30,6 +27,7 @@ from tests.browser.conftest import (
     current_totp_code,
     expect_live,
     new_context,
+    off_the_event_loop,
     record_studio_frames,
 )
 from tests.conftest import ManagedProcess, running_server, running_worker, totp_enable
@@ -64,8 +62,6 @@ button => button.addEventListener("click", () => sessionStorage.setItem(
   "clickedAt", String(performance.timeOrigin + performance.now())
 ))
 """
-
-T = TypeVar("T")
 
 
 def slow_model(demo_model) -> dict:
@@ -118,20 +114,6 @@ def admin_totp_secret(db) -> str:
     )
     role_grant(user=admin, role=ADMINS)
     return totp_enable(admin)
-
-
-def off_the_event_loop(query: Callable[[], T]) -> T:
-    """Run an ORM query in a thread of its own: Playwright's sync API keeps an event loop in this
-    one, and Django refuses ORM calls from a thread running one."""
-
-    def run() -> T:
-        try:
-            return query()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
 
 
 def sign_in_to_studio(page: Page) -> None:
