@@ -1,23 +1,24 @@
 """The Django admin: every action goes through the same services as the staff pages."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 
+from access import audit
 from access.models import ApiToken, AuditEntry, Cohort, Invitation, TermsVersion, User
 from access.services import (
     AccessError,
     audit_record,
     cohort_reinstate,
-    cohort_suspend,
     invitation_resend,
     invitation_revoke,
     sessions_end,
     terms_publish,
     tester_reinstate,
-    tester_revoke,
-    tester_suspend,
     token_revoke,
 )
+from containment.services import cohort_suspend, tester_revoke, tester_suspend
+from generation.registry import get_model
 
 
 def _each(modeladmin, request, queryset, action, done: str) -> None:
@@ -52,7 +53,7 @@ class VernissageUserAdmin(UserAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         audit_record(
-            action="access.user.changed" if change else "access.user.created",
+            action=audit.USER_CHANGED if change else audit.USER_CREATED,
             actor=request.user,
             target=obj,
             details={"fields": form.changed_data},
@@ -103,8 +104,27 @@ class VernissageUserAdmin(UserAdmin):
         )
 
 
+class CohortAdminForm(forms.ModelForm):
+    """Model names are checked against the registry here, at the door: the registry belongs to
+    `generation`, which the `access` models must not import."""
+
+    class Meta:
+        model = Cohort
+        fields = "__all__"  # noqa: DJ007 (the admin edits every field of a cohort)
+
+    def clean_model_names(self) -> list[str]:
+        names = self.cleaned_data.get("model_names") or []
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise forms.ValidationError('A list of model names, e.g. ["demo"].')
+        unknown = [name for name in names if get_model(name) is None]
+        if unknown:
+            raise forms.ValidationError(f"Unknown models: {', '.join(unknown)}")
+        return names
+
+
 @admin.register(Cohort)
 class CohortAdmin(admin.ModelAdmin):
+    form = CohortAdminForm
     list_display = (
         "name",
         "lane",
@@ -118,7 +138,7 @@ class CohortAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         audit_record(
-            action="access.cohort.changed" if change else "access.cohort.created",
+            action=audit.COHORT_CHANGED if change else audit.COHORT_CREATED,
             actor=request.user,
             target=obj,
             details={"fields": form.changed_data},

@@ -7,7 +7,7 @@ class AccessConfig(AppConfig):
     verbose_name = "Access"
 
     def ready(self) -> None:
-        from access.roles import roles_ensure
+        from access.roles import roles_ensure  # models load only once the app registry is ready
 
         # Roles are Django groups; (re)created after every migrate, and after test flushes. Once,
         # after the last of our apps, when every permission the roles name exists.

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -80,13 +79,6 @@ class Cohort(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        from generation.registry import get_model
-
-        unknown = [name for name in self.model_names if get_model(name) is None]
-        if unknown:
-            raise ValidationError({"model_names": f"Unknown models: {', '.join(unknown)}"})
-
     def is_open(self, at=None) -> bool:
         at = at or timezone.now()
         return self.starts_at <= at < self.ends_at
@@ -155,6 +147,11 @@ class User(AbstractUser):
         if cohort is not None and not cohort.is_open():
             return self.Standing.EXPIRED
         return self.standing
+
+    def may_act(self) -> bool:
+        """The one standing check every door makes (pages, API, sockets, jobs, shares, gallery):
+        an active account whose derived standing is ACTIVE right now."""
+        return bool(self.is_active) and self.standing_now == self.Standing.ACTIVE
 
     @property
     def access_ended_reason(self) -> str:

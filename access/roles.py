@@ -12,6 +12,9 @@ from access.models import User
 TESTERS = "Testers"
 REVIEWERS = "Reviewers"
 ADMINS = "Admins"
+# Permissions named by string: access knows the roles of the whole program, not the apps' code.
+SUBMIT_PERMISSION = "generation.submit_job"
+MODERATE_PERMISSION = "review.moderate_output"
 
 ROLE_PERMISSIONS = {
     TESTERS: [("generation", "submit_job")],
@@ -52,3 +55,12 @@ def role_grant(*, user: User, role: str) -> None:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     user.groups.add(Group.objects.get(name=role))
+
+
+def can_moderate(user: User) -> bool:
+    """May `user` moderate outputs (review queue, other testers' jobs)? A role, not a standing."""
+    return bool(user.is_active) and user.has_perm(MODERATE_PERMISSION)
+
+
+def can_submit(user: User) -> bool:
+    return user.has_perm(SUBMIT_PERMISSION)

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet, Sum
+from allauth.account.adapter import get_adapter
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 
 from access.models import ApiToken, AuditEntry, Invitation, TermsAcceptance, TermsVersion, User
 
@@ -15,9 +16,6 @@ SESSION_INVITATION_KEY = "vernissage_invitation_code"
 
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address, honouring ALLAUTH_TRUSTED_PROXY_COUNT (the docker proxy sets 1)."""
-    from allauth.account.adapter import get_adapter
-    from django.core.exceptions import PermissionDenied
-
     try:
         return get_adapter(request).get_client_ip(request)
     except PermissionDenied:
@@ -65,101 +63,19 @@ def terms_accepted_version(user: User) -> int | None:
     return current.version if accepted else None
 
 
-# --- limits and budget -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one tester may do with one model: the model's limits narrowed by the cohort's."""
-
-    num_frames: int
-    width: int
-    height: int
-    steps: int
-    guidance: float
-    max_concurrent_jobs: int | None  # None: no per-tester limit (staff)
-    max_queued_jobs: int | None
-    gpu_seconds_per_day: int | None
-
-
-def _narrow(model_limit, cohort_limit):
-    return model_limit if cohort_limit is None else min(model_limit, cohort_limit)
-
-
-def limits_for(user: User, spec) -> Limits | None:
-    """None when `user` may not use `spec` at all (not in a cohort that lists it)."""
-    cohort = user.cohort
-    if cohort is None:
-        if not user.is_staff:
-            return None
-        return Limits(
-            num_frames=spec.limits.num_frames,
-            width=spec.limits.width,
-            height=spec.limits.height,
-            steps=spec.limits.steps,
-            guidance=spec.limits.guidance,
-            max_concurrent_jobs=None,
-            max_queued_jobs=None,
-            gpu_seconds_per_day=None,
-        )
-    if spec.name not in cohort.model_names:
-        return None
-    return Limits(
-        num_frames=_narrow(spec.limits.num_frames, cohort.max_frames),
-        width=_narrow(spec.limits.width, cohort.max_width),
-        height=_narrow(spec.limits.height, cohort.max_height),
-        steps=_narrow(spec.limits.steps, cohort.max_steps),
-        guidance=spec.limits.guidance,
-        max_concurrent_jobs=cohort.max_concurrent_jobs,
-        max_queued_jobs=cohort.max_queued_jobs,
-        gpu_seconds_per_day=cohort.gpu_seconds_per_day,
-    )
-
-
-@dataclass(frozen=True)
-class Budget:
-    waiting: int  # queued + running jobs
-    waiting_limit: int | None
-    gpu_seconds_used_today: float
-    gpu_seconds_per_day: int | None
-
-    @property
-    def gpu_seconds_left(self) -> float | None:
-        if self.gpu_seconds_per_day is None:
-            return None
-        return max(0.0, self.gpu_seconds_per_day - self.gpu_seconds_used_today)
-
-    @property
-    def slots_left(self) -> int | None:
-        return None if self.waiting_limit is None else max(0, self.waiting_limit - self.waiting)
-
-
-def budget_for(user: User) -> Budget:
-    from generation.models import Job
-
-    cohort = user.cohort
-    day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    jobs = Job.objects.filter(owner=user)
-    waiting = jobs.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
-    used = jobs.filter(finished_at__gte=day_start).aggregate(s=Sum("gpu_seconds"))["s"] or 0.0
-    limit = None
-    if cohort is not None:
-        limit = cohort.max_queued_jobs + cohort.max_concurrent_jobs
-    return Budget(
-        waiting=waiting,
-        waiting_limit=limit,
-        gpu_seconds_used_today=float(used),
-        gpu_seconds_per_day=cohort.gpu_seconds_per_day if cohort else None,
-    )
-
-
 # --- tokens ----------------------------------------------------------------------------------
+
+
+TOKEN_PREFIX = "vern_"  # noqa: S105 (a public marker for secret scanners, not a secret)
+
+
+def token_digest(secret: str) -> str:
+    key = settings.API_TOKEN_PEPPER.encode()
+    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
 
 
 def token_lookup(plaintext: str) -> ApiToken | None:
     """The token `vern_<prefix>_<secret>` names, if its secret matches (constant-time compare)."""
-    from access.services import TOKEN_PREFIX, token_digest
-
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
         return None
     prefix, _, secret = plaintext[len(TOKEN_PREFIX) :].partition("_")

@@ -31,21 +31,18 @@ from access.services import (
     STATUS_MESSAGES,
     AccessError,
     cohort_reinstate,
-    cohort_suspend,
     invitation_bulk_create,
     invitation_create,
     invitation_resend,
     invitation_revoke,
-    program_pause,
     program_resume,
     sessions_end,
     terms_accept,
     tester_reinstate,
-    tester_revoke,
-    tester_suspend,
     token_create,
     token_revoke,
 )
+from containment.services import cohort_suspend, program_pause, tester_revoke, tester_suspend
 
 AUDIT_PAGE_SIZE = 100
 

@@ -1,5 +1,8 @@
 """Shared set-up for benchmarks: Django against a throw-away copy of the DATABASE_URL database."""
 
+# Project modules are imported inside functions: they need django.setup(), which main() runs
+# first (and the pipeline pulls in torch, which only the GPU paths should pay for).
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,9 @@ gap, at any moment, between the most- and least-served testers that still had jo
     python bench/dispatch.py   # the machine's PostgreSQL, or DATABASE_URL
 """
 
+# Project modules are imported inside functions: they need django.setup(), which main() runs
+# first (and the pipeline pulls in torch, which only the GPU paths should pay for).
+
 from __future__ import annotations
 
 import json
@@ -72,7 +75,7 @@ def run() -> dict:
     from django.conf import settings
     from django.db import connection
 
-    import generation.services as services
+    import generation.services.dispatch as services
     from generation.models import Job
 
     settings.VERNISSAGE_MODELS = [{**settings.VERNISSAGE_MODELS[0], "slots": SLOTS}]

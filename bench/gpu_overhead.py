@@ -21,7 +21,7 @@ Alternating A/B at least 5 times (the order flips every round), after one unmeas
 (b) platform: one `generation.models.Job` row run by `generation.worker.job_execute`, the body of
     the Celery task: claim (conditional UPDATE), `runner.render` with the worker's step callback
     (progress UPDATE and publish, cancel check), previews if the worker asks for them, encoding,
-    hashing, moving into outputs storage, `job_succeed` (the output enters the review queue).
+    hashing, moving into outputs storage, `job_finalize` (the output enters the review queue).
     Timed from the call until the row is final. The device machine has no PostgreSQL or Redis:
     SQLite (WAL), Channels' in-memory layer, Django's local-memory cache and Celery's memory://
     broker stand in for them, so (b) pays for real database writes and channel sends, not for
@@ -37,6 +37,9 @@ backlog_busy_fraction (and the parameters).
 `--device cpu --tiny` (not in --help) runs the whole script on the CPU with the tiny demo model,
 9 frames 64x64, 4 steps, previews every 2 steps: a test of this script, not a measurement.
 """
+
+# Project modules are imported inside functions: they need django.setup(), which main() runs
+# first (and the pipeline pulls in torch, which only the GPU paths should pay for).
 
 from __future__ import annotations
 

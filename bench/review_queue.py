@@ -7,6 +7,9 @@ of SQL queries per page. Uses a throw-away `<name>_bench` database beside DATABA
     python bench/review_queue.py   # the machine's PostgreSQL, or DATABASE_URL
 """
 
+# Project modules are imported inside functions: they need django.setup(), which main() runs
+# first (and the pipeline pulls in torch, which only the GPU paths should pay for).
+
 from __future__ import annotations
 
 import json

@@ -15,6 +15,9 @@ queued; `tester_revoke` is called and the script times
     python bench/revocation.py   # the machine's PostgreSQL, or DATABASE_URL
 """
 
+# Project modules are imported inside functions: they need django.setup(), which main() runs
+# first (and the pipeline pulls in torch, which only the GPU paths should pay for).
+
 from __future__ import annotations
 
 import argparse
@@ -197,7 +200,7 @@ def stop_line(worker_log: Path, job_id: str, timeout: float = 30):
 async def trial(n: int, cohort, ports, worker_log, sockets_per_trial: int) -> dict:
     from asgiref.sync import sync_to_async
 
-    from access.services import tester_revoke
+    from containment.services import tester_revoke
     from generation.models import Job
     from generation.services import JobRequest, job_submit
 

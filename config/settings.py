@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "access",
     "generation",
     "review",
+    "containment",
 ]
 
 MIDDLEWARE = [

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("generation.urls")),
     path("", include("review.urls")),
     path("api/v1/", include("generation.api.urls")),
+    path("api/v1/", include("review.api.urls")),
 ]

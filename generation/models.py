@@ -4,6 +4,17 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+
+class JobQuerySet(models.QuerySet):
+    def transition(self, to: str, **changes: object) -> int:
+        """The one guard of every state change: move the rows of this queryset whose state may
+        become `to` (per `Job.TRANSITIONS`), in one conditional UPDATE. Returns how many moved."""
+        sources = Job.sources_of(to)
+        if not sources:
+            raise ValueError(f"No job may become {to!r}.")
+        return self.filter(state__in=sources).update(state=to, updated_at=timezone.now(), **changes)
 
 
 class Job(models.Model):
@@ -14,12 +25,18 @@ class Job(models.Model):
     testers. A message runs the job only if it carries the job's current `dispatch_id`, so a message
     the reconciler gave up on can never start a second run.
 
-    Transitions (enforced in `generation.services` with conditional UPDATEs, never read-then-write):
-        QUEUED  -> RUNNING | CANCELLED | FAILED
-        RUNNING -> SUCCEEDED | FAILED | CANCELLED | RUNNING (a redelivered message after a worker
-                   died starts a new attempt; `attempt` tells the attempts apart)
+    Transitions (`TRANSITIONS` below; every change goes through `JobQuerySet.transition`, one
+    conditional UPDATE, never read-then-write):
+        QUEUED  -> RUNNING     (a worker claims it with the current dispatch_id)
+                 | CANCELLED   (owner, staff, containment, queue TTL)
+                 | QUEUED      (its message is presumed lost: dispatched again)
+        RUNNING -> SUCCEEDED | FAILED | CANCELLED
+                 | RUNNING     (a redelivered message after its worker died starts a new attempt;
+                                `attempt` tells the attempts apart)
+                 | QUEUED      (a transient error is retried, or a stalled run is requeued)
     SUCCEEDED, FAILED and CANCELLED are final. Only the worker holding the current `attempt` may
     record progress or finish the job, so a stale worker can never finalise it a second time.
+    A database CheckConstraint bounds `state` to these five values.
     """
 
     class State(models.TextChoices):
@@ -30,6 +47,12 @@ class Job(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        State.QUEUED: frozenset({State.RUNNING, State.CANCELLED, State.QUEUED}),
+        State.RUNNING: frozenset(
+            {State.SUCCEEDED, State.FAILED, State.CANCELLED, State.RUNNING, State.QUEUED}
+        ),
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -74,6 +97,8 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    objects = JobQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         permissions = [("submit_job", "Can submit generation jobs")]
@@ -87,11 +112,22 @@ class Job(models.Model):
                 fields=["owner", "client_token"],
                 condition=~models.Q(client_token=""),
                 name="generation_job_owner_client_token_unique",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    state__in=["queued", "running", "succeeded", "failed", "cancelled"]
+                ),
+                name="generation_job_state_valid",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Job {self.id} ({self.state})"
+
+    @classmethod
+    def sources_of(cls, to: str) -> list[str]:
+        """The states a job may leave for `to`."""
+        return [state for state, targets in cls.TRANSITIONS.items() if to in targets]
 
     @property
     def is_final(self) -> bool:

@@ -11,6 +11,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from access.models import Cohort, User
+from access.roles import can_moderate
 from generation.models import Job
 
 STUDIO_JOB_LIMIT = 50
@@ -24,9 +25,7 @@ def jobs_of(*, owner: User) -> QuerySet[Job]:
 
 def job_visible_to(*, job_id: object, user: User) -> Job | None:
     """The job if `user` owns it or may moderate; None otherwise (shown as 404, not 403)."""
-    from review.services import can_moderate
-
-    if not user.is_authenticated or not user.is_active or user.standing_now != "active":
+    if not user.is_authenticated or not user.may_act():
         return None
     jobs = Job.objects.select_related("output").filter(id=job_id)
     if not can_moderate(user):

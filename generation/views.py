@@ -6,9 +6,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from access.selectors import budget_for, limits_for
 from generation.forms import JobForm
 from generation.progress import job_payloads
+from generation.quotas import budget_for, limits_for
 from generation.registry import enabled_models
 from generation.selectors import STUDIO_JOB_LIMIT, job_visible_to, jobs_of
 from generation.services import JobRejected, job_cancel, job_submit

@@ -2,6 +2,9 @@
 
 Runs only in Celery worker processes; torch comes in through `generation.pipeline.runner`, imported
 here lazily so that importing this module (e.g. via tasks autodiscovery) stays cheap.
+
+The worker is an entry point: it finishes a job (generation) and registers its output for review
+(review) in one transaction, `job_finalize`, so neither app has to import the other upward.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import storages
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
 from generation.models import Job
 from generation.pipeline.previews import CONTENT_TYPES, encode_preview
@@ -31,6 +35,7 @@ from generation.services import (
     job_start,
     job_succeed,
 )
+from review.services import output_register
 
 logger = logging.getLogger(__name__)
 # Worth another attempt; anything else (bad input, CUDA out of memory, a bug) fails the job.
@@ -64,6 +69,7 @@ def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
 
 
 def _render_and_store(job: Job, spec: ModelSpec) -> str:
+    # Lazy on purpose: this is where torch and diffusers enter the worker process (never the web).
     from generation.pipeline.runner import RenderCancelled, RenderRequest, render
 
     request = RenderRequest(
@@ -90,10 +96,20 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
         return "stopped"
     gpu_seconds = time.monotonic() - started
     fields = _encode_and_store(job, spec, frames)
-    if not job_succeed(job=job, output_fields=fields, gpu_seconds=gpu_seconds):
+    if not job_finalize(job=job, output_fields=fields, gpu_seconds=gpu_seconds):
         _discard(fields)
         return "superseded"
     return Job.State.SUCCEEDED
+
+
+def job_finalize(*, job: Job, output_fields: dict[str, Any], gpu_seconds: float) -> bool:
+    """Succeed the current run and put its output in the review queue, together or not at all.
+    False: this run no longer counts (cancelled or superseded), nothing was registered."""
+    with transaction.atomic():
+        if not job_succeed(job=job, gpu_seconds=gpu_seconds):
+            return False
+        output_register(job=job, **output_fields)
+    return True
 
 
 def _send_preview(job: Job, step: int, frames) -> None:

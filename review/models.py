@@ -9,14 +9,26 @@ from django.utils import timezone
 from generation.models import Job
 
 
+class OutputQuerySet(models.QuerySet):
+    def transition(self, to: str, **changes: object) -> int:
+        """The one guard of every moderation state change: move the rows of this queryset whose
+        state may become `to` (per `Output.TRANSITIONS`). Returns how many moved."""
+        sources = Output.sources_of(to)
+        if not sources:
+            raise ValueError(f"No output may become {to!r}.")
+        return self.filter(state__in=sources).update(state=to, updated_at=timezone.now(), **changes)
+
+
 class Output(models.Model):
     """The video a succeeded job produced, and its moderation state.
 
-    Transitions (only `review.services` changes them, each with a conditional UPDATE):
+    Transitions (`TRANSITIONS` below; only `review.services` changes them, each through
+    `OutputQuerySet.transition`, one conditional UPDATE):
         PENDING -> APPROVED        (after `approvals_required` approvals by distinct reviewers)
         PENDING -> REJECTED | NEEDS_CHANGES
         APPROVED -> WITHDRAWN      (staff take an approval back; share links die at once)
         APPROVED -> PENDING        (the stored file no longer matches the approved hash)
+    REJECTED, NEEDS_CHANGES and WITHDRAWN are final. A CheckConstraint bounds `state`.
     Nothing is shareable unless APPROVED. Files live in the private "outputs" storage and are only
     served through views that check who is asking.
 
@@ -30,6 +42,11 @@ class Output(models.Model):
         REJECTED = "rejected", "Rejected"
         NEEDS_CHANGES = "needs_changes", "Needs changes"
         WITHDRAWN = "withdrawn", "Approval withdrawn"
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.NEEDS_CHANGES}),
+        State.APPROVED: frozenset({State.WITHDRAWN, State.PENDING}),
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="output")
@@ -60,6 +77,8 @@ class Output(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = OutputQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at"]
         indexes = [
@@ -67,9 +86,22 @@ class Output(models.Model):
             models.Index(fields=["state", "decided_at"]),
         ]
         permissions = [("moderate_output", "Can approve or reject outputs")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    state__in=["pending", "approved", "rejected", "needs_changes", "withdrawn"]
+                ),
+                name="review_output_state_valid",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Output of job {self.job_id} ({self.state})"
+
+    @classmethod
+    def sources_of(cls, to: str) -> list[str]:
+        """The states an output may leave for `to`."""
+        return [state for state, targets in cls.TRANSITIONS.items() if to in targets]
 
     def claimed_by_other(self, user, at=None) -> bool:
         at = at or timezone.now()

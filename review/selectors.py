@@ -9,9 +9,9 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from access.models import User
+from access.models import Program, User
+from access.roles import can_moderate
 from review.models import Approval, Finding, Output, ShareLink
-from review.services import can_moderate
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _percentile(ordered: list[float], q: float) -> float:
 
 
 def _active(user: User) -> bool:
-    return user.is_authenticated and user.is_active and user.standing_now == User.Standing.ACTIVE
+    return bool(user.is_authenticated) and user.may_act()
 
 
 def output_visible_to(*, output_id: object, user: User) -> Output | None:
@@ -106,16 +106,29 @@ def output_visible_to(*, output_id: object, user: User) -> Output | None:
 
 
 def gallery() -> QuerySet[Output]:
-    from access.models import Program
+    """Approved outputs their owners opted in, whose owners may act now.
 
+    The same rule as `User.may_act`, written as a query (standing, account, program pause, cohort
+    suspension and the cohort's program window), so an entry disappears exactly when its owner's
+    share links stop resolving.
+    """
+    now = timezone.now()
     outputs = Output.objects.filter(
         state=Output.State.APPROVED,
         in_gallery=True,
-        job__owner__standing="active",
+        job__owner__standing=User.Standing.ACTIVE,
         job__owner__is_active=True,
-    ).filter(Q(job__owner__is_staff=True) | Q(job__owner__cohort__suspended_at__isnull=True))
+    )
+    staff = Q(job__owner__is_staff=True)
+    in_open_cohort = Q(
+        job__owner__cohort__suspended_at__isnull=True,
+        job__owner__cohort__starts_at__lte=now,
+        job__owner__cohort__ends_at__gt=now,
+    )
+    no_cohort = Q(job__owner__cohort__isnull=True)
+    outputs = outputs.filter(staff | in_open_cohort | no_cohort)
     if Program.is_paused():
-        outputs = outputs.filter(job__owner__is_staff=True)
+        outputs = outputs.filter(staff)
     return outputs.select_related("job", "job__owner").order_by("-decided_at")
 
 

@@ -25,8 +25,8 @@ from django.db import connection
 from django.utils import timezone
 
 from access.models import Cohort, User
-from access.roles import TESTERS, role_grant
-from review.roles import reviewer_grant
+from access.roles import REVIEWERS, TESTERS, role_grant
+from config.celery import app as celery_app
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -215,6 +215,20 @@ def asgi_server(stack_env, artifacts_dir) -> Iterator[str]:
 
 
 @pytest.fixture
+def dispatched(monkeypatch) -> list[tuple[list[str], str]]:
+    """Messages meant for Celery, captured as (args, queue): transport, outside the rows that
+    dispatch tests are about. Args are [job id, dispatch id], exactly what the worker receives."""
+    sent: list[tuple[list[str], str]] = []
+
+    def send_task(name: str, args: list[str], queue: str, **options: object) -> None:
+        assert name == "generation.run_job"
+        sent.append((args, queue))
+
+    monkeypatch.setattr(celery_app, "send_task", send_task)
+    return sent
+
+
+@pytest.fixture
 def cohort(db) -> Cohort:
     return Cohort.objects.create(
         name="Test cohort",
@@ -233,7 +247,7 @@ def make_user(db, cohort):
     def make(email: str, *, password: str = "a-Strong-pass-42", reviewer: bool = False) -> User:
         user = User.objects.create_user(username=email, email=email, password=password)
         if reviewer:
-            reviewer_grant(user=user)
+            role_grant(user=user, role=REVIEWERS)
             totp_enable(user)
         else:
             user.cohort = cohort
@@ -246,22 +260,33 @@ def make_user(db, cohort):
 
 async def socket_outcome(path: str, user, *, origin: bytes = b"http://127.0.0.1:8000"):
     """Open a websocket as `user`: (True, None, messages) once it is live (its snapshot came),
-    or (False, close code, messages) when the server refused it, however it said so."""
+    or (False, close code, messages) when the server refused it, however it said so.
+
+    The client always hangs up before returning, refused or not: a consumer left running (its
+    channel-layer receive pending) was what `asyncio.run` then hung on, cancelling it, for more
+    than 20 minutes on a loaded machine.
+    """
     from channels.testing import WebsocketCommunicator
 
     from config.asgi import application
 
     communicator = WebsocketCommunicator(application, path, headers=[(b"origin", origin)])
     communicator.scope["user"] = user
+    try:
+        return await _read_until_live_or_closed(communicator)
+    finally:
+        await communicator.disconnect(timeout=5)
+
+
+async def _read_until_live_or_closed(communicator) -> tuple[bool, int | None, list[dict]]:
     connected, code = await communicator.connect(timeout=5)
-    messages = []
+    messages: list[dict] = []
     while connected:
         output = await communicator.receive_output(timeout=5)
         if output["type"] == "websocket.close":
             return False, output.get("code"), messages
         messages.append(json.loads(output["text"]))
         if messages[-1]["type"] == "snapshot":
-            await communicator.disconnect()
             return True, None, messages
     return False, code, messages
 

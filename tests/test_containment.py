@@ -35,18 +35,20 @@ from access.models import ApiToken, AuditEntry, Cohort, Program, User
 from access.roles import ADMINS, TESTERS, role_grant
 from access.services import (
     AccessError,
-    Containment,
     cohort_reinstate,
-    cohort_suspend,
-    program_pause,
     program_resume,
     token_create,
     token_revoke,
 )
 from access.services import tester_reinstate as reinstate_tester
-from access.services import tester_revoke as revoke_tester
-from access.services import tester_suspend as suspend_tester
 from config.asgi import application
+from containment.services import (
+    Containment,
+    cohort_suspend,
+    program_pause,
+)
+from containment.services import tester_revoke as revoke_tester
+from containment.services import tester_suspend as suspend_tester
 from generation.models import Job
 from generation.services import job_record_progress, job_start, jobs_dispatch
 from review.models import Output, ShareLink
@@ -54,7 +56,7 @@ from review.services import share_link_create, share_link_revoke
 from tests.conftest import totp_enable
 from tests.factories import make_job, make_output
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dispatched")]
 
 # (The tester_* services are imported under other names: pytest collects names "test…".)
 
@@ -120,16 +122,6 @@ def outsider(db) -> User:
 @pytest.fixture
 def people(tester, other_tester, outsider, reviewer, admin) -> dict[str, User]:
     return {"ada": tester, "bob": other_tester, "cy": outsider, "rita": reviewer, "alan": admin}
-
-
-@pytest.fixture(autouse=True)
-def celery_messages(monkeypatch) -> list:
-    """Dispatches meant for Celery, captured: transport, outside the rows these tests are about."""
-    sent: list = []
-    monkeypatch.setattr(
-        "generation.tasks.run_job.apply_async", lambda args, queue: sent.append((args, queue))
-    )
-    return sent
 
 
 def _forget_token_use() -> None:
@@ -500,7 +492,7 @@ def test_when_the_message_is_lost_sockets_recheck_periodically_and_on_every_mess
     people, scope, settings, monkeypatch
 ):
     # The "access ended" group message never arrives (a Redis hiccup, a consumer mid-restart).
-    monkeypatch.setattr("generation.progress.publish_access_ended", lambda **kwargs: None)
+    monkeypatch.setattr("containment.services.publish", lambda *args, **kwargs: None)
 
     async def run():
         try:

@@ -27,16 +27,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def sent(monkeypatch):
-    """Messages for Celery, captured (these tests are about which rows get dispatched)."""
-    messages = []
-    monkeypatch.setattr(
-        "generation.tasks.run_job.apply_async", lambda args, queue: messages.append(args)
-    )
-    return messages
-
-
-@pytest.fixture
 def testers(make_user):
     return [make_user(f"{name}@example.com") for name in "abc"]
 
@@ -93,7 +83,7 @@ def test_the_red_team_lane_takes_turns_with_the_artists(testers):
 
 
 def test_dispatch_fills_only_the_models_slots(
-    tester, other_tester, sent, django_capture_on_commit_callbacks
+    tester, other_tester, dispatched, django_capture_on_commit_callbacks
 ):
     _queue(tester, 3, "A")
     _queue(other_tester, 3, "B")
@@ -104,10 +94,10 @@ def test_dispatch_fills_only_the_models_slots(
 
     # One slot: one job running and one in the worker's prefetch buffer.
     assert [job.prompt for job in first] == ["A1", "B1"] and again == []
-    assert len(sent) == 2 and all(len(args) == 2 for args in sent)
+    assert len(dispatched) == 2 and all(len(args) == 2 for args, _queue in dispatched)
 
 
-def test_dispatch_respects_each_testers_concurrency(tester, cohort, settings, sent):
+def test_dispatch_respects_each_testers_concurrency(tester, cohort, settings, dispatched):
     settings.VERNISSAGE_MODELS = [{**settings.VERNISSAGE_MODELS[0], "slots": 4}]
     cohort.max_concurrent_jobs = 1
     cohort.save()
@@ -117,7 +107,7 @@ def test_dispatch_respects_each_testers_concurrency(tester, cohort, settings, se
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_dispatchers_at_once_never_hand_out_the_same_job(make_user, settings, sent):
+def test_two_dispatchers_at_once_never_hand_out_the_same_job(make_user, settings, dispatched):
     settings.VERNISSAGE_MODELS = [{**settings.VERNISSAGE_MODELS[0], "slots": 20}]
     for n in range(10):
         _queue(make_user(f"t{n}@example.com"), 4, f"T{n}-")
@@ -143,7 +133,7 @@ def test_two_dispatchers_at_once_never_hand_out_the_same_job(make_user, settings
 # --- cancel ------------------------------------------------------------------------------------
 
 
-def test_a_cancelled_queued_job_never_starts(tester, sent):
+def test_a_cancelled_queued_job_never_starts(tester, dispatched):
     job = make_job(tester)
     [dispatched] = jobs_dispatch(model_name="demo")
 
@@ -154,7 +144,7 @@ def test_a_cancelled_queued_job_never_starts(tester, sent):
     assert (job.state, job.attempt, job.error) == ("cancelled", 0, "Cancelled by you.")
 
 
-def test_a_cancelled_running_job_stops_at_its_next_step(tester, sent):
+def test_a_cancelled_running_job_stops_at_its_next_step(tester, dispatched):
     make_job(tester)
     [dispatched] = jobs_dispatch(model_name="demo")
     running = job_start(job_id=dispatched.id, dispatch_id=dispatched.dispatch_id, worker="w")
@@ -202,7 +192,7 @@ def test_the_api_cancels_with_the_jobs_write_scope(client, tester):
 # --- queue position and ETA ----------------------------------------------------------------------
 
 
-def test_waiting_jobs_know_their_position_and_eta(tester, other_tester, sent):
+def test_waiting_jobs_know_their_position_and_eta(tester, other_tester, dispatched):
     done = make_job(tester, state="succeeded")
     Job.objects.filter(id=done.id).update(
         started_at=timezone.now() - timedelta(seconds=40), finished_at=timezone.now()
@@ -229,7 +219,9 @@ def test_the_studio_and_api_show_queue_positions(client, tester):
 # --- reconciler --------------------------------------------------------------------------------
 
 
-def test_a_stalled_running_job_is_requeued_and_its_old_message_ignored(tester, settings, sent):
+def test_a_stalled_running_job_is_requeued_and_its_old_message_ignored(
+    tester, settings, dispatched
+):
     settings.JOB_STALL_SECONDS = 60
     make_job(tester)
     [first] = jobs_dispatch(model_name="demo")
@@ -247,7 +239,7 @@ def test_a_stalled_running_job_is_requeued_and_its_old_message_ignored(tester, s
 
 
 def test_a_lost_message_is_dispatched_again(
-    tester, settings, sent, django_capture_on_commit_callbacks
+    tester, settings, dispatched, django_capture_on_commit_callbacks
 ):
     settings.JOB_DISPATCH_TIMEOUT_SECONDS = 60
     make_job(tester)
@@ -259,10 +251,10 @@ def test_a_lost_message_is_dispatched_again(
         report = jobs_reconcile()
 
     assert (report.redispatched_lost, report.dispatched) == (1, 1)
-    assert len(sent) == 2 and sent[0][1] != sent[1][1]
+    assert len(dispatched) == 2 and dispatched[0][0][1] != dispatched[1][0][1]
 
 
-def test_a_job_waiting_past_its_deadline_is_cancelled_with_a_reason(tester, sent):
+def test_a_job_waiting_past_its_deadline_is_cancelled_with_a_reason(tester, dispatched):
     job = make_job(tester)
     Job.objects.filter(id=job.id).update(wait_deadline=timezone.now() - timedelta(seconds=1))
 
@@ -271,7 +263,7 @@ def test_a_job_waiting_past_its_deadline_is_cancelled_with_a_reason(tester, sent
     assert job.state == "cancelled" and "Waited longer" in job.error
 
 
-def test_a_stalled_job_out_of_attempts_fails(tester, settings, sent):
+def test_a_stalled_job_out_of_attempts_fails(tester, settings, dispatched):
     settings.JOB_STALL_SECONDS, settings.JOB_MAX_ATTEMPTS = 60, 1
     make_job(tester)
     [first] = jobs_dispatch(model_name="demo")
@@ -284,14 +276,16 @@ def test_a_stalled_job_out_of_attempts_fails(tester, settings, sent):
     assert job.state == "failed" and "1 times" in job.error
 
 
-def test_the_dispatcher_command_runs_one_tick(tester, sent, django_capture_on_commit_callbacks):
+def test_the_dispatcher_command_runs_one_tick(
+    tester, dispatched, django_capture_on_commit_callbacks
+):
     from django.core.management import call_command
 
     make_job(tester)
     with django_capture_on_commit_callbacks(execute=True):
         call_command("dispatcher", "--once")
 
-    assert len(sent) == 1
+    assert len(dispatched) == 1
 
 
 # --- failures ----------------------------------------------------------------------------------
@@ -303,7 +297,7 @@ def _running(tester):
     return job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w")
 
 
-def test_a_transient_error_puts_the_job_back_in_the_queue(tester, sent, monkeypatch):
+def test_a_transient_error_puts_the_job_back_in_the_queue(tester, dispatched, monkeypatch):
     from generation import worker
 
     job = _running(tester)
@@ -320,7 +314,7 @@ def test_a_transient_error_puts_the_job_back_in_the_queue(tester, sent, monkeypa
     assert "ConnectionError" in job.error
 
 
-def test_a_transient_error_on_the_last_attempt_fails_the_job(tester, sent, settings):
+def test_a_transient_error_on_the_last_attempt_fails_the_job(tester, dispatched, settings):
     from generation.services import job_retry
 
     settings.JOB_MAX_ATTEMPTS = 1
@@ -331,7 +325,7 @@ def test_a_transient_error_on_the_last_attempt_fails_the_job(tester, sent, setti
     assert job.state == "failed" and "gave up after 1 attempts" in job.error
 
 
-def test_an_ordinary_error_fails_the_job_with_a_readable_reason(tester, sent, monkeypatch):
+def test_an_ordinary_error_fails_the_job_with_a_readable_reason(tester, dispatched, monkeypatch):
     from generation import worker
 
     job = _running(tester)
@@ -347,7 +341,7 @@ def test_an_ordinary_error_fails_the_job_with_a_readable_reason(tester, sent, mo
     assert job.state == "failed" and job.error.startswith("The GPU ran out of memory")
 
 
-def test_a_stale_message_never_fails_a_healthy_last_attempt(tester, settings, sent):
+def test_a_stale_message_never_fails_a_healthy_last_attempt(tester, settings, dispatched):
     settings.JOB_MAX_ATTEMPTS, settings.JOB_STALL_SECONDS = 2, 60
     make_job(tester)
     [first] = jobs_dispatch(model_name="demo")

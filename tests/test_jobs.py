@@ -19,8 +19,8 @@ from generation.services import (
     job_record_progress,
     job_start,
     job_submit,
-    job_succeed,
 )
+from generation.worker import job_finalize
 from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -46,16 +46,6 @@ def signed_in(client, tester):
     return client
 
 
-@pytest.fixture
-def dispatched(monkeypatch):
-    """Messages meant for Celery, captured: these tests are about the rows, not the worker."""
-    sent = []
-    monkeypatch.setattr(
-        "generation.tasks.run_job.apply_async", lambda args, queue: sent.append((args[0], queue))
-    )
-    return sent
-
-
 def test_studio_submit_creates_a_queued_job_and_dispatches_it_after_commit(
     signed_in, tester, dispatched, django_capture_on_commit_callbacks
 ):
@@ -65,7 +55,7 @@ def test_studio_submit_creates_a_queued_job_and_dispatches_it_after_commit(
     assert response.status_code == 302
     job = Job.objects.get()
     assert (job.owner, job.state, job.prompt, job.steps) == (tester, "queued", "a heron at dawn", 4)
-    assert dispatched == [(str(job.id), "gpu.demo")]
+    assert [(args[0], queue) for args, queue in dispatched] == [(str(job.id), "gpu.demo")]
     assert job.dispatch_id is not None and job.dispatched_at is not None
 
 
@@ -228,9 +218,9 @@ def test_a_job_is_claimed_once_and_only_the_current_attempt_may_finish_it(tester
         "num_frames": 5,
         "fps": 8,
     }
-    assert job_succeed(job=first, output_fields=fields, gpu_seconds=1.0) is False
-    assert job_succeed(job=second, output_fields=fields, gpu_seconds=1.0) is True
-    assert job_succeed(job=second, output_fields=fields, gpu_seconds=1.0) is False
+    assert job_finalize(job=first, output_fields=fields, gpu_seconds=1.0) is False
+    assert job_finalize(job=second, output_fields=fields, gpu_seconds=1.0) is True
+    assert job_finalize(job=second, output_fields=fields, gpu_seconds=1.0) is False
     job.refresh_from_db()
     assert job.state == "succeeded" and job.output.state == "pending"
 

@@ -1,11 +1,9 @@
 from django.urls import path
 
 from generation.api import views
-from review.api import ReviewQueueView
 
 urlpatterns = [
     path("jobs/", views.JobListView.as_view(), name="api_jobs"),
     path("jobs/<uuid:job_id>/", views.JobDetailView.as_view(), name="api_job"),
     path("jobs/<uuid:job_id>/cancel/", views.JobCancelView.as_view(), name="api_job_cancel"),
-    path("review/queue/", ReviewQueueView.as_view(), name="api_review_queue"),
 ]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from generation.pipeline.constraints import check_shape
+from generation.pipeline.previews import can_preview, preview_tensor
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -241,8 +242,6 @@ class _PreviewRelay:
         self.previous = latents
 
     def _start(self, step: int, total: int, latents: Any) -> None:
-        from generation.pipeline.previews import can_preview, preview_tensor
-
         if not can_preview(latents):
             logger.info("No previews for latents shaped %s", tuple(latents.shape))
             self.enabled = False

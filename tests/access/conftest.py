@@ -59,13 +59,3 @@ def red_teamer(db, red_team_cohort) -> User:
 @pytest.fixture
 def terms_v1(db) -> TermsVersion:
     return terms_publish(title="Alpha terms", body="Keep it to yourself.", by=None)
-
-
-@pytest.fixture
-def dispatched(monkeypatch) -> list[tuple[list[str], str]]:
-    """Messages meant for Celery, captured: transport, outside the rows these tests are about."""
-    sent: list[tuple[list[str], str]] = []
-    monkeypatch.setattr(
-        "generation.tasks.run_job.apply_async", lambda args, queue: sent.append((args, queue))
-    )
-    return sent

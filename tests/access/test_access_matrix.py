@@ -11,9 +11,10 @@ from django.urls import reverse
 from access import urls as access_urls
 from access.models import ApiToken, Invitation, User
 from access.services import invitation_create, token_create
-from access.services import tester_suspend as suspend
+from containment.services import tester_suspend as suspend
 from generation.api import urls as api_urls
 from generation.models import Job
+from review.api import urls as review_api_urls
 from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,8 @@ MATRIX = {
 
 
 def test_every_endpoint_has_a_row():
-    names = {p.name for p in access_urls.urlpatterns} | {p.name for p in api_urls.urlpatterns}
+    names = {p.name for p in access_urls.urlpatterns + api_urls.urlpatterns}
+    names |= {p.name for p in review_api_urls.urlpatterns}
 
     assert names == {name for name, _method in MATRIX}
 

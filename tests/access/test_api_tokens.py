@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from access.models import ApiToken, AuditEntry
 from access.services import AccessError, token_create, token_revoke
-from access.services import tester_suspend as suspend
-from generation.api import urls as api_urls
+from containment.services import tester_suspend as suspend
+from generation.api import urls as generation_api_urls
 from generation.models import Job
+from review.api import urls as review_api_urls
 from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -133,6 +134,7 @@ SCOPES = {
     "jobs:read+write": ["jobs:read", "jobs:write"],
     "all": ["jobs:read", "jobs:write", "outputs:read"],
 }
+API_PATTERNS = generation_api_urls.urlpatterns + review_api_urls.urlpatterns
 # endpoint -> (url name, method, the scope it needs, status for a tester's token holding it)
 ENDPOINTS = {
     "list jobs": ("api_jobs", "get", "jobs:read", 200),
@@ -144,13 +146,13 @@ ENDPOINTS = {
 
 
 def test_every_api_endpoint_has_a_row_in_the_scope_matrix():
-    names = {pattern.name for pattern in api_urls.urlpatterns}
+    names = {pattern.name for pattern in API_PATTERNS}
 
     assert names == {name for name, *_ in ENDPOINTS.values()}
 
 
 def _arguments(name: str) -> set[str]:
-    pattern = next(p for p in api_urls.urlpatterns if p.name == name)
+    pattern = next(p for p in API_PATTERNS if p.name == name)
     return set(pattern.pattern.converters)
 
 

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.urls import reverse
 
+from access.audit import register, registered
 from access.models import ApiToken, AuditEntry, Invitation, TermsAcceptance, User
 from access.roles import REVIEWERS
 from access.services import (
@@ -26,7 +27,11 @@ from access.services import (
     token_revoke,
 )
 from access.services import tester_reinstate as reinstate
-from access.services import tester_suspend as suspend
+from containment.services import tester_suspend as suspend
+
+# Names only these tests write; registered like any app registers its own.
+TEST_ACTION = register("access.test.recorded", "A test entry")
+FORMULA_ACTION = register("access.test.formula", "A test entry with formula-like details")
 
 pytestmark = pytest.mark.django_db
 
@@ -173,7 +178,7 @@ def test_entries_survive_the_deletion_of_their_actor_and_target(admin, tester):
 
 @pytest.fixture
 def entry(admin) -> AuditEntry:
-    return audit_record(action="access.test.recorded", actor=admin, details={"n": 1})
+    return audit_record(action=TEST_ACTION, actor=admin, details={"n": 1})
 
 
 @pytest.mark.parametrize(
@@ -194,7 +199,7 @@ def test_entries_cannot_be_changed_or_deleted_through_the_orm(entry, tamper):
     with pytest.raises(PermissionError, match="append-only"), transaction.atomic():
         tamper(entry)
 
-    assert AuditEntry.objects.get().action == "access.test.recorded"
+    assert AuditEntry.objects.get().action == TEST_ACTION
 
 
 @pytest.fixture
@@ -228,7 +233,7 @@ def test_the_admin_shows_entries_read_only(client, request, entry, role):
     assert "delete_selected" not in listing.content.decode()
     assert bulk_deleted.status_code in (200, 302)
     assert client.get(reverse("admin:access_auditentry_add")).status_code == 403
-    assert AuditEntry.objects.get().action == "access.test.recorded"
+    assert AuditEntry.objects.get().action == TEST_ACTION
 
 
 def test_user_changes_in_the_admin_are_audited_and_admins_cannot_grant_superuser(
@@ -341,9 +346,10 @@ def test_the_csv_export_has_a_header_a_row_per_entry_and_neutralised_formulas(
 
 
 def test_a_details_cell_starting_with_a_formula_character_is_neutralised(client, admin):
-    audit_record(action="access.test.formula", actor=None, target=None, details={"x": 1})
-    audit_record(action="@SUM(A1)", actor=None)
-    audit_record(action="\t=1+1", actor=None)
+    audit_record(action=FORMULA_ACTION, actor=None, target=None, details={"x": 1})
+    # audit_record refuses such names now; rows written before the registry existed may hold them.
+    AuditEntry.objects.create(action="@SUM(A1)")
+    AuditEntry.objects.create(action="\t=1+1")
     client.force_login(admin)
 
     response = client.get(reverse("staff_audit"), {"format": "csv"})
@@ -366,3 +372,16 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, some_history):
     response = client.get(reverse("staff_audit"), {"format": "csv"})
 
     assert response.status_code == 302 and response.url.startswith(reverse("account_login"))
+
+
+def test_an_unregistered_action_name_is_refused(admin):
+    with pytest.raises(ValueError, match=r"Unregistered audit action 'access\.tset\.recorded'"):
+        audit_record(action="access.tset.recorded", actor=admin)
+
+    assert not AuditEntry.objects.exists()
+
+
+def test_every_action_the_services_write_is_registered():
+    names = registered()
+    for action in ("access.tester.revoked", "generation.job.cancelled", "review.output.approved"):
+        assert names.get(action)

@@ -17,7 +17,7 @@ from access.models import User
 from access.roles import ADMINS, REVIEWERS, TESTERS
 from access.services import AccessError, token_create
 from access.services import tester_reinstate as reinstate
-from access.services import tester_suspend as suspend
+from containment.services import tester_suspend as suspend
 from generation.models import Job
 from generation.services import JobRejected, JobRequest, job_submit
 from tests.conftest import socket_outcome

@@ -6,7 +6,7 @@ class Command(BaseCommand):
     help = "Build the tiny random-weight demo pipeline into the models folder if it is missing."
 
     def handle(self, *args, **options) -> None:
-        from generation.pipeline.demo import ensure_demo_model
+        from generation.pipeline.demo import ensure_demo_model  # lazy: torch, only when run
 
         path = settings.DEMO_MODEL_PATH
         if ensure_demo_model(path):

@@ -3,16 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from access.models import Cohort, User
-from access.services import (
-    AccessError,
-    cohort_reinstate,
-    cohort_suspend,
-    program_pause,
-    program_resume,
-    tester_reinstate,
-    tester_revoke,
-    tester_suspend,
-)
+from access.services import AccessError, cohort_reinstate, program_resume, tester_reinstate
+from containment.services import cohort_suspend, program_pause, tester_revoke, tester_suspend
 
 
 class Command(BaseCommand):

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.api.permissions import ActiveTesterWithScopes
+from access.roles import can_moderate
 from review.selectors import QueueFilters, review_queue
-from review.services import can_moderate
 
 
 class IsReviewer(BasePermission):

@@ -1,0 +1,92 @@
+"""Personal API tokens: create (shown once), revoke, record use; and the containment step that
+revokes every token of a set of testers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from access import audit
+from access.models import ApiToken, User
+from access.selectors import TOKEN_PREFIX, token_digest
+from access.services.common import (
+    MANAGE_ACCESS_PERMISSION,
+    AccessError,
+    audit_record,
+)
+
+TOKEN_DEFAULT_DAYS = 30
+TOKEN_MAX_DAYS = 90
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    plaintext: str  # shown once, never stored
+
+
+def token_create(
+    *, user: User, name: str, scopes: Iterable[str], days: int = TOKEN_DEFAULT_DAYS
+) -> IssuedToken:
+    name, scopes = name.strip(), sorted(set(scopes))
+    valid_scopes = set(ApiToken.Scope.values)
+    if not name or len(name) > 80:
+        raise AccessError("Give the token a name of 1 to 80 characters.")
+    if not scopes or not set(scopes) <= valid_scopes:
+        unknown = ", ".join(sorted(set(scopes) - valid_scopes)) or "none given"
+        raise AccessError(f"Choose scopes from {', '.join(sorted(valid_scopes))} ({unknown}).")
+    if not 1 <= days <= TOKEN_MAX_DAYS:
+        raise AccessError(f"Expiry must be between 1 and {TOKEN_MAX_DAYS} days.")
+    if not user.may_act():
+        raise PermissionDenied("This account cannot create tokens.")
+    prefix, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user,
+            name=name,
+            prefix=prefix,
+            digest=token_digest(secret),
+            scopes=scopes,
+            expires_at=timezone.now() + timedelta(days=days),
+        )
+        audit_record(
+            action=audit.TOKEN_CREATED,
+            actor=user,
+            target=token,
+            details={"scopes": scopes, "days": days},
+        )
+    return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}{prefix}_{secret}")
+
+
+def token_revoke(*, token: ApiToken, by: User) -> ApiToken:
+    if token.user_id != by.id and not by.has_perm(MANAGE_ACCESS_PERMISSION):
+        raise PermissionDenied("Only the token's owner or an access manager can revoke it.")
+    with transaction.atomic():
+        revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), updated_at=timezone.now()
+        )
+        token.refresh_from_db()
+        if revoked:  # revoking a revoked token changes nothing, so it records nothing
+            audit_record(action=audit.TOKEN_REVOKED, actor=by, target=token)
+    return token
+
+
+def token_record_use(*, token: ApiToken, ip: str | None) -> None:
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now(), last_used_ip=ip)
+
+
+def tokens_revoke_for(*, user_ids: list[int]) -> int:
+    """Containment step: revoke for good every live token of these users. Returns how many.
+
+    Called inside the containment action's transaction, which writes the one audit entry.
+    """
+    now = timezone.now()
+    return ApiToken.objects.filter(user_id__in=user_ids, revoked_at__isnull=True).update(
+        revoked_at=now, updated_at=now
+    )

@@ -1,0 +1,54 @@
+"""Every state change of a job, by concern. Web page, API, worker and containment all come here.
+
+- `submit`: validation against limits, quotas, `job_submit`
+- `dispatch`: fair hand-out of waiting jobs to GPU slots
+- `lifecycle`: claim, progress, finish, retry, cancel, containment's stop, and the reconciler
+"""
+
+from generation.services.dispatch import (
+    jobs_dispatch,
+    jobs_dispatch_all,
+    publish_queue_positions,
+)
+from generation.services.errors import JobRejected
+from generation.services.lifecycle import (
+    ReconcileReport,
+    Stopped,
+    job_cancel,
+    job_fail,
+    job_record_progress,
+    job_retry,
+    job_start,
+    job_succeed,
+    jobs_reconcile,
+    jobs_stop_for,
+)
+from generation.services.submit import (
+    PROMPT_MAX_CHARS,
+    SEED_MAX,
+    JobRequest,
+    job_submit,
+    job_validate,
+)
+
+__all__ = [
+    "PROMPT_MAX_CHARS",
+    "SEED_MAX",
+    "JobRejected",
+    "JobRequest",
+    "ReconcileReport",
+    "Stopped",
+    "job_cancel",
+    "job_fail",
+    "job_record_progress",
+    "job_retry",
+    "job_start",
+    "job_submit",
+    "job_succeed",
+    "job_validate",
+    "jobs_dispatch",
+    "jobs_dispatch_all",
+    "jobs_reconcile",
+    "jobs_stop_for",
+    "publish_queue_positions",
+]

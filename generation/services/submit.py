@@ -1,0 +1,191 @@
+"""Submitting a job: validate against the model's and the cohort's limits, enforce the quota with
+the owner's row locked, write the row, and dispatch after commit."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from access.models import User
+from access.roles import can_submit
+from access.selectors import terms_accepted_version
+from generation.models import Job
+from generation.pipeline.constraints import check_shape
+from generation.progress import publish_job
+from generation.quotas import Limits, budget_for, limits_for
+from generation.registry import ModelSpec, get_model
+from generation.services.dispatch import jobs_dispatch
+from generation.services.errors import JobRejected
+
+Errors = dict[str, list[str]]
+
+PROMPT_MAX_CHARS = 2000
+SEED_MAX = 2**32 - 1
+ALLOWED_CONTROL_CHARS = {"\n", "\r", "\t"}
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a tester asks for; None means "the model's default"."""
+
+    model_name: str
+    prompt: str
+    negative_prompt: str = ""
+    seed: int | None = None
+    num_frames: int | None = None
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+
+
+def _clean_text(value: str, field: str, errors: Errors, *, required: bool) -> str:
+    text = unicodedata.normalize("NFC", value or "").strip()
+    if required and not text:
+        errors.setdefault(field, []).append("This field is required.")
+    if len(text) > PROMPT_MAX_CHARS:
+        errors.setdefault(field, []).append(
+            f"At most {PROMPT_MAX_CHARS} characters (this one has {len(text)})."
+        )
+    bad = sorted({f"U+{ord(c):04X}" for c in text if _is_control(c)})
+    if bad:
+        errors.setdefault(field, []).append(
+            f"Control characters are not allowed: {', '.join(bad)}."
+        )
+    return text
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Cf") and char not in ALLOWED_CONTROL_CHARS
+
+
+def _bounded(
+    request: JobRequest, spec: ModelSpec, limits: Limits, field: str, errors: Errors
+) -> Any:
+    value = getattr(request, field)
+    value = min(getattr(spec.defaults, field), getattr(limits, field)) if value is None else value
+    limit = getattr(limits, field)
+    minimum = 0 if field == "guidance" else 1
+    if not minimum <= value <= limit:
+        errors.setdefault(field, []).append(
+            f"Must be between {minimum} and {limit} for {spec.name}."
+        )
+    return value
+
+
+def job_validate(request: JobRequest, spec: ModelSpec, limits: Limits) -> dict[str, Any]:
+    """Check a request against the tester's limits for the model; returns resolved parameters."""
+    errors: Errors = {}
+    params = {
+        "prompt": _clean_text(request.prompt, "prompt", errors, required=True),
+        "negative_prompt": _clean_text(
+            request.negative_prompt, "negative_prompt", errors, required=False
+        ),
+        "seed": secrets.randbelow(SEED_MAX) if request.seed is None else request.seed,
+    }
+    if not 0 <= params["seed"] <= SEED_MAX:
+        errors.setdefault("seed", []).append(f"Must be between 0 and {SEED_MAX}.")
+    for field in ("num_frames", "width", "height", "steps", "guidance"):
+        params[field] = _bounded(request, spec, limits, field, errors)
+    shape = check_shape(params["num_frames"], params["width"], params["height"])
+    for field, message in shape.items():
+        errors.setdefault(field, []).append(message)
+    if errors:
+        raise JobRejected(errors)
+    return params
+
+
+def _submitter_standing(owner: User) -> int | None:
+    """Refuse anyone who may not submit now; return the terms version they accepted."""
+    if not owner.may_act():
+        raise JobRejected({"__all__": ["This account cannot submit jobs."]})
+    if not can_submit(owner):
+        raise JobRejected({"__all__": ["This account is not a tester."]})
+    version = terms_accepted_version(owner)
+    if version is None and not owner.is_staff:
+        raise JobRejected({"__all__": ["Accept the current program terms first."]})
+    return version or None
+
+
+def _model_and_limits(owner: User, model_name: str) -> tuple[ModelSpec, Limits]:
+    spec = get_model(model_name)
+    if spec is None or not spec.enabled:
+        raise JobRejected({"model": [f"Unknown or disabled model {model_name!r}."]})
+    limits = limits_for(owner, spec)
+    if limits is None:
+        raise JobRejected({"model": [f"Your cohort cannot use the model {model_name!r}."]})
+    return spec, limits
+
+
+def _check_budget(owner: User) -> None:
+    """Runs with the owner's row locked, so concurrent submissions see each other's jobs."""
+    budget = budget_for(owner)
+    if budget.slots_left == 0:
+        raise JobRejected(
+            {
+                "__all__": [
+                    f"You have {budget.waiting} jobs waiting or running; your cohort allows "
+                    f"{budget.waiting_limit}. Wait for one to finish."
+                ]
+            }
+        )
+    if budget.gpu_seconds_left is not None and budget.gpu_seconds_left <= 0:
+        raise JobRejected(
+            {
+                "__all__": [
+                    f"You have used your {budget.gpu_seconds_per_day} GPU-seconds for today; "
+                    "the budget renews at 00:00 UTC."
+                ]
+            }
+        )
+
+
+def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> tuple[Job, bool]:
+    """Create a queued job and dispatch it after commit. Returns (job, created).
+
+    A repeated `client_token` (double click, retried API call) returns the first job unchanged.
+    Quotas are checked with the owner's row locked: parallel submissions queue up behind it.
+    """
+    terms_version = _submitter_standing(owner)
+    if len(client_token) > 64:
+        raise JobRejected({"client_token": ["At most 64 characters."]})
+    if client_token and (existing := _job_by_token(owner, client_token)):
+        return existing, False
+    spec, limits = _model_and_limits(owner, request.model_name)
+    params = job_validate(request, spec, limits)
+    try:
+        with transaction.atomic():
+            _check_budget(User.objects.select_for_update().get(pk=owner.pk))
+            job = Job.objects.create(
+                owner=owner,
+                model_name=spec.name,
+                client_token=client_token,
+                terms_version=terms_version,
+                wait_deadline=_wait_deadline(),
+                **params,
+            )
+            # Announce "queued" before dispatching, so no worker's "running" can overtake it.
+            transaction.on_commit(lambda: (publish_job(job), jobs_dispatch(model_name=spec.name)))
+    except IntegrityError:
+        # A concurrent submission with the same token won the race.
+        winner = _job_by_token(owner, client_token)
+        if winner is None:
+            raise
+        return winner, False
+    return job, True
+
+
+def _job_by_token(owner: User, client_token: str) -> Job | None:
+    return Job.objects.filter(owner=owner, client_token=client_token).first()
+
+
+def _wait_deadline() -> datetime | None:
+    ttl = settings.JOB_QUEUE_TTL_MINUTES
+    return timezone.now() + timedelta(minutes=ttl) if ttl else None

@@ -1,0 +1,157 @@
+"""The one base consumer every socket endpoint extends.
+
+It authenticates on connect, refuses by accepting then closing with our codes (a refusal during
+the handshake reaches browsers as a bare 1006, which looks like a network error worth retrying),
+joins the user's and containment groups, sends a snapshot, re-checks standing periodically and on
+every message, and asks the endpoint before forwarding each event. Endpoints override `authorize`,
+`snapshot`, `user_allowed` and `may_forward`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from access.models import User
+from realtime import groups
+from realtime.events import AccessEndedEvent, Event, JobEvent, PreviewEvent, ReviewItemEvent
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+
+
+def _fresh_user(user_id: int) -> User | None:
+    return User.objects.select_related("cohort").filter(id=user_id).first()
+
+
+def _containment_groups(user: User) -> list[str]:
+    """The groups a containment action addresses: the program and the tester's cohort."""
+    if user.is_staff:
+        return []
+    return [groups.PROGRAM] + ([groups.cohort_group(user.cohort_id)] if user.cohort_id else [])
+
+
+def _ended(user: User | None) -> AccessEndedEvent:
+    if user is None:
+        return AccessEndedEvent(standing=User.Standing.REVOKED, reason="")
+    return AccessEndedEvent(standing=user.standing_now, reason=user.access_ended_reason)
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Base of every endpoint. Subclasses list their extra groups in `self.groups_extra`."""
+
+    groups_extra: list[str]
+
+    # --- what an endpoint decides -----------------------------------------------------------
+
+    def user_allowed(self, user: User) -> bool:
+        """Runs in the database thread with a fresh user row; the one standing check by default."""
+        return user.may_act()
+
+    async def authorize(self) -> int | None:
+        """After standing: None to accept (and set `self.groups_extra`), or a close code."""
+        return None
+
+    async def snapshot(self) -> dict[str, Any]:
+        """What the first message carries besides its type (the current state of the page)."""
+        return {}
+
+    async def may_forward(self, event: type[Event], payload: dict[str, Any]) -> bool:
+        """May this socket's user see this event? Asked for every event, after standing."""
+        return False
+
+    # --- the protocol ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.groups_extra, self.groups_joined = [], []
+        if self.user is None or not self.user.is_authenticated:
+            await self.refuse(CLOSE_UNAUTHENTICATED)
+            return
+        allowed, ended, containment = await self._standing()
+        if not allowed:
+            await self.refuse(CLOSE_FORBIDDEN, ended)
+            return
+        code = await self.authorize()
+        if code is not None:
+            await self.refuse(code)
+            return
+        # Subscribe before reading the snapshot: an event sent in between is then delivered
+        # (at worst twice, harmless for whole-state payloads) instead of lost.
+        self.groups_joined = list(
+            dict.fromkeys([*self.groups_extra, groups.user_group(self.user.id), *containment])
+        )
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "snapshot", **await self.snapshot()})
+        # The safety net for a lost "access ended" message: look again every few seconds.
+        self.recheck = asyncio.create_task(self._recheck_periodically())
+
+    async def disconnect(self, code: int) -> None:
+        recheck = getattr(self, "recheck", None)
+        if recheck is not None:
+            recheck.cancel()
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def refuse(self, code: int, ended: AccessEndedEvent | None = None) -> None:
+        await self.accept()
+        if ended is not None:
+            await self.send_json(AccessEndedEvent.client_message(ended.as_dict()))
+        await self.close(code=code)
+
+    @database_sync_to_async
+    def _standing(self) -> tuple[bool, AccessEndedEvent | None, list[str]]:
+        user = _fresh_user(self.user.id)
+        if user is None or not self.user_allowed(user):
+            return False, _ended(user), []
+        return True, None, _containment_groups(user)
+
+    async def ensure_allowed(self) -> bool:
+        allowed, ended, _ = await self._standing()
+        if allowed:
+            return True
+        await self.refuse_now(ended)
+        return False
+
+    async def refuse_now(self, ended: AccessEndedEvent | None) -> None:
+        if ended is not None:
+            await self.send_json(AccessEndedEvent.client_message(ended.as_dict()))
+        await self.close(code=CLOSE_FORBIDDEN)
+
+    async def _recheck_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(settings.SOCKET_RECHECK_SECONDS)
+            if not await self.ensure_allowed():
+                return
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # Clients only listen; anything they send is a reason to re-check, never an instruction.
+        await self.ensure_allowed()
+
+    async def _forward(self, event: type[Event], message: dict[str, Any]) -> None:
+        payload = message["payload"]
+        if await self.ensure_allowed() and await self.may_forward(event, payload):
+            await self.send_json(event.client_message(payload))
+
+    # --- channel-layer handlers (one per event type) ---------------------------------------------
+
+    async def access_ended(self, message: dict[str, Any]) -> None:
+        """No database check first: closing fast matters more. The rare wrong close (a tester who
+        moved cohorts since connecting) costs a reconnect, which checks standing again."""
+        await self.refuse_now(AccessEndedEvent(**message["payload"]))
+
+    async def job_update(self, message: dict[str, Any]) -> None:
+        await self._forward(JobEvent, message)
+
+    async def job_preview(self, message: dict[str, Any]) -> None:
+        await self._forward(PreviewEvent, message)
+
+    async def review_update(self, message: dict[str, Any]) -> None:
+        await self._forward(ReviewItemEvent, message)

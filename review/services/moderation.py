@@ -1,0 +1,311 @@
+"""Moderation: outputs enter the queue, reviewers claim and decide them, approvals are bound to the
+file's hash. Every decision is one conditional UPDATE through `Output.objects.transition`, audited
+in the same transaction; sockets and email hear of it after commit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import storages
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from access.models import Cohort, User
+from access.services import audit_record
+from generation.models import Job
+from generation.progress import publish_job
+from realtime import groups
+from realtime.events import ReviewItemEvent
+from realtime.publisher import publish
+from review import audit
+from review.models import Approval, NotificationPreference, Output
+from review.services.common import ReviewError, clean_note, require_moderator
+
+
+def approvals_required_for(owner: User) -> int:
+    cohort = owner.cohort
+    if cohort is None:
+        return 1
+    if cohort.approvals_required:
+        return cohort.approvals_required
+    return 2 if cohort.lane == Cohort.Lane.RED_TEAM else 1
+
+
+def output_register(*, job: Job, **fields: Any) -> Output:
+    """A finished job's files enter the moderation queue (the worker calls it in the same
+    transaction as `job_succeed`)."""
+    output = Output.objects.create(
+        job=job,
+        state=Output.State.PENDING,
+        approvals_required=approvals_required_for(job.owner),
+        **fields,
+    )
+    transaction.on_commit(lambda: _announce(output))
+    return output
+
+
+def _announce(output: Output) -> None:
+    """Tell every open review queue that an item was claimed, released or decided."""
+    event = ReviewItemEvent(
+        id=str(output.id),
+        state=output.state,
+        claimed_by=output.claimed_by.email if output.claimed_by_id else "",
+        approvals=output.approvals.count(),
+    )
+    publish(event, groups=[groups.REVIEWERS])
+
+
+def locked(output: Output) -> Output:
+    return (
+        Output.objects.select_for_update(of=("self",))
+        .select_related("job", "job__owner", "claimed_by")
+        .get(id=output.id)
+    )
+
+
+# --- claims ----------------------------------------------------------------------------------
+
+
+def output_claim(*, output: Output, by: User) -> Output:
+    """Claim a pending item for a few minutes; refused while another reviewer holds it."""
+    require_moderator(by)
+    now = timezone.now()
+    until = now + timedelta(minutes=settings.REVIEW_CLAIM_MINUTES)
+    free = Q(claimed_by__isnull=True) | Q(claim_expires_at__lte=now) | Q(claimed_by=by)
+    claimed = Output.objects.filter(free, id=output.id, state=Output.State.PENDING).update(
+        claimed_by=by, claim_expires_at=until, updated_at=now
+    )
+    output = Output.objects.select_related("claimed_by").get(id=output.id)
+    if not claimed:
+        if output.state != Output.State.PENDING:
+            raise ReviewError(f"This output was already {output.get_state_display().lower()}.")
+        raise ReviewError(f"Being reviewed by {output.claimed_by.email}.")
+    _announce(output)
+    return output
+
+
+def output_release(*, output: Output, by: User) -> None:
+    Output.objects.filter(id=output.id, claimed_by=by).update(
+        claimed_by=None, claim_expires_at=None
+    )
+    _announce(Output.objects.get(id=output.id))
+
+
+# --- decisions -------------------------------------------------------------------------------
+
+
+def _guard_decision(output: Output, by: User) -> None:
+    require_moderator(by)
+    if output.state != Output.State.PENDING:
+        raise ReviewError(f"This output was already {output.get_state_display().lower()}.")
+    if output.job.owner_id == by.id:
+        raise ReviewError("Nobody reviews their own output.")
+    if output.claimed_by_other(by):
+        raise ReviewError(f"Being reviewed by {output.claimed_by.email}.")
+
+
+def _decide(
+    output: Output,
+    by: User,
+    *,
+    state: str,
+    reason: str,
+    note: str,
+    action: str,
+    approved_sha256: str = "",
+) -> Output:
+    decided = Output.objects.filter(id=output.id, state=Output.State.PENDING).transition(
+        state,
+        decided_by=by,
+        decided_at=timezone.now(),
+        decision_reason=reason,
+        decision_note=note,
+        claimed_by=None,
+        claim_expires_at=None,
+        approved_sha256=approved_sha256,
+    )
+    if not decided:
+        raise ReviewError("This output was decided by someone else meanwhile.")
+    output.refresh_from_db()
+    audit_record(
+        action=action,
+        actor=by,
+        target=output,
+        details={"reason": reason, "note": note, "job": str(output.job_id)},
+    )
+    transaction.on_commit(lambda: _after_decision(output.id))
+    return output
+
+
+def _after_decision(output_id) -> None:
+    output = Output.objects.select_related("job", "job__owner", "claimed_by").get(id=output_id)
+    publish_job(Job.objects.select_related("output").get(id=output.job_id))
+    _announce(output)
+    _notify_owner(output)
+
+
+def _notify_owner(output: Output) -> None:
+    owner = output.job.owner
+    preference = NotificationPreference.objects.filter(user=owner).first()
+    if output.state == Output.State.PENDING or (preference and not preference.email_on_decision):
+        return
+    lines = [f"Your video \u201c{output.job.prompt[:80]}\u201d: {output.get_state_display()}."]
+    if output.decision_reason:
+        lines.append(f"Reason: {output.decision_reason}")
+    if output.decision_note:
+        lines.append(f"Note from the reviewer: {output.decision_note}")
+    lines.append(f"{settings.SITE_URL}/outputs/{output.id}/")
+    send_mail("Vernissage: a review decision", "\n".join(lines), None, [owner.email])
+
+
+def file_sha256(name: str) -> str:
+    digest = hashlib.sha256()
+    with storages["outputs"].open(name, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def output_approve(*, output: Output, by: User) -> Output:
+    """Record one approval, bound to the file's hash; the last one needed approves the output."""
+    with transaction.atomic():
+        output = locked(output)
+        _guard_decision(output, by)
+        current = file_sha256(output.video_name)
+        if current != output.sha256:
+            raise ReviewError("The stored file differs from what the worker produced.")
+        try:
+            with transaction.atomic():
+                Approval.objects.create(output=output, reviewer=by, sha256=current)
+        except IntegrityError:
+            raise ReviewError("You already approved this; it needs another reviewer.") from None
+        if output.approvals.count() < output.approvals_required:
+            Output.objects.filter(id=output.id).update(claimed_by=None, claim_expires_at=None)
+            audit_record(action=audit.APPROVAL_RECORDED, actor=by, target=output)
+            transaction.on_commit(lambda: _announce(output))
+            return output
+        return _decide(
+            output,
+            by,
+            state=Output.State.APPROVED,
+            reason="",
+            note="",
+            action=audit.OUTPUT_APPROVED,
+            approved_sha256=current,
+        )
+
+
+def output_reject(*, output: Output, by: User, reason: str, note: str = "") -> Output:
+    reason = (reason or "").strip()
+    if reason not in settings.REVIEW_REJECT_REASONS:
+        raise ReviewError("Choose a reason for rejecting from the list.")
+    note = clean_note(note, required=reason.startswith("Other"), what="for this reason")
+    with transaction.atomic():
+        output = locked(output)
+        _guard_decision(output, by)
+        return _decide(
+            output,
+            by,
+            state=Output.State.REJECTED,
+            reason=reason,
+            note=note,
+            action=audit.OUTPUT_REJECTED,
+        )
+
+
+def output_request_changes(*, output: Output, by: User, note: str) -> Output:
+    note = clean_note(note, required=True, what="to ask for changes")
+    with transaction.atomic():
+        output = locked(output)
+        _guard_decision(output, by)
+        return _decide(
+            output,
+            by,
+            state=Output.State.NEEDS_CHANGES,
+            reason="Needs changes",
+            note=note,
+            action=audit.OUTPUT_CHANGES_REQUESTED,
+        )
+
+
+def output_withdraw(*, output: Output, by: User, reason: str) -> Output:
+    """Take an approval back: every share link of the output stops resolving at once."""
+    require_moderator(by)
+    reason = clean_note(reason, required=True, what="to withdraw an approval")
+    with transaction.atomic():
+        output = locked(output)
+        if output.state != Output.State.APPROVED:
+            raise ReviewError("Only an approved output can be withdrawn.")
+        links = output.share_links.filter(revoked_at__isnull=True).count()
+        Output.objects.filter(id=output.id).transition(
+            Output.State.WITHDRAWN,
+            decision_reason="Approval withdrawn",
+            decision_note=reason,
+            decided_by=by,
+            decided_at=timezone.now(),
+        )
+        output.refresh_from_db()
+        audit_record(
+            action=audit.OUTPUT_WITHDRAWN,
+            actor=by,
+            target=output,
+            details={"reason": reason, "active_links": links},
+        )
+        transaction.on_commit(lambda: _after_decision(output.id))
+    return output
+
+
+def output_verify_integrity(*, output: Output) -> bool:
+    """True if the file still matches its approval; otherwise void it and requeue the output."""
+    if (
+        output.state != Output.State.APPROVED
+        or file_sha256(output.video_name) == output.approved_sha256
+    ):
+        return True
+    with transaction.atomic():
+        voided = Output.objects.filter(id=output.id, state=Output.State.APPROVED).transition(
+            Output.State.PENDING, approved_sha256="", decided_by=None, decided_at=None
+        )
+        if voided:
+            Approval.objects.filter(output=output).delete()
+            audit_record(
+                action=audit.APPROVAL_VOIDED,
+                actor=None,
+                target=output,
+                details={"why": "stored file changed after approval"},
+            )
+            transaction.on_commit(lambda: _after_decision(output.id))
+    return False
+
+
+@dataclass
+class BulkOutcome:
+    done: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def outputs_bulk_decide(
+    *, output_ids: Iterable[str], by: User, decision: str, reason: str = "", note: str = ""
+) -> BulkOutcome:
+    """Approve or reject several items; each is decided (or refused) on its own."""
+    outcome = BulkOutcome()
+    for output in Output.objects.filter(id__in=list(output_ids)):
+        try:
+            if decision == "approve":
+                output_approve(output=output, by=by)
+            elif decision == "reject":
+                output_reject(output=output, by=by, reason=reason, note=note)
+            else:
+                raise ReviewError(f"Unknown decision {decision!r}.")
+            outcome.done.append(str(output.id))
+        except (ReviewError, PermissionDenied) as exc:
+            outcome.errors[str(output.id)] = str(exc)
+    return outcome
