@@ -43,9 +43,12 @@ chromium:
 check-services:
 	@$(BIN)/python scripts/check_services.py
 
+# The same checks as .pre-commit-config.yaml: format, lint, the one-way layers, types.
 lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .
