@@ -35,7 +35,7 @@ def _each(modeladmin, request, queryset, action, done: str) -> None:
 @admin.register(User)
 class VernissageUserAdmin(UserAdmin):
     fieldsets = (
-        *UserAdmin.fieldsets,
+        *(UserAdmin.fieldsets or ()),
         ("Vernissage", {"fields": ("display_name", "cohort", "standing", "standing_reason")}),
     )
     readonly_fields = ("standing", "standing_reason")

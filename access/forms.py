@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account.forms import SignupForm
 from allauth.core import context
 from django import forms
@@ -38,14 +40,15 @@ class InvitationSignupForm(SignupForm):
         return super().clean_email()
 
     def save(self, request) -> User:
+        invitation = self.invitation
+        if invitation is None:  # clean_email() refuses a signup without one
+            raise PermissionDenied("Signing up needs a valid, unused invitation link.")
         with transaction.atomic():
             user = super().save(request)
             user.display_name = self.cleaned_data.get("display_name", "").strip()
             user.save(update_fields=["display_name"])
             try:
-                invitation_accept(
-                    invitation_id=self.invitation.pk, user=user, ip=client_ip(request)
-                )
+                invitation_accept(invitation_id=invitation.pk, user=user, ip=client_ip(request))
             except AccessError as exc:
                 # Only a concurrent signup with the same link gets here (clean() already checked);
                 # leaving the atomic block by exception rolls this user back.
@@ -69,8 +72,9 @@ class BulkInvitationForm(forms.Form):
     lines = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
     csv_file = forms.FileField(required=False, label="CSV file")
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         upload = data.get("csv_file")
         if upload is not None:
             if upload.size > BULK_MAX_BYTES:

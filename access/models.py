@@ -159,12 +159,16 @@ class User(AbstractUser):
         if standing == self.Standing.PAUSED:
             return Program.current().pause_reason
         if standing == self.Standing.SUSPENDED and self.standing == self.Standing.ACTIVE:
-            return self.cohort.suspension_reason
+            # Stored ACTIVE but derived SUSPENDED: standing_now found the cohort suspended.
+            cohort = self.cohort
+            if cohort is not None:
+                return cohort.suspension_reason
         return self.standing_reason
 
     @property
     def is_red_teamer(self) -> bool:
-        return self.cohort_id is not None and self.cohort.lane == Cohort.Lane.RED_TEAM
+        cohort = self.cohort  # None without a query when cohort_id is None
+        return cohort is not None and cohort.lane == Cohort.Lane.RED_TEAM
 
 
 def user_display(user: User) -> str:

@@ -9,11 +9,13 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from access.forms import BulkInvitationForm, InvitationForm, TokenForm
+from access.http import AuthenticatedHttpRequest
 from access.models import ApiToken, Cohort, Invitation, Program, User
 from access.selectors import (
     SESSION_INVITATION_KEY,
@@ -77,7 +79,7 @@ def _next_url(request: HttpRequest, default: str) -> str:
 
 
 @login_required
-def terms(request: HttpRequest) -> HttpResponse:
+def terms(request: AuthenticatedHttpRequest) -> HttpResponse:
     current = terms_current()
     if request.method == "POST" and current is not None:
         if request.POST.get("version") != str(current.version):
@@ -103,7 +105,7 @@ def terms(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, issued = TokenForm(request.POST or None), None
     if request.method == "POST" and form.is_valid():
         try:
@@ -130,7 +132,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke_view(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id)
     if token.user_id != request.user.id and not request.user.has_perm(MANAGE_ACCESS_PERMISSION):
         raise PermissionDenied
@@ -146,7 +148,7 @@ staff_required = permission_required(MANAGE_ACCESS_PERMISSION, raise_exception=T
 
 @login_required
 @staff_required
-def staff_invitations(request: HttpRequest) -> HttpResponse:
+def staff_invitations(request: AuthenticatedHttpRequest) -> HttpResponse:
     single = InvitationForm(request.POST if "single" in request.POST else None)
     bulk = BulkInvitationForm(
         request.POST if "bulk" in request.POST else None,
@@ -188,7 +190,9 @@ def staff_invitations(request: HttpRequest) -> HttpResponse:
 @login_required
 @staff_required
 @require_POST
-def staff_invitation_action(request: HttpRequest, invitation_id: int, action: str) -> HttpResponse:
+def staff_invitation_action(
+    request: AuthenticatedHttpRequest, invitation_id: int, action: str
+) -> HttpResponse:
     invitation = get_object_or_404(Invitation, pk=invitation_id)
     try:
         if action == "resend":
@@ -204,7 +208,7 @@ def staff_invitation_action(request: HttpRequest, invitation_id: int, action: st
 
 @login_required
 @staff_required
-def staff_testers(request: HttpRequest) -> HttpResponse:
+def staff_testers(request: AuthenticatedHttpRequest) -> HttpResponse:
     testers = User.objects.filter(is_staff=False).select_related("cohort").order_by("email")
     return render(request, "access/staff_testers.html", {"testers": testers})
 
@@ -212,7 +216,9 @@ def staff_testers(request: HttpRequest) -> HttpResponse:
 @login_required
 @staff_required
 @require_POST
-def staff_tester_action(request: HttpRequest, user_id: int, action: str) -> HttpResponse:
+def staff_tester_action(
+    request: AuthenticatedHttpRequest, user_id: int, action: str
+) -> HttpResponse:
     tester = get_object_or_404(User, pk=user_id, is_staff=False)
     reason = request.POST.get("reason", "")
     try:
@@ -240,7 +246,7 @@ def _ended(report) -> str:
 
 @login_required
 @staff_required
-def staff_containment(request: HttpRequest) -> HttpResponse:
+def staff_containment(request: AuthenticatedHttpRequest) -> HttpResponse:
     """One page for the three scopes: the program kill switch, cohorts, and (via Testers) people."""
     if request.method == "POST":
         _contain_from_page(request)
@@ -256,7 +262,7 @@ def staff_containment(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _contain_from_page(request: HttpRequest) -> None:
+def _contain_from_page(request: AuthenticatedHttpRequest) -> None:
     action, reason = request.POST.get("action", ""), request.POST.get("reason", "")
     try:
         if action == "pause":
@@ -292,7 +298,7 @@ AUDIT_COLUMNS = (
 
 @login_required
 @permission_required("access.view_auditentry", raise_exception=True)
-def staff_audit(request: HttpRequest) -> HttpResponse:
+def staff_audit(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     filters = {key: request.GET.get(key, "").strip() for key in ("action", "actor", "target")}
     entries = audit_entries(**filters)
     if request.GET.get("format") == "csv":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -236,7 +237,7 @@ REVIEW_REJECT_REASONS = env_list(
 # --- Files ----------------------------------------------------------------------------------------
 # Outputs live outside any public folder and are only served through permission-checking views.
 OUTPUTS_DIR = env_path("VERNISSAGE_OUTPUTS_DIR", DATA_DIR / "outputs")
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "outputs": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

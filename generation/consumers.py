@@ -7,6 +7,7 @@ these decide only what each socket may see.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from channels.db import database_sync_to_async
 
@@ -24,12 +25,12 @@ def _studio_snapshot(user: User) -> list[dict[str, Any]]:
 
 
 @database_sync_to_async
-def _job_visible(job_id: object, user: User) -> bool:
+def _job_visible(job_id: UUID | str, user: User) -> bool:
     return job_visible_to(job_id=job_id, user=user) is not None
 
 
 @database_sync_to_async
-def _job_snapshot(job_id: object, user: User) -> list[dict[str, Any]]:
+def _job_snapshot(job_id: UUID | str, user: User) -> list[dict[str, Any]]:
     job = job_visible_to(job_id=job_id, user=user)
     return [] if job is None else job_payloads([job])
 

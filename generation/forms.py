@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from django import forms
 
@@ -35,7 +36,8 @@ class JobForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         models = enabled_models()
-        self.fields["model"].choices = [(spec.name, spec.label) for spec in models]
+        model_field = cast(forms.ChoiceField, self.fields["model"])  # declared above
+        model_field.choices = [(spec.name, spec.label) for spec in models]
         if not self.is_bound and models:
             self._fill_defaults(models[0])
 

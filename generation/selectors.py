@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Count, F, Max, QuerySet, Window
@@ -23,7 +25,7 @@ def jobs_of(*, owner: User) -> QuerySet[Job]:
     return Job.objects.filter(owner=owner).select_related("output").order_by("-created_at")
 
 
-def job_visible_to(*, job_id: object, user: User) -> Job | None:
+def job_visible_to(*, job_id: UUID | str, user: User) -> Job | None:
     """The job if `user` owns it or may moderate; None otherwise (shown as 404, not 403)."""
     if not user.is_authenticated or not user.may_act():
         return None
@@ -47,8 +49,8 @@ def waiting_jobs(model_name: str) -> QuerySet[Job]:
     )
 
 
-def waiting_heads(model_name: str, free: int) -> QuerySet[Job]:
-    """The waiting jobs one dispatch decision needs to look at: each tester's oldest few.
+def waiting_heads(model_name: str, free: int) -> QuerySet[Job, Mapping[str, object]]:
+    """The ids of the waiting jobs one dispatch decision looks at: each tester's oldest few.
 
     Every tester with a waiting job is in the running, however long another tester's backlog;
     a tester can win at most about free/testers turns, so deeper rows are never needed.

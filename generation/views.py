@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from access.http import AuthenticatedHttpRequest
 from generation.forms import JobForm
 from generation.progress import job_payloads
 from generation.quotas import budget_for, limits_for
@@ -15,7 +16,7 @@ from generation.services import JobRejected, job_cancel, job_submit
 
 
 @login_required
-def studio(request: HttpRequest) -> HttpResponse:
+def studio(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = JobForm(request.POST)
         if form.is_valid():
@@ -44,7 +45,9 @@ def _add_errors(form: JobForm, exc: JobRejected) -> None:
             form.add_error(target, problem)
 
 
-def _render_studio(request: HttpRequest, form: JobForm, *, status: int = 200) -> HttpResponse:
+def _render_studio(
+    request: AuthenticatedHttpRequest, form: JobForm, *, status: int = 200
+) -> HttpResponse:
     jobs = list(jobs_of(owner=request.user)[:STUDIO_JOB_LIMIT])
     context = {
         "form": form,
@@ -61,7 +64,7 @@ def _render_studio(request: HttpRequest, form: JobForm, *, status: int = 200) ->
 
 @login_required
 @require_POST
-def cancel(request: HttpRequest, job_id) -> HttpResponse:
+def cancel(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     job = job_visible_to(job_id=job_id, user=request.user)
     if job is None:
         raise Http404("No such job.")

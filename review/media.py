@@ -6,12 +6,13 @@ import re
 
 from django.core.files.storage import storages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".webp": "image/webp"}
 
 
-def serve_output_file(request: HttpRequest, name: str) -> HttpResponse:
+def serve_output_file(request: HttpRequest, name: str) -> HttpResponseBase:
     storage = storages["outputs"]
     if not storage.exists(name):
         raise Http404("The file is missing.")
@@ -19,6 +20,7 @@ def serve_output_file(request: HttpRequest, name: str) -> HttpResponse:
     content_type = CONTENT_TYPES.get(name[name.rfind(".") :], "application/octet-stream")
     byte_range = _parse_range(request.headers.get("Range", ""), size)
     handle = storage.open(name, "rb")
+    response: HttpResponseBase
     if byte_range is None:
         response = FileResponse(handle, content_type=content_type)
     else:

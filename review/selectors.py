@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import cast
+from uuid import UUID
 
 from django.conf import settings
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
@@ -71,6 +73,7 @@ def review_stats(*, days: int = 14) -> list[DayStats]:
     rows = Output.objects.filter(decided_at__gte=since).values_list("created_at", "decided_at")
     by_day: dict[date, list[float]] = {}
     for created, decided in rows:
+        decided = cast(datetime, decided)  # decided_at__gte leaves out the undecided (NULL) rows
         by_day.setdefault(decided.date(), []).append((decided - created).total_seconds())
     return [
         DayStats(
@@ -91,7 +94,7 @@ def _active(user: User) -> bool:
     return bool(user.is_authenticated) and user.may_act()
 
 
-def output_visible_to(*, output_id: object, user: User) -> Output | None:
+def output_visible_to(*, output_id: UUID | str, user: User) -> Output | None:
     """The output if `user` owns it, moderates, or sees it in the gallery; else None (404)."""
     if not _active(user):
         return None

@@ -7,11 +7,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from access.http import AuthenticatedHttpRequest
 from generation.registry import enabled_models
 from review.forms import FeedbackForm, FindingForm, ShareForm
 from review.media import serve_output_file
@@ -52,12 +54,12 @@ from review.services import (
 QUEUE_PAGE_SIZE = 50
 
 
-def _reviewer_required(request: HttpRequest) -> None:
+def _reviewer_required(request: AuthenticatedHttpRequest) -> None:
     if not can_moderate(request.user):
         raise PermissionDenied("This page is for reviewers.")
 
 
-def _visible_output(request: HttpRequest, output_id) -> Output:
+def _visible_output(request: AuthenticatedHttpRequest, output_id) -> Output:
     output = output_visible_to(output_id=output_id, user=request.user)
     if output is None:
         raise Http404("No such output.")
@@ -83,7 +85,7 @@ def _queue_filters(request: HttpRequest) -> QueueFilters:
 
 
 @login_required
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     _reviewer_required(request)
     filters = _queue_filters(request)
     items = review_queue(filters)
@@ -112,7 +114,7 @@ def _answer(request: HttpRequest, ok: bool, message: str, status: int = 200) -> 
 
 @login_required
 @require_POST
-def claim(request: HttpRequest, output_id) -> HttpResponse:
+def claim(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     _reviewer_required(request)
     output = _visible_output(request, output_id)
     try:
@@ -127,7 +129,7 @@ def claim(request: HttpRequest, output_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def decide(request: HttpRequest, output_id) -> HttpResponse:
+def decide(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     _reviewer_required(request)
     output = _visible_output(request, output_id)
     decision, note = request.POST.get("decision"), request.POST.get("note", "")
@@ -151,7 +153,7 @@ def decide(request: HttpRequest, output_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def bulk_decide(request: HttpRequest) -> HttpResponse:
+def bulk_decide(request: AuthenticatedHttpRequest) -> HttpResponse:
     _reviewer_required(request)
     outcome = outputs_bulk_decide(
         output_ids=request.POST.getlist("output"),
@@ -167,13 +169,13 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def stats(request: HttpRequest) -> HttpResponse:
+def stats(request: AuthenticatedHttpRequest) -> HttpResponse:
     _reviewer_required(request)
     return render(request, "review/stats.html", {"days": review_stats()})
 
 
 @login_required
-def findings(request: HttpRequest) -> HttpResponse:
+def findings(request: AuthenticatedHttpRequest) -> HttpResponse:
     items = findings_visible_to(request.user)
     return render(
         request,
@@ -187,7 +189,7 @@ def findings(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def finding_action(request: HttpRequest, finding_id: int) -> HttpResponse:
+def finding_action(request: AuthenticatedHttpRequest, finding_id: int) -> HttpResponse:
     finding = get_object_or_404(findings_visible_to(request.user), pk=finding_id)
     try:
         finding_move(
@@ -205,7 +207,7 @@ def finding_action(request: HttpRequest, finding_id: int) -> HttpResponse:
 
 
 @login_required
-def output_detail(request: HttpRequest, output_id) -> HttpResponse:
+def output_detail(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     mine = output.job.owner_id == request.user.id
     return render(
@@ -227,11 +229,11 @@ def output_detail(request: HttpRequest, output_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def share(request: HttpRequest, output_id) -> HttpResponse:
+def share(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     form = ShareForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
         return redirect("output_detail", output_id=output.id)
     days = form.cleaned_data["expires_in_days"]
     try:
@@ -250,7 +252,7 @@ def share(request: HttpRequest, output_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def share_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
+def share_revoke(request: AuthenticatedHttpRequest, link_id: int) -> HttpResponse:
     link = get_object_or_404(ShareLink, pk=link_id)
     if link.created_by_id != request.user.id and not can_moderate(request.user):
         raise Http404("No such link.")
@@ -263,7 +265,7 @@ def share_revoke(request: HttpRequest, link_id: int) -> HttpResponse:
 
 
 @login_required
-def my_shares(request: HttpRequest) -> HttpResponse:
+def my_shares(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "review/my_shares.html",
@@ -276,7 +278,7 @@ def my_shares(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def gallery_toggle(request: HttpRequest, output_id) -> HttpResponse:
+def gallery_toggle(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     try:
         output_set_gallery(output=output, by=request.user, visible=request.POST.get("show") == "1")
@@ -287,7 +289,7 @@ def gallery_toggle(request: HttpRequest, output_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def feedback(request: HttpRequest, output_id) -> HttpResponse:
+def feedback(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     form = FeedbackForm(request.POST)
     if form.is_valid():
@@ -303,11 +305,11 @@ def feedback(request: HttpRequest, output_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def finding(request: HttpRequest, output_id) -> HttpResponse:
+def finding(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     form = FindingForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
         return redirect("output_detail", output_id=output.id)
     try:
         finding_file(output=output, by=request.user, **form.cleaned_data)
@@ -318,12 +320,12 @@ def finding(request: HttpRequest, output_id) -> HttpResponse:
 
 
 @login_required
-def gallery_page(request: HttpRequest) -> HttpResponse:
+def gallery_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "review/gallery.html", {"outputs": list(gallery()[:100])})
 
 
 @login_required
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         notification_preference_set(
             user=request.user, email_on_decision=request.POST.get("email_on_decision") == "1"
@@ -344,12 +346,12 @@ def preferences(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def output_video(request: HttpRequest, output_id) -> HttpResponse:
+def output_video(request: AuthenticatedHttpRequest, output_id) -> HttpResponseBase:
     return serve_output_file(request, _visible_output(request, output_id).video_name)
 
 
 @login_required
-def output_poster(request: HttpRequest, output_id) -> HttpResponse:
+def output_poster(request: AuthenticatedHttpRequest, output_id) -> HttpResponseBase:
     return serve_output_file(request, _visible_output(request, output_id).poster_name)
 
 
@@ -369,9 +371,9 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "review/share.html", {"link": link, "output": link.output})
 
 
-def shared_video(request: HttpRequest, token: str) -> HttpResponse:
+def shared_video(request: HttpRequest, token: str) -> HttpResponseBase:
     return serve_output_file(request, _shared_link(token).output.video_name)
 
 
-def shared_poster(request: HttpRequest, token: str) -> HttpResponse:
+def shared_poster(request: HttpRequest, token: str) -> HttpResponseBase:
     return serve_output_file(request, _shared_link(token).output.poster_name)

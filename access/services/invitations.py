@@ -33,7 +33,7 @@ class IssuedInvitation:
         return settings.SITE_URL + reverse("invitation_open", kwargs={"code": self.code})
 
 
-STATUS_MESSAGES = {
+STATUS_MESSAGES: dict[str, str] = {
     Invitation.Status.ACCEPTED: "This invitation has already been used. Sign in instead.",
     Invitation.Status.REVOKED: "This invitation was withdrawn by the Vernissage team.",
     Invitation.Status.EXPIRED: "This invitation has expired. Ask the team for a new one.",

@@ -23,7 +23,6 @@ def token_observe_use(*, token: ApiToken, ip: str | None, user_agent: str) -> bo
     that looks like a public front-end. Returns False when the token was just suspended."""
     window = settings.TOKEN_SHARING_WINDOW_SECONDS
     now = timezone.now().timestamp()
-    counts = []
     pipe = _redis().pipeline()
     for kind, value in (("ip", ip or "?"), ("ua", (user_agent or "?")[:200])):
         key = f"{settings.CACHES['default']['KEY_PREFIX']}:token-use:{token.pk}:{kind}"
@@ -32,7 +31,7 @@ def token_observe_use(*, token: ApiToken, ip: str | None, user_agent: str) -> bo
         pipe.zcard(key)
         pipe.expire(key, window)
     results = pipe.execute()
-    counts = {"networks": results[2], "clients": results[6]}
+    counts: dict[str, int] = {"networks": results[2], "clients": results[6]}
     if (
         counts["networks"] > settings.TOKEN_SHARING_MAX_NETWORKS
         or counts["clients"] > settings.TOKEN_SHARING_MAX_CLIENTS

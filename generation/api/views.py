@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404
 from rest_framework import status
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.http import AuthenticatedRequest
 from generation.api.serializers import JobSubmitSerializer
 from generation.progress import job_payloads
 from generation.selectors import job_visible_to, jobs_of
@@ -20,12 +21,14 @@ class JobListView(APIView):
 
     required_scopes = {"GET": "jobs:read", "POST": "jobs:write"}
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(jobs_of(owner=request.user), request, view=self)
+        if page is None:  # LimitOffsetPagination pages whenever PAGE_SIZE is set
+            raise ImproperlyConfigured("REST_FRAMEWORK['PAGE_SIZE'] must be set.")
         return paginator.get_paginated_response(job_payloads(list(page)))
 
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = JobSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -43,7 +46,7 @@ class JobListView(APIView):
 class JobDetailView(APIView):
     required_scopes = {"GET": "jobs:read"}
 
-    def get(self, request: Request, job_id) -> Response:
+    def get(self, request: AuthenticatedRequest, job_id) -> Response:
         job = job_visible_to(job_id=job_id, user=request.user)
         if job is None:
             raise Http404("No such job.")
@@ -53,12 +56,18 @@ class JobDetailView(APIView):
 class JobCancelView(APIView):
     required_scopes = {"POST": "jobs:write"}
 
-    def post(self, request: Request, job_id) -> Response:
+    def post(self, request: AuthenticatedRequest, job_id) -> Response:
         job = job_visible_to(job_id=job_id, user=request.user)
         if job is None:
             raise Http404("No such job.")
         try:
-            job = job_cancel(job=job, by=request.user, reason=request.data.get("reason", ""))
+            job = job_cancel(job=job, by=request.user, reason=_reason(request))
         except JobRejected as exc:
             return Response(exc.errors, status=status.HTTP_409_CONFLICT)
         return Response(job_payloads([job])[0])
+
+
+def _reason(request: AuthenticatedRequest) -> str:
+    # A JSON body may be a list, not an object: then it names no reason.
+    data = request.data
+    return data.get("reason", "") if isinstance(data, dict) else ""

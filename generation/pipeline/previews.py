@@ -89,7 +89,8 @@ def preview_tensor(
     picked = torch.stack([video[:, i] for i in frame_indices(video.shape[1], max_frames)])
     factors, bias = _factors(picked.device)
     rgb = torch.einsum("fchw,cr->frhw", picked.float(), factors) + bias.view(1, 3, 1, 1)
-    rgb = F.interpolate(rgb, size=preview_size(*rgb.shape[-2:], max_side), mode="bilinear")
+    height, width = rgb.shape[-2:]
+    rgb = F.interpolate(rgb, size=preview_size(height, width, max_side), mode="bilinear")
     unit = ((rgb + 1.0) / 2.0).clamp(0.0, 1.0)  # the factors give RGB in [-1, 1]
     return unit.mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 

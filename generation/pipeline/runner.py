@@ -42,10 +42,15 @@ PreviewCallback = Callable[[int, int, np.ndarray], None]
 
 
 class PipelineSpec(Protocol):
-    name: str
-    source: str
-    dtype: str
-    device: str
+    # Read-only, so frozen dataclasses such as the registry's ModelSpec satisfy it.
+    @property
+    def name(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def device(self) -> str: ...
 
 
 @dataclass(frozen=True)

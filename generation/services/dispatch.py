@@ -59,7 +59,7 @@ def jobs_dispatch(*, model_name: str) -> list[Job]:
         for job in chosen:
             job.dispatch_id, job.dispatched_at = uuid.uuid4(), now
         Job.objects.bulk_update(chosen, ["dispatch_id", "dispatched_at"])
-        transaction.on_commit(lambda: [_send(job, spec.queue) for job in chosen])
+        transaction.on_commit(lambda: _send_all(chosen, spec.queue))
     if chosen:
         transaction.on_commit(lambda: publish_queue_positions(model_name=model_name))
     return chosen
@@ -96,6 +96,11 @@ def _choose(model_name: str, free: int) -> list[Job]:
             busy[job.owner_id] += 1
             chosen.append(job)
     return chosen
+
+
+def _send_all(jobs: list[Job], queue: str) -> None:
+    for job in jobs:
+        _send(job, queue)
 
 
 def _send(job: Job, queue: str) -> None:

@@ -83,7 +83,7 @@ def _bounded(
 def job_validate(request: JobRequest, spec: ModelSpec, limits: Limits) -> dict[str, Any]:
     """Check a request against the tester's limits for the model; returns resolved parameters."""
     errors: Errors = {}
-    params = {
+    params: dict[str, Any] = {
         "prompt": _clean_text(request.prompt, "prompt", errors, required=True),
         "negative_prompt": _clean_text(
             request.negative_prompt, "negative_prompt", errors, required=False
@@ -172,7 +172,7 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
                 **params,
             )
             # Announce "queued" before dispatching, so no worker's "running" can overtake it.
-            transaction.on_commit(lambda: (publish_job(job), jobs_dispatch(model_name=spec.name)))
+            transaction.on_commit(lambda: _announce_and_dispatch(job, spec.name))
     except IntegrityError:
         # A concurrent submission with the same token won the race.
         winner = _job_by_token(owner, client_token)
@@ -180,6 +180,11 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
             raise
         return winner, False
     return job, True
+
+
+def _announce_and_dispatch(job: Job, model_name: str) -> None:
+    publish_job(job)
+    jobs_dispatch(model_name=model_name)
 
 
 def _job_by_token(owner: User, client_token: str) -> Job | None:

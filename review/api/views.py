@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -59,4 +60,6 @@ class ReviewQueueView(APIView):
         )
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(review_queue(filters), request, view=self)
+        if page is None:  # LimitOffsetPagination pages whenever PAGE_SIZE is set
+            raise ImproperlyConfigured("REST_FRAMEWORK['PAGE_SIZE'] must be set.")
         return paginator.get_paginated_response([_item(output) for output in page])

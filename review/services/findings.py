@@ -54,7 +54,7 @@ def finding_file(
     return finding
 
 
-FINDING_NEXT = {
+FINDING_NEXT: dict[str, tuple[str, ...]] = {
     Finding.State.NEW: (Finding.State.TRIAGED, Finding.State.RESOLVED),
     Finding.State.TRIAGED: (Finding.State.RESOLVED,),
     Finding.State.RESOLVED: (),

@@ -57,7 +57,7 @@ def _announce(output: Output) -> None:
     event = ReviewItemEvent(
         id=str(output.id),
         state=output.state,
-        claimed_by=output.claimed_by.email if output.claimed_by_id else "",
+        claimed_by=output.claimed_by.email if output.claimed_by else "",
         approvals=output.approvals.count(),
     )
     publish(event, groups=[groups.REVIEWERS])
@@ -87,9 +87,15 @@ def output_claim(*, output: Output, by: User) -> Output:
     if not claimed:
         if output.state != Output.State.PENDING:
             raise ReviewError(f"This output was already {output.get_state_display().lower()}.")
-        raise ReviewError(f"Being reviewed by {output.claimed_by.email}.")
+        raise _claimed_by_other(output)
     _announce(output)
     return output
+
+
+def _claimed_by_other(output: Output) -> ReviewError:
+    # The holder may have released the claim since it refused ours: name them only if still there.
+    holder = output.claimed_by
+    return ReviewError(f"Being reviewed by {holder.email if holder else 'another reviewer'}.")
 
 
 def output_release(*, output: Output, by: User) -> None:
@@ -109,7 +115,7 @@ def _guard_decision(output: Output, by: User) -> None:
     if output.job.owner_id == by.id:
         raise ReviewError("Nobody reviews their own output.")
     if output.claimed_by_other(by):
-        raise ReviewError(f"Being reviewed by {output.claimed_by.email}.")
+        raise _claimed_by_other(output)
 
 
 def _decide(
