@@ -6,6 +6,7 @@ from django.contrib.auth.admin import UserAdmin
 
 from access import audit
 from access.models import ApiToken, AuditEntry, Cohort, Invitation, TermsVersion, User
+from access.roles import roles_snapshot
 from access.services import (
     AccessError,
     audit_record,
@@ -44,13 +45,29 @@ class VernissageUserAdmin(UserAdmin):
     search_fields = ("email", "display_name", "username")
     actions = ["suspend", "revoke", "reinstate", "end_sessions"]
 
+    # Fields that grant power. Only a superuser changes them, and nobody on their own account.
+    POWER_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
-        if not request.user.is_superuser:  # an Admin must not make anyone (or themselves) root
-            fields = (*fields, "is_superuser", "user_permissions")
+        if not request.user.is_superuser or (obj is not None and obj.pk == request.user.pk):
+            fields = (*fields, *self.POWER_FIELDS)
         return fields
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        """Staff accounts (their roles, permissions and password) are a superuser's to change:
+        otherwise an Admin could set a superuser's password and sign in as them."""
+        if obj is not None and obj.is_staff and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_staff and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def save_model(self, request, obj, form, change):
+        request._roles_before = roles_snapshot(obj.pk) if change else {}
         super().save_model(request, obj, form, change)
         audit_record(
             action=audit.USER_CHANGED if change else audit.USER_CREATED,
@@ -58,6 +75,17 @@ class VernissageUserAdmin(UserAdmin):
             target=obj,
             details={"fields": form.changed_data},
         )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        before, after = getattr(request, "_roles_before", {}), roles_snapshot(form.instance.pk)
+        if before != after:
+            audit_record(
+                action=audit.USER_ROLES_CHANGED,
+                actor=request.user,
+                target=form.instance,
+                details={"before": before, "after": after},
+            )
 
     @admin.action(description="Suspend selected testers (reason: suspended from the admin)")
     def suspend(self, request, queryset):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
@@ -46,7 +45,7 @@ class StandingMiddleware:
             return None
         # Every page a staff member sees may be a staff page (review, findings, other testers'
         # outputs, admin): all of them wait for MFA, not just a list of prefixes.
-        if user.is_staff and not is_mfa_enabled(user):
+        if user.mfa_missing():
             messages.warning(request, "Staff accounts need two-factor authentication first.")
             return redirect(f"{reverse('mfa_activate_totp')}?next={path}")
         if not user.is_staff and terms_accepted_version(user) is None:

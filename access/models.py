@@ -153,6 +153,15 @@ class User(AbstractUser):
         an active account whose derived standing is ACTIVE right now."""
         return bool(self.is_active) and self.standing_now == self.Standing.ACTIVE
 
+    def mfa_missing(self) -> bool:
+        """Staff must set up two-factor authentication before anything else: pages redirect to
+        the setup, and the API and every socket refuse. The one rule every door applies."""
+        if not self.is_staff:
+            return False
+        from allauth.mfa.utils import is_mfa_enabled  # allauth's models load after ours
+
+        return not is_mfa_enabled(self)
+
     @property
     def access_ended_reason(self) -> str:
         standing = self.standing_now

@@ -64,3 +64,16 @@ def can_moderate(user: User) -> bool:
 
 def can_submit(user: User) -> bool:
     return user.has_perm(SUBMIT_PERMISSION)
+
+
+def roles_snapshot(user_id: int | None) -> dict[str, object]:
+    """What grants power to a user, as stored now: for audit entries of role changes."""
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    if user is None:
+        return {}
+    return {
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+        "groups": sorted(user.groups.values_list("name", flat=True)),
+        "permissions": sorted(user.user_permissions.values_list("codename", flat=True)),
+    }

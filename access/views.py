@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -135,7 +135,7 @@ def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
 def token_revoke_view(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id)
     if token.user_id != request.user.id and not request.user.has_perm(MANAGE_ACCESS_PERMISSION):
-        raise PermissionDenied
+        raise Http404  # someone else's token looks exactly like no token: ids disclose nothing
     token_revoke(token=token, by=request.user)
     messages.success(request, f"Token {token.name!r} revoked.")
     return redirect(_next_url(request, "/tokens/"))

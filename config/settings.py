@@ -278,7 +278,8 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_USER_DISPLAY = "access.models.user_display"
 # The invitation link was delivered to that address: opening it proves the address.
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_PREVENT_ENUMERATION = False
+# Password reset answers the same for registered and unknown addresses (no account enumeration).
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGOUT_ON_GET = False
 # allauth's default login/signup/reset rate limits stay on; they count in the Redis cache.
 # Behind the docker deployment's proxy (one hop) set VERNISSAGE_TRUSTED_PROXY_COUNT=1 so the

@@ -36,9 +36,13 @@ def _containment_groups(user: User) -> list[str]:
     return [groups.PROGRAM] + ([groups.cohort_group(user.cohort_id)] if user.cohort_id else [])
 
 
-def _ended(user: User | None) -> AccessEndedEvent:
+def _ended(user: User | None) -> AccessEndedEvent | None:
+    """Why access ended, for the page; None when the socket is refused for another reason (a
+    missing role or 2FA setup): the account's access did not end."""
     if user is None:
         return AccessEndedEvent(standing=User.Standing.REVOKED, reason="")
+    if user.may_act():
+        return None
     return AccessEndedEvent(standing=user.standing_now, reason=user.access_ended_reason)
 
 
@@ -50,8 +54,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     # --- what an endpoint decides -----------------------------------------------------------
 
     def user_allowed(self, user: User) -> bool:
-        """Runs in the database thread with a fresh user row; the one standing check by default."""
-        return user.may_act()
+        """Runs in the database thread with a fresh user row: the one standing check, and the one
+        2FA rule (staff without 2FA get nothing but the 2FA setup page)."""
+        return user.may_act() and not user.mfa_missing()
 
     async def authorize(self) -> int | None:
         """After standing: None to accept (and set `self.groups_extra`), or a close code."""

@@ -17,7 +17,7 @@ from realtime.events import Event, ReviewItemEvent
 
 class ReviewQueueConsumer(LiveConsumer):
     def user_allowed(self, user: User) -> bool:
-        return user.may_act() and can_moderate(user)
+        return super().user_allowed(user) and can_moderate(user)
 
     async def authorize(self) -> int | None:
         self.groups_extra = [groups.REVIEWERS]

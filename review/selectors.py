@@ -95,16 +95,18 @@ def _active(user: User) -> bool:
 
 
 def output_visible_to(*, output_id: UUID | str, user: User) -> Output | None:
-    """The output if `user` owns it, moderates, or sees it in the gallery; else None (404)."""
-    if not _active(user):
+    """The output if `user` owns it, moderates, or sees it in the gallery; else None (404).
+
+    "In the gallery" is exactly `gallery()`: once its owner may no longer act (contained,
+    expired), other testers cannot open it by id either.
+    """
+    if not _active(user) or user.mfa_missing():
         return None
     outputs = Output.objects.select_related("job", "job__owner", "job__owner__cohort").filter(
         id=output_id
     )
     if not can_moderate(user):
-        outputs = outputs.filter(
-            Q(job__owner=user) | Q(state=Output.State.APPROVED, in_gallery=True)
-        )
+        outputs = outputs.filter(Q(job__owner=user) | Q(id__in=gallery().values("id")))
     return outputs.first()
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from allauth.mfa.utils import is_mfa_enabled
 from rest_framework.permissions import BasePermission
 
 from access.models import ApiToken, User
@@ -21,7 +20,7 @@ class ActiveTesterWithScopes(BasePermission):
             return False
         if not user.is_active or user.standing_now != User.Standing.ACTIVE:
             return False
-        if user.is_staff and not is_mfa_enabled(user):
+        if user.mfa_missing():
             self.message = "Staff accounts need two-factor authentication first."
             return False
         if isinstance(request.auth, ApiToken):
