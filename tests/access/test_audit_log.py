@@ -258,7 +258,7 @@ def test_user_changes_in_the_admin_are_audited_and_admins_cannot_grant_roles_or_
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     tester = User.objects.get(pk=tester.pk)
-    # Roles are a superuser's to grant (tests/access/test_privileges.py): the posted ones are ignored.
+    # Roles are a superuser's to grant (see test_privileges.py): the posted ones are ignored.
     assert list(tester.groups.values_list("name", flat=True)) == ["Testers"]
     assert not tester.is_superuser
     entry = AuditEntry.objects.get(action="access.user.changed")
