@@ -157,9 +157,16 @@ CHANNEL_LAYERS = {
 JOB_SOFT_TIME_LIMIT = env_int("VERNISSAGE_JOB_SOFT_TIME_LIMIT", 30 * 60, minimum=10)
 JOB_HARD_TIME_LIMIT = JOB_SOFT_TIME_LIMIT + 60
 JOB_MAX_ATTEMPTS = env_int("VERNISSAGE_JOB_MAX_ATTEMPTS", 3, minimum=1)
-# A running job that reports no step for this long has lost its worker (the reconciler requeues it).
-JOB_STALL_SECONDS = env_int("VERNISSAGE_JOB_STALL_SECONDS", 300, minimum=1)
-# A dispatched job may wait in a worker's prefetch buffer for a whole job; past that, it is lost.
+# A running job's worker beats every JOB_HEARTBEAT_SECONDS (loading, denoising, decoding,
+# encoding); a run silent for JOB_STALL_SECONDS has lost its worker and is requeued.
+JOB_HEARTBEAT_SECONDS = env_int("VERNISSAGE_JOB_HEARTBEAT_SECONDS", 5, minimum=1)
+JOB_STALL_SECONDS = env_int("VERNISSAGE_JOB_STALL_SECONDS", 30, minimum=JOB_HEARTBEAT_SECONDS * 3)
+# A dispatched job whose message is in neither the broker's queue nor a worker's unacked set for
+# this long was never sent or was lost (a crash between commit and send, a Redis restart): it is
+# dispatched again. Dispatch ids make the rare duplicate harmless.
+JOB_MESSAGE_GRACE_SECONDS = env_int("VERNISSAGE_JOB_MESSAGE_GRACE_SECONDS", 10, minimum=1)
+# The last resort when the broker cannot be inspected: a dispatched job may wait in a worker's
+# prefetch buffer for a whole job; past that, it is presumed lost.
 JOB_DISPATCH_TIMEOUT_SECONDS = env_int(
     "VERNISSAGE_JOB_DISPATCH_TIMEOUT_SECONDS", JOB_HARD_TIME_LIMIT + 300, minimum=1
 )

@@ -91,6 +91,12 @@ class Job(models.Model):
     progress_step = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the run (claim, every step, and every few seconds while "
+        "loading, decoding or encoding): a silent run has lost its worker.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

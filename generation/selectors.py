@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, F, Max, QuerySet, Window
+from django.db.models import Count, F, Max, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -195,11 +195,15 @@ def queue_estimates(model_name: str, slots: int) -> dict[str, QueueEstimate]:
 
 
 def stalled_running_jobs(stall: timedelta) -> QuerySet[Job]:
-    return Job.objects.filter(state=Job.State.RUNNING, updated_at__lt=timezone.now() - stall)
+    """Running jobs whose worker has not shown a sign of life (heartbeat) for `stall`."""
+    cutoff = timezone.now() - stall
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, updated_at__lt=cutoff)
+    return Job.objects.filter(silent, state=Job.State.RUNNING)
 
 
-def lost_dispatches(timeout: timedelta) -> QuerySet[Job]:
-    return Job.objects.filter(state=Job.State.QUEUED, dispatched_at__lt=timezone.now() - timeout)
+def dispatched_unclaimed(older_than: timedelta) -> QuerySet[Job]:
+    """Jobs handed to Celery longer ago than `older_than` that no worker has claimed yet."""
+    return Job.objects.filter(state=Job.State.QUEUED, dispatched_at__lt=timezone.now() - older_than)
 
 
 def overdue_waiting_jobs() -> QuerySet[Job]:

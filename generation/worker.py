@@ -9,10 +9,12 @@ The worker is an entry point: it finishes a job (generation) and registers its o
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,13 @@ from uuid import UUID
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.storage import storages
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 
 from generation.models import Job
 from generation.pipeline.previews import CONTENT_TYPES, encode_preview
@@ -30,6 +38,7 @@ from generation.progress import publish_preview
 from generation.registry import ModelSpec, get_model
 from generation.services import (
     job_fail,
+    job_heartbeat,
     job_record_progress,
     job_retry,
     job_start,
@@ -52,6 +61,11 @@ def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
     if spec is None:
         job_fail(job=job, reason=f"Model {job.model_name!r} is no longer configured.")
         return Job.State.FAILED
+    with Heartbeat(job):
+        return _run(job, spec)
+
+
+def _run(job: Job, spec: ModelSpec) -> str:
     try:
         return _render_and_store(job, spec)
     except SoftTimeLimitExceeded:
@@ -59,18 +73,57 @@ def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
     except TRANSIENT_ERRORS as exc:
         # Storage, network or database hiccups: run it again (bounded by JOB_MAX_ATTEMPTS).
         logger.warning("Job %s hit a transient error, will retry: %s", job.id, exc)
-        if job_retry(job=job, reason=describe_failure(exc)):
-            return "retrying"
-        return Job.State.FAILED
+        return _retry(job, exc)
     except Exception as exc:
         logger.exception("Job %s failed", job.id)
         job_fail(job=job, reason=describe_failure(exc))
     return Job.State.FAILED
 
 
+def _retry(job: Job, exc: BaseException) -> str:
+    """Requeue after a transient error. A database error leaves this thread's connection broken:
+    drop it first, so the requeue itself reaches the database (or, if the database is still down,
+    the reconciler requeues the silent run once it is back)."""
+    close_old_connections()
+    connection.close()
+    try:
+        return "retrying" if job_retry(job=job, reason=describe_failure(exc)) else Job.State.FAILED
+    except (InterfaceError, OperationalError):
+        logger.warning("Job %s: database still unreachable; the reconciler will requeue it", job.id)
+        return "retry pending"
+
+
+class Heartbeat:
+    """Beats for the current run every JOB_HEARTBEAT_SECONDS from a thread of its own, whatever
+    the worker is doing (loading the pipeline, denoising, decoding, encoding, storing), so a slow
+    but healthy run is never taken for a dead worker, and a dead one is noticed in seconds."""
+
+    def __init__(self, job: Job) -> None:
+        self.job, self.stop = job, threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=settings.JOB_HEARTBEAT_SECONDS * 2)
+
+    def _beat(self) -> None:
+        try:
+            while not self.stop.wait(settings.JOB_HEARTBEAT_SECONDS):
+                try:
+                    job_heartbeat(job=self.job)
+                except (InterfaceError, OperationalError):
+                    connection.close()  # the database is away; beat again when it is back
+        finally:
+            connection.close()  # this thread's own connection
+
+
 def _render_and_store(job: Job, spec: ModelSpec) -> str:
     # Lazy on purpose: this is where torch and diffusers enter the worker process (never the web).
-    from generation.pipeline.runner import RenderCancelled, RenderRequest, render
+    from generation.pipeline.runner import RenderCancelled, RenderRequest, load_pipeline, render
 
     request = RenderRequest(
         prompt=job.prompt,
@@ -82,6 +135,7 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
         steps=job.steps,
         guidance_scale=job.guidance,
     )
+    load_pipeline(spec)  # once per worker child; not charged to the tester (render reuses it)
     started = time.monotonic()
     try:
         frames = render(
@@ -96,7 +150,12 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
         return "stopped"
     gpu_seconds = time.monotonic() - started
     fields = _encode_and_store(job, spec, frames)
-    if not job_finalize(job=job, output_fields=fields, gpu_seconds=gpu_seconds):
+    try:
+        finalized = job_finalize(job=job, output_fields=fields, gpu_seconds=gpu_seconds)
+    except BaseException:
+        _discard(fields)  # the row was not committed: its files must not outlive it
+        raise
+    if not finalized:
         _discard(fields)
         return "superseded"
     return Job.State.SUCCEEDED
@@ -127,9 +186,13 @@ def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
         sha256 = hashlib.sha256(video.read_bytes()).hexdigest()
         size = video.stat().st_size
         destination = Path(storage.path(folder))
-        destination.mkdir(parents=True, exist_ok=True)
-        shutil.move(video, destination / "video.mp4")
-        shutil.move(poster, destination / "poster.jpg")
+        try:
+            destination.mkdir(parents=True, exist_ok=True)
+            shutil.move(video, destination / "video.mp4")
+            shutil.move(poster, destination / "poster.jpg")
+        except OSError:
+            _discard({"video_name": f"{folder}/video.mp4", "poster_name": f"{folder}/poster.jpg"})
+            raise  # a half-moved file must not stay behind
     return {
         "video_name": f"{folder}/video.mp4",
         "poster_name": f"{folder}/poster.jpg",
@@ -146,7 +209,10 @@ def _discard(fields: dict) -> None:
     """Remove a run's files, and its folders if nothing else is left in them."""
     storage = storages["outputs"]
     for name in (fields["video_name"], fields["poster_name"]):
-        storage.delete(name)
+        try:
+            storage.delete(name)
+        except OSError:
+            logger.warning("Could not remove %s; the output sweeper will", name)
     attempt_folder = Path(storage.path(fields["video_name"])).parent
     for folder in (attempt_folder, attempt_folder.parent):
         try:
@@ -155,8 +221,20 @@ def _discard(fields: dict) -> None:
             break  # not empty: another attempt's files live there
 
 
+STORAGE_ERRORS = {
+    errno.ENOSPC: "the server's storage is full",
+    errno.EDQUOT: "the server's storage quota is used up",
+    errno.EROFS: "the server's storage is read-only",
+    errno.EACCES: "the server may not write to its storage",
+    errno.EIO: "the server's storage failed",
+}
+
+
 def describe_failure(exc: BaseException) -> str:
-    """A reason a tester can read; the traceback goes to the worker log."""
+    """A reason a tester can read (never a server path); the traceback goes to the worker log."""
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError | TimeoutError):
+        why = STORAGE_ERRORS.get(exc.errno or 0, "the server could not store the video")
+        return f"Generation finished but could not be saved: {why}. The team has been told."
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if "out of memory" in text.lower():
         return "The GPU ran out of memory for this size; try fewer frames or a smaller size."

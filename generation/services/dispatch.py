@@ -105,7 +105,13 @@ def _send_all(jobs: list[Job], queue: str) -> None:
 
 def _send(job: Job, queue: str) -> None:
     try:
-        celery_app.send_task(RUN_JOB_TASK, args=[str(job.id), str(job.dispatch_id)], queue=queue)
+        # The task id is the dispatch id: the reconciler finds each job's message in the broker.
+        celery_app.send_task(
+            RUN_JOB_TASK,
+            args=[str(job.id), str(job.dispatch_id)],
+            queue=queue,
+            task_id=str(job.dispatch_id),
+        )
     except Exception:
         # Undo the dispatch: the next dispatch (on completion, or the dispatcher's tick) retries.
         logger.exception("Could not send job %s to queue %s", job.id, queue)

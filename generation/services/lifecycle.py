@@ -24,9 +24,15 @@ from access.models import User
 from access.roles import can_moderate
 from access.services import audit_record
 from generation import audit
+from generation.broker import message_ids
 from generation.models import Job
 from generation.progress import publish_job
-from generation.selectors import lost_dispatches, overdue_waiting_jobs, stalled_running_jobs
+from generation.registry import all_models
+from generation.selectors import (
+    dispatched_unclaimed,
+    overdue_waiting_jobs,
+    stalled_running_jobs,
+)
 from generation.services.dispatch import jobs_dispatch, jobs_dispatch_all
 from generation.services.errors import JobRejected
 
@@ -50,6 +56,7 @@ def job_start(*, job_id: UUID, dispatch_id: UUID, worker: str) -> Job | None:
         progress_step=0,
         worker=worker[:200],
         started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
     )
     if not claimed:
         _fail_exhausted(job_id, dispatch_id)
@@ -88,13 +95,20 @@ def _current_run(job: Job) -> Q:
 
 def job_record_progress(*, job: Job, step: int) -> bool:
     """Record a finished denoising step. False means stop: the job was cancelled or superseded."""
+    now = timezone.now()
     updated = Job.objects.filter(_current_run(job)).update(
-        progress_step=step, updated_at=timezone.now()
+        progress_step=step, updated_at=now, heartbeat_at=now
     )
     if updated:
         job.progress_step = step
         publish_job(job, force=step == job.steps)
     return bool(updated)
+
+
+def job_heartbeat(*, job: Job) -> bool:
+    """The current run is alive (called every JOB_HEARTBEAT_SECONDS while the worker loads,
+    denoises, decodes or encodes). False: the run no longer counts (cancelled or superseded)."""
+    return bool(Job.objects.filter(_current_run(job)).update(heartbeat_at=timezone.now()))
 
 
 def job_succeed(*, job: Job, gpu_seconds: float) -> bool:
@@ -206,18 +220,18 @@ class ReconcileReport:
 def jobs_reconcile() -> ReconcileReport:
     """The dispatcher's periodic tick: recover what messages and workers lost, then dispatch.
 
-    - RUNNING with no progress for JOB_STALL_SECONDS: its worker is gone; wait for a new dispatch
+    - RUNNING with no heartbeat for JOB_STALL_SECONDS: its worker is gone; wait for a new dispatch
       (a late message of the dead run carries the old dispatch_id and is ignored).
-    - QUEUED, dispatched longer ago than JOB_DISPATCH_TIMEOUT_SECONDS without starting: the
-      message is presumed lost; dispatch again.
+    - QUEUED and dispatched, but its message is in neither its queue nor a worker's unacked set
+      for JOB_MESSAGE_GRACE_SECONDS: never sent (a crash between commit and send) or lost (a
+      Redis restart, a message acknowledged during a database outage); dispatch again. When the
+      broker cannot be read, only after JOB_DISPATCH_TIMEOUT_SECONDS.
     - QUEUED past its queue deadline: cancelled with a reason.
     """
     stalled = _requeue(
         stalled_running_jobs(timedelta(seconds=settings.JOB_STALL_SECONDS)), Job.State.RUNNING
     )
-    lost = _requeue(
-        lost_dispatches(timedelta(seconds=settings.JOB_DISPATCH_TIMEOUT_SECONDS)), Job.State.QUEUED
-    )
+    lost = _requeue(_lost_messages(), Job.State.QUEUED)
     expired = 0
     for job in overdue_waiting_jobs():
         expired += Job.objects.filter(id=job.id, state=Job.State.QUEUED).transition(
@@ -229,6 +243,17 @@ def jobs_reconcile() -> ReconcileReport:
     return ReconcileReport(stalled, lost, expired, jobs_dispatch_all())
 
 
+def _lost_messages() -> list[Job]:
+    waiting = list(dispatched_unclaimed(timedelta(seconds=settings.JOB_MESSAGE_GRACE_SECONDS)))
+    if not waiting:
+        return []
+    present = message_ids({spec.queue for spec in all_models()})
+    if present is None:  # the broker cannot tell us: fall back to the long timeout
+        cutoff = timezone.now() - timedelta(seconds=settings.JOB_DISPATCH_TIMEOUT_SECONDS)
+        return [job for job in waiting if job.dispatched_at and job.dispatched_at < cutoff]
+    return [job for job in waiting if str(job.dispatch_id) not in present]
+
+
 def _requeue(jobs: Iterable[Job], state: str) -> int:
     count = 0
     for job in jobs:
@@ -236,7 +261,11 @@ def _requeue(jobs: Iterable[Job], state: str) -> int:
             _fail_exhausted(job.id, job.dispatch_id)
             continue
         count += Job.objects.filter(id=job.id, state=state, dispatch_id=job.dispatch_id).transition(
-            Job.State.QUEUED, dispatched_at=None, dispatch_id=None, progress_step=0
+            Job.State.QUEUED,
+            dispatched_at=None,
+            dispatch_id=None,
+            progress_step=0,
+            heartbeat_at=None,
         )
         logger.warning("Requeued job %s (was %s on %s)", job.id, state, job.worker or "?")
     return count
