@@ -150,6 +150,11 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
         return "stopped"
     gpu_seconds = time.monotonic() - started
     fields = _encode_and_store(job, spec, frames)
+    return finalize_or_discard(job, fields, gpu_seconds)
+
+
+def finalize_or_discard(job: Job, fields: dict[str, Any], gpu_seconds: float) -> str:
+    """Finalize with the stored files, or remove them: never files without a committed row."""
     try:
         finalized = job_finalize(job=job, output_fields=fields, gpu_seconds=gpu_seconds)
     except BaseException:
