@@ -1,15 +1,16 @@
 """The one base consumer every socket endpoint extends.
 
-It authenticates on connect, refuses by accepting then closing with our codes (a refusal during
-the handshake reaches browsers as a bare 1006, which looks like a network error worth retrying),
-joins the user's and containment groups, sends a snapshot, re-checks standing periodically and on
-every message, and asks the endpoint before forwarding each event. Endpoints override `authorize`,
+It authenticates at the handshake and refuses by accepting then closing with our codes (without
+ever joining the channel layer); an accepted socket joins the user's and containment groups, gets
+a snapshot, re-checks standing periodically and on every message, and the endpoint is asked
+before each event is forwarded. Endpoints override `authorize`,
 `snapshot`, `user_allowed` and `may_forward`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -50,6 +51,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     """Base of every endpoint. Subclasses list their extra groups in `self.groups_extra`."""
 
     groups_extra: list[str]
+    groups_joined: list[str]
+    containment: list[str]
 
     # --- what an endpoint decides -----------------------------------------------------------
 
@@ -72,24 +75,53 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     # --- the protocol ---------------------------------------------------------------------------
 
-    async def connect(self) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Decide at the handshake, before touching the channel layer: a refused socket never
+        starts a channel-layer receive. (channels-redis can swallow a cancellation that lands
+        while its receive is starting; the consumer then outlived its client, polling Redis for
+        ever, and `asyncio.run` in a test hung cancelling it.)"""
+        self.scope = scope
+        first = await receive()
+        if first["type"] == "websocket.connect":
+            refusal = await self._decide()
+            if refusal is not None:
+                await self._refuse_handshake(send, *refusal)
+                return
+        replay = [first]
+
+        async def receive_replaying() -> Any:
+            return replay.pop() if replay else await receive()
+
+        await super().__call__(scope, receive_replaying, send)
+
+    async def _decide(self) -> tuple[int, AccessEndedEvent | None] | None:
+        """None to accept; otherwise the close code and, if access ended, why."""
         self.user = self.scope.get("user")
-        self.groups_extra, self.groups_joined = [], []
+        self.groups_extra, self.groups_joined, self.containment = [], [], []
         if self.user is None or not self.user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
-            return
-        allowed, ended, containment = await self._standing()
+            return CLOSE_UNAUTHENTICATED, None
+        allowed, ended, self.containment = await self._standing()
         if not allowed:
-            await self.refuse(CLOSE_FORBIDDEN, ended)
-            return
+            return CLOSE_FORBIDDEN, ended
         code = await self.authorize()
-        if code is not None:
-            await self.refuse(code)
-            return
+        return None if code is None else (code, None)
+
+    @staticmethod
+    async def _refuse_handshake(send: Any, code: int, ended: AccessEndedEvent | None) -> None:
+        """Accept, explain, then close with our code: a socket refused during the handshake
+        reaches the browser as a bare 1006, which looks like a network error worth retrying."""
+        await send({"type": "websocket.accept"})
+        if ended is not None:
+            text = json.dumps(AccessEndedEvent.client_message(ended.as_dict()))
+            await send({"type": "websocket.send", "text": text})
+        await send({"type": "websocket.close", "code": code})
+
+    async def connect(self) -> None:
+        """Only accepted sockets get here (see `__call__`)."""
         # Subscribe before reading the snapshot: an event sent in between is then delivered
         # (at worst twice, harmless for whole-state payloads) instead of lost.
         self.groups_joined = list(
-            dict.fromkeys([*self.groups_extra, groups.user_group(self.user.id), *containment])
+            dict.fromkeys([*self.groups_extra, groups.user_group(self.user.id), *self.containment])
         )
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -104,12 +136,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             recheck.cancel()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def refuse(self, code: int, ended: AccessEndedEvent | None = None) -> None:
-        await self.accept()
-        if ended is not None:
-            await self.send_json(AccessEndedEvent.client_message(ended.as_dict()))
-        await self.close(code=code)
 
     @database_sync_to_async
     def _standing(self) -> tuple[bool, AccessEndedEvent | None, list[str]]:
