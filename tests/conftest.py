@@ -22,14 +22,17 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
-from access.models import Cohort, User
-from access.roles import REVIEWERS, TESTERS, role_grant
+from access.models import Cohort, Program, User
+from access.roles import ADMINS, REVIEWERS, TESTERS, role_grant
 from config.celery import app as celery_app
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+PASSWORD = "a-Strong-pass-42"  # every user the fixtures make signs in with it
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,6 +58,22 @@ def fresh_rate_limits() -> Iterator[None]:
     _forget_rate_limits()
     yield
     _forget_rate_limits()
+
+
+def _forget_token_use() -> None:
+    """Where each API token was used from lives in the real Redis cache, keyed by token id."""
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    for key in client.scan_iter(match=f"{prefix}:token-use:*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def fresh_token_use() -> Iterator[None]:
+    """Token ids repeat between tests (SQLite rolls its sequences back): forget their use."""
+    _forget_token_use()
+    yield
+    _forget_token_use()
 
 
 @pytest.fixture(scope="session")
@@ -244,7 +263,7 @@ def cohort(db) -> Cohort:
 def make_user(db, cohort):
     """A tester in the test cohort, or (reviewer=True) a staff reviewer with TOTP set up."""
 
-    def make(email: str, *, password: str = "a-Strong-pass-42", reviewer: bool = False) -> User:
+    def make(email: str, *, password: str = PASSWORD, reviewer: bool = False) -> User:
         user = User.objects.create_user(username=email, email=email, password=password)
         if reviewer:
             role_grant(user=user, role=REVIEWERS)
@@ -313,6 +332,109 @@ def other_tester(make_user) -> User:
 @pytest.fixture
 def reviewer(make_user) -> User:
     return make_user("rita@vernissage.local", reviewer=True)
+
+
+@pytest.fixture
+def admin(db) -> User:
+    """Staff in the Admins group (manages access, reads the audit log), with TOTP set up."""
+    user = User.objects.create_user(
+        username="alan@vernissage.local", email="alan@vernissage.local", password=PASSWORD
+    )
+    role_grant(user=user, role=ADMINS)
+    totp_enable(user)
+    return user
+
+
+@pytest.fixture
+def red_team_cohort(db) -> Cohort:
+    return Cohort.objects.create(
+        name="Red team",
+        lane=Cohort.Lane.RED_TEAM,
+        model_names=["demo"],
+        ends_at=timezone.now() + timedelta(days=30),
+    )
+
+
+@pytest.fixture
+def red_teamer(make_user, red_team_cohort) -> User:
+    """A tester whose cohort is in the red-team lane (files findings; two approvals needed)."""
+    user = make_user("eve@example.com")
+    user.cohort = red_team_cohort
+    user.save(update_fields=["cohort"])
+    return user
+
+
+@pytest.fixture
+def signed_in(client, tester):
+    """The test client, signed in as the tester (without allauth's form: no UserSession row)."""
+    client.force_login(tester)
+    return client
+
+
+def browser_signed_in(user: User, password: str = PASSWORD) -> Client:
+    """A new browser signed in through allauth's form, which records the session (UserSession)."""
+    browser = Client()
+    response = browser.post(reverse("account_login"), {"login": user.email, "password": password})
+    assert response.status_code == 302, response.content[:300]
+    return browser
+
+
+def bearer(plaintext: str) -> dict[str, str]:
+    """Request headers that authenticate with a personal API token."""
+    return {"authorization": f"Bearer {plaintext}"}
+
+
+# --- standings: every way a tester's access ends -------------------------------------------------
+
+
+def _end_window(user: User) -> None:
+    now = timezone.now()
+    Cohort.objects.filter(pk=user.cohort_id).update(
+        starts_at=now - timedelta(days=30), ends_at=now - timedelta(seconds=1)
+    )
+
+
+def _not_started(user: User) -> None:
+    now = timezone.now()
+    Cohort.objects.filter(pk=user.cohort_id).update(
+        starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2)
+    )
+
+
+def _store_standing(standing: str):
+    def change(user: User) -> None:
+        User.objects.filter(pk=user.pk).update(standing=standing, standing_reason="a leak")
+
+    return change
+
+
+def _suspend_cohort(user: User) -> None:
+    Cohort.objects.filter(pk=user.cohort_id).update(
+        suspended_at=timezone.now(), suspension_reason="a leak"
+    )
+
+
+def _pause_program(user: User) -> None:
+    Program.objects.update_or_create(
+        pk=1, defaults={"paused_at": timezone.now(), "pause_reason": "a leak"}
+    )
+
+
+def _deactivate(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+
+# Each way a tester's access ends, written straight to the rows (no service, no side effect), so
+# what a test observes is what the doors derive from the standing alone. name -> change(user)
+STANDINGS = {
+    "suspended": _store_standing(User.Standing.SUSPENDED),
+    "revoked": _store_standing(User.Standing.REVOKED),
+    "cohort suspended": _suspend_cohort,
+    "program paused": _pause_program,
+    "expired": _end_window,
+    "cohort not started": _not_started,
+    "inactive account": _deactivate,
+}
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Fair dispatch, cancel, queue position and the reconciler, against the real database."""
+"""Fair dispatch of waiting jobs to GPU slots, queue positions and the dispatcher command, against
+the real database (`generation.services.dispatch`)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,11 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from access.models import AuditEntry, Cohort
+from access.models import Cohort
 from generation.models import Job
 from generation.selectors import dispatch_order, queue_estimates, waiting_jobs
 from generation.services import (
-    JobRejected,
-    job_cancel,
-    job_record_progress,
-    job_start,
     jobs_dispatch,
-    jobs_reconcile,
 )
 from tests.factories import make_job
 
@@ -130,65 +126,6 @@ def test_two_dispatchers_at_once_never_hand_out_the_same_job(make_user, settings
     assert Job.objects.filter(dispatched_at__isnull=False).count() == len(chosen) <= 40
 
 
-# --- cancel ------------------------------------------------------------------------------------
-
-
-def test_a_cancelled_queued_job_never_starts(tester, dispatched):
-    job = make_job(tester)
-    [dispatched] = jobs_dispatch(model_name="demo")
-
-    job_cancel(job=job, by=tester)
-
-    assert job_start(job_id=job.id, dispatch_id=dispatched.dispatch_id, worker="w") is None
-    job.refresh_from_db()
-    assert (job.state, job.attempt, job.error) == ("cancelled", 0, "Cancelled by you.")
-
-
-def test_a_cancelled_running_job_stops_at_its_next_step(tester, dispatched):
-    make_job(tester)
-    [dispatched] = jobs_dispatch(model_name="demo")
-    running = job_start(job_id=dispatched.id, dispatch_id=dispatched.dispatch_id, worker="w")
-    assert job_record_progress(job=running, step=1) is True
-
-    job_cancel(job=running, by=tester)
-
-    assert job_record_progress(job=running, step=2) is False
-
-
-def test_staff_can_cancel_anyones_job_and_it_is_audited(tester, reviewer):
-    job = make_job(tester)
-
-    job_cancel(job=job, by=reviewer, reason="abusive prompt")
-
-    entry = AuditEntry.objects.get(action="generation.job.cancelled")
-    assert entry.details == {"reason": "abusive prompt"} and entry.actor == reviewer
-
-
-def test_another_tester_cannot_cancel_my_job(client, tester, other_tester):
-    job = make_job(tester)
-    client.force_login(other_tester)
-
-    response = client.post(reverse("job_cancel", kwargs={"job_id": job.id}))
-
-    assert response.status_code == 404
-    job.refresh_from_db()
-    assert job.state == "queued"
-
-
-def test_a_finished_job_cannot_be_cancelled(tester):
-    with pytest.raises(JobRejected, match="already ended"):
-        job_cancel(job=make_job(tester, state="succeeded"), by=tester)
-
-
-def test_the_api_cancels_with_the_jobs_write_scope(client, tester):
-    job = make_job(tester)
-    client.force_login(tester)
-
-    response = client.post(reverse("api_job_cancel", kwargs={"job_id": job.id}))
-
-    assert response.status_code == 200 and response.json()["state"] == "cancelled"
-
-
 # --- queue position and ETA ----------------------------------------------------------------------
 
 
@@ -216,64 +153,7 @@ def test_the_studio_and_api_show_queue_positions(client, tester):
     assert payload["queue_position"] == 0
 
 
-# --- reconciler --------------------------------------------------------------------------------
-
-
-def test_a_stalled_running_job_is_requeued_and_its_old_message_ignored(
-    tester, settings, dispatched
-):
-    settings.JOB_STALL_SECONDS = 60
-    make_job(tester)
-    [first] = jobs_dispatch(model_name="demo")
-    job_start(job_id=first.id, dispatch_id=first.dispatch_id, worker="dead")
-    Job.objects.filter(id=first.id).update(updated_at=timezone.now() - timedelta(seconds=61))
-
-    report = jobs_reconcile()
-
-    job = Job.objects.get(id=first.id)
-    assert report.requeued_stalled == 1 and report.dispatched == 1
-    assert job.state == "queued" and job.dispatch_id not in (None, first.dispatch_id)
-    # The dead run's message comes back late: it must not start a second run.
-    assert job_start(job_id=job.id, dispatch_id=first.dispatch_id, worker="late") is None
-    assert job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="new").attempt == 2
-
-
-def test_a_lost_message_is_dispatched_again(
-    tester, settings, dispatched, django_capture_on_commit_callbacks
-):
-    settings.JOB_DISPATCH_TIMEOUT_SECONDS = 60
-    make_job(tester)
-    with django_capture_on_commit_callbacks(execute=True):
-        [first] = jobs_dispatch(model_name="demo")
-    Job.objects.filter(id=first.id).update(dispatched_at=timezone.now() - timedelta(seconds=61))
-
-    with django_capture_on_commit_callbacks(execute=True):
-        report = jobs_reconcile()
-
-    assert (report.redispatched_lost, report.dispatched) == (1, 1)
-    assert len(dispatched) == 2 and dispatched[0][0][1] != dispatched[1][0][1]
-
-
-def test_a_job_waiting_past_its_deadline_is_cancelled_with_a_reason(tester, dispatched):
-    job = make_job(tester)
-    Job.objects.filter(id=job.id).update(wait_deadline=timezone.now() - timedelta(seconds=1))
-
-    assert jobs_reconcile().expired == 1
-    job.refresh_from_db()
-    assert job.state == "cancelled" and "Waited longer" in job.error
-
-
-def test_a_stalled_job_out_of_attempts_fails(tester, settings, dispatched):
-    settings.JOB_STALL_SECONDS, settings.JOB_MAX_ATTEMPTS = 60, 1
-    make_job(tester)
-    [first] = jobs_dispatch(model_name="demo")
-    job_start(job_id=first.id, dispatch_id=first.dispatch_id, worker="dead")
-    Job.objects.filter(id=first.id).update(updated_at=timezone.now() - timedelta(seconds=61))
-
-    jobs_reconcile()
-
-    job = Job.objects.get(id=first.id)
-    assert job.state == "failed" and "1 times" in job.error
+# --- the dispatcher command ----------------------------------------------------------------------
 
 
 def test_the_dispatcher_command_runs_one_tick(
@@ -286,75 +166,3 @@ def test_the_dispatcher_command_runs_one_tick(
         call_command("dispatcher", "--once")
 
     assert len(dispatched) == 1
-
-
-# --- failures ----------------------------------------------------------------------------------
-
-
-def _running(tester):
-    make_job(tester)
-    [job] = jobs_dispatch(model_name="demo")
-    return job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w")
-
-
-def test_a_transient_error_puts_the_job_back_in_the_queue(tester, dispatched, monkeypatch):
-    from generation import worker
-
-    job = _running(tester)
-    monkeypatch.setattr(worker, "job_start", lambda **kwargs: Job.objects.get(id=job.id))
-    monkeypatch.setattr(
-        worker, "_render_and_store", lambda job, spec: (_ for _ in ()).throw(ConnectionError("nfs"))
-    )
-
-    result = worker.job_execute(job_id=job.id, dispatch_id=job.dispatch_id, worker="w")
-
-    job.refresh_from_db()
-    assert result == "retrying"
-    assert (job.state, job.dispatch_id, job.gpu_seconds) == ("queued", None, 0.0)
-    assert "ConnectionError" in job.error
-
-
-def test_a_transient_error_on_the_last_attempt_fails_the_job(tester, dispatched, settings):
-    from generation.services import job_retry
-
-    settings.JOB_MAX_ATTEMPTS = 1
-    job = _running(tester)
-
-    assert job_retry(job=job, reason="Generation failed (TimeoutError).") is False
-    job.refresh_from_db()
-    assert job.state == "failed" and "gave up after 1 attempts" in job.error
-
-
-def test_an_ordinary_error_fails_the_job_with_a_readable_reason(tester, dispatched, monkeypatch):
-    from generation import worker
-
-    job = _running(tester)
-    monkeypatch.setattr(worker, "job_start", lambda **kwargs: Job.objects.get(id=job.id))
-    monkeypatch.setattr(
-        worker,
-        "_render_and_store",
-        lambda job, spec: (_ for _ in ()).throw(RuntimeError("CUDA out of memory. Tried 2 GiB")),
-    )
-
-    assert worker.job_execute(job_id=job.id, dispatch_id=job.dispatch_id, worker="w") == "failed"
-    job.refresh_from_db()
-    assert job.state == "failed" and job.error.startswith("The GPU ran out of memory")
-
-
-def test_a_stale_message_never_fails_a_healthy_last_attempt(tester, settings, dispatched):
-    settings.JOB_MAX_ATTEMPTS, settings.JOB_STALL_SECONDS = 2, 60
-    make_job(tester)
-    [first] = jobs_dispatch(model_name="demo")
-    job_start(job_id=first.id, dispatch_id=first.dispatch_id, worker="dead")
-    Job.objects.filter(id=first.id).update(updated_at=timezone.now() - timedelta(seconds=61))
-    jobs_reconcile()
-    job = Job.objects.get(id=first.id)
-    live = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="new")
-    assert live.attempt == 2
-
-    # The dead run's message comes back after the visibility timeout.
-    assert job_start(job_id=job.id, dispatch_id=first.dispatch_id, worker="late") is None
-
-    job.refresh_from_db()
-    assert (job.state, job.attempt) == ("running", 2)
-    assert job_record_progress(job=live, step=1) is True
