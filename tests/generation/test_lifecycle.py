@@ -180,7 +180,6 @@ def test_a_transient_error_puts_the_job_back_in_the_queue(tester, dispatched, mo
 
 
 def test_a_transient_error_on_the_last_attempt_fails_the_job(tester, dispatched, settings):
-
     settings.JOB_MAX_ATTEMPTS = 1
     job = _running(tester)
 
