@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -308,6 +309,31 @@ async def _read_until_live_or_closed(communicator) -> tuple[bool, int | None, li
         if messages[-1]["type"] == "snapshot":
             return True, None, messages
     return False, code, messages
+
+
+def transitions_in_docstring(model: type) -> tuple[dict[str, set[str]], set[str]]:
+    """The transitions and final states a stateful model's docstring lists, as state values.
+
+    Reads lines like `QUEUED -> RUNNING | CANCELLED`, continuation lines `| QUEUED`, and
+    `SUCCEEDED, FAILED and CANCELLED are final`, ignoring the explanations in parentheses.
+    """
+    text = re.sub(r"\([^)]*\)", "", model.__doc__.split("Transitions", 1)[1])
+    names = {state.name: state.value for state in model.State}
+    transitions: dict[str, set[str]] = {}
+    source = None
+    for line in text.splitlines():
+        if final := re.match(r"\s*([A-Z_, ]+(?: and [A-Z_]+)?) are final", line):
+            return transitions, {names[word] for word in re.findall(r"[A-Z_]+", final[1])}
+        if arrow := re.match(r"\s*([A-Z_]+)\s*->(.*)", line):
+            source, targets = names[arrow[1]], arrow[2]
+        elif more := re.match(r"\s*\|(.*)", line):
+            targets = more[1]
+        else:
+            continue
+        transitions.setdefault(source, set()).update(
+            names[word] for word in re.findall(r"[A-Z_]+", targets)
+        )
+    raise AssertionError(f"{model.__name__}'s docstring names no final states")
 
 
 def totp_enable(user: User) -> str:
