@@ -356,6 +356,19 @@ def other_tester(make_user) -> User:
 
 
 @pytest.fixture
+def outsider(db) -> User:
+    """A tester in another cohort."""
+    other = Cohort.objects.create(
+        name="Other cohort", model_names=["demo"], ends_at=timezone.now() + timedelta(days=30)
+    )
+    user = User.objects.create_user(
+        username="cy@example.com", email="cy@example.com", password=PASSWORD, cohort=other
+    )
+    role_grant(user=user, role=TESTERS)
+    return user
+
+
+@pytest.fixture
 def reviewer(make_user) -> User:
     return make_user("rita@vernissage.local", reviewer=True)
 
