@@ -1,11 +1,14 @@
-"""Shared fixtures: real services, a real Celery worker and a real ASGI server as subprocesses.
+"""Shared fixtures: the people of every test, the ways their access ends, websocket clients, and
+real services, a real Celery worker and a real ASGI server as subprocesses.
 
 Subprocesses use `config.test_settings` and the test database pytest-django created, so tests that
 talk to them must use `django_db(transaction=True)`: the data has to be committed to be seen.
+Fixtures used by one folder only live in that folder's conftest.py; none is copied between files.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -14,15 +17,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +38,7 @@ from config.celery import app as celery_app
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PASSWORD = "a-Strong-pass-42"  # every user the fixtures make signs in with it
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -278,11 +283,16 @@ def make_user(db, cohort):
     return make
 
 
-async def socket_outcome(path: str, user, *, origin: bytes = b"http://127.0.0.1:8000"):
-    """Open a websocket as `user`: (True, None, messages) once it is live (its snapshot came),
-    or (False, close code, messages) when the server refused it, however it said so.
+# Channels' AllowedHostsOriginValidator: with DEBUG off (as under pytest-django) a socket must come
+# from an origin in ALLOWED_HOSTS.
+ORIGIN = b"http://127.0.0.1:8000"
 
-    The client always hangs up before returning, refused or not: a consumer left running (its
+
+@asynccontextmanager
+async def websocket(path: str, user, *, origin: bytes = ORIGIN) -> AsyncIterator[Any]:
+    """A websocket client of the real ASGI application, as `user` (not yet connected).
+
+    The client always hangs up on leaving the block, refused or not: a consumer left running (its
     channel-layer receive pending) was what `asyncio.run` then hung on, cancelling it, for more
     than 20 minutes on a loaded machine.
     """
@@ -293,9 +303,30 @@ async def socket_outcome(path: str, user, *, origin: bytes = b"http://127.0.0.1:
     communicator = WebsocketCommunicator(application, path, headers=[(b"origin", origin)])
     communicator.scope["user"] = user
     try:
-        return await _read_until_live_or_closed(communicator)
+        yield communicator
     finally:
         await communicator.disconnect(timeout=5)
+
+
+def run_async(body: Callable[[], Awaitable[T]]) -> T:
+    """Run an async test body, then close the database connections the consumers' threads opened
+    (left open, the test database could not be dropped at the end of the run)."""
+    from channels.db import database_sync_to_async
+
+    async def main() -> T:
+        try:
+            return await body()
+        finally:
+            await database_sync_to_async(connections.close_all)()
+
+    return asyncio.run(main())
+
+
+async def socket_outcome(path: str, user, *, origin: bytes = ORIGIN):
+    """Open a websocket as `user`: (True, None, messages) once it is live (its snapshot came),
+    or (False, close code, messages) when the server refused it, however it said so."""
+    async with websocket(path, user, origin=origin) as communicator:
+        return await _read_until_live_or_closed(communicator)
 
 
 async def _read_until_live_or_closed(communicator) -> tuple[bool, int | None, list[dict]]:

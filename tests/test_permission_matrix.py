@@ -13,13 +13,10 @@ to act on.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import pytest
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
-from django.db import connections
 from django.urls import reverse
 
 from access import urls as access_urls
@@ -39,7 +36,7 @@ from review import urls as review_urls
 from review.api import urls as review_api_urls
 from review.models import Approval, Feedback, Finding, NotificationPreference, Output, ShareLink
 from review.services import finding_file, share_link_create
-from tests.conftest import socket_outcome
+from tests.conftest import run_async, socket_outcome
 from tests.factories import make_job, make_output
 
 pytestmark = pytest.mark.django_db
@@ -316,12 +313,7 @@ SOCKETS = {
 
 
 async def _socket(path: str, user) -> str | int | None:
-    try:
-        connected, code, _ = await socket_outcome(path, user)
-    finally:
-        # Consumers leave their worker thread's connection open; close it so the test database
-        # can be dropped at the end of the run.
-        await database_sync_to_async(connections.close_all)()
+    connected, code, _ = await socket_outcome(path, user)
     return OPEN if connected else code
 
 
@@ -333,7 +325,7 @@ def test_socket_matrix(people, endpoint, role):
     job = make_job(people["owner"])
     user = people[role] or AnonymousUser()
 
-    outcome = asyncio.run(_socket(endpoint.format(job=job.id), user))
+    outcome = run_async(lambda: _socket(endpoint.format(job=job.id), user))
 
     assert outcome == SOCKETS[endpoint][ROLES.index(role)]
 
@@ -341,12 +333,8 @@ def test_socket_matrix(people, endpoint, role):
 @pytest.mark.timeout(60)
 @pytest.mark.django_db(transaction=True)
 def test_a_socket_from_a_foreign_origin_is_refused(tester):
-    async def connect():
-        try:
-            return await socket_outcome("/ws/studio/", tester, origin=b"https://evil.example")
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    connected, _, _ = asyncio.run(connect())
+    connected, _, _ = run_async(
+        lambda: socket_outcome("/ws/studio/", tester, origin=b"https://evil.example")
+    )
 
     assert connected is False

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,7 +17,7 @@ from access.services import tester_reinstate as reinstate
 from containment.services import tester_suspend as suspend
 from generation.models import Job
 from generation.services import JobRejected
-from tests.conftest import STANDINGS, bearer, socket_outcome
+from tests.conftest import STANDINGS, bearer, run_async, socket_outcome
 from tests.factories import submit_job
 
 pytestmark = pytest.mark.django_db
@@ -90,21 +87,17 @@ def test_job_submit_refuses_a_tester_out_of_good_standing(tester, standing):
     assert not Job.objects.exists()
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("standing", MAKE_STANDING)
 def test_the_studio_socket_refuses_a_tester_out_of_good_standing(tester, standing):
     MAKE_STANDING[standing](tester)
     tester.refresh_from_db()
 
-    async def connect():
-        connected, code, messages = await socket_outcome("/ws/studio/", tester)
-        # The refusing consumer leaves its worker thread's connection open; close it so the
-        # test database can be dropped at the end of the run.
-        await database_sync_to_async(connections.close_all)()
-        assert code == 4403 and messages[-1]["type"] == "access_ended"
-        return connected
+    connected, code, messages = run_async(lambda: socket_outcome("/ws/studio/", tester))
 
-    assert asyncio.run(connect()) is False
+    assert connected is False
+    assert code == 4403 and messages[-1]["type"] == "access_ended"
 
 
 def test_a_cohort_that_has_not_started_yet_gives_no_access(tester):

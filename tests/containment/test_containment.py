@@ -381,6 +381,7 @@ def _watch(people: dict[str, User], scope: str, during) -> tuple:
     return asyncio.run(run())
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scope", SCOPES)
 def test_open_sockets_are_closed_by_the_server_within_a_second(people, scope):
@@ -419,6 +420,7 @@ async def _lost_message_round(people: dict[str, User], scope: str, settings) -> 
         await _hang_up(talking, periodic, bystander)
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scope", SCOPES)
 def test_when_the_message_is_lost_sockets_recheck_periodically_and_on_every_message(

@@ -10,32 +10,24 @@ minutes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, Group
-from django.db import connections
 
 from access.models import User
 from access.roles import REVIEWERS
-from config.asgi import application
 from containment.services import tester_suspend as suspend
 from generation.progress import job_event, publish_job
 from realtime import groups
 from realtime.events import ReviewItemEvent
 from realtime.publisher import publish
+from tests.conftest import run_async, websocket
 from tests.factories import make_job
-
-# Channels' AllowedHostsOriginValidator: with DEBUG off (as under pytest-django) a socket must come
-# from an origin in ALLOWED_HOSTS.
-ORIGIN = [(b"origin", b"http://127.0.0.1:8000")]
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.django_db(transaction=True)]
 
@@ -46,30 +38,6 @@ def _path(endpoint: str, job_id: object = None) -> str:
     return {"studio": "/ws/studio/", "job": f"/ws/jobs/{job_id}/", "review": "/ws/review/"}[
         endpoint
     ]
-
-
-@asynccontextmanager
-async def _socket(path: str, user) -> AsyncIterator[WebsocketCommunicator]:
-    """A websocket client for `path` as `user`, always hung up on leaving the block."""
-    communicator = WebsocketCommunicator(application, path, headers=ORIGIN)
-    communicator.scope["user"] = user
-    try:
-        yield communicator
-    finally:
-        await communicator.disconnect(timeout=5)
-
-
-def _run(body):
-    """Run an async test body, then close the connections the consumers' threads opened (or the
-    test database could not be dropped at the end of the run)."""
-
-    async def main():
-        try:
-            return await body()
-        finally:
-            await database_sync_to_async(connections.close_all)()
-
-    return asyncio.run(main())
 
 
 async def _until_closed(socket: WebsocketCommunicator) -> tuple[list[dict], int]:
@@ -86,11 +54,11 @@ def _refusal(path: str, user) -> tuple[bool, list[dict], int]:
     """(accepted, messages, close code) of a socket the server refuses."""
 
     async def body():
-        async with _socket(path, user) as socket:
+        async with websocket(path, user) as socket:
             accepted, _ = await socket.connect(timeout=5)
             return (accepted, *await _until_closed(socket))
 
-    return _run(body)
+    return run_async(body)
 
 
 @pytest.fixture
@@ -160,11 +128,11 @@ def test_the_first_message_of_a_live_socket_is_the_snapshot(tester, reviewer, en
     user = reviewer if endpoint == "review" else tester
 
     async def body():
-        async with _socket(_path(endpoint, job.id), user) as socket:
+        async with websocket(_path(endpoint, job.id), user) as socket:
             connected, _ = await socket.connect(timeout=5)
             return connected, await socket.receive_json_from(timeout=5)
 
-    connected, first = _run(body)
+    connected, first = run_async(body)
 
     assert connected is True
     assert first["type"] == "snapshot"
@@ -181,13 +149,13 @@ def test_a_published_review_item_reaches_an_open_review_socket(reviewer):
     )
 
     async def body():
-        async with _socket(_path("review"), reviewer) as socket:
+        async with websocket(_path("review"), reviewer) as socket:
             await socket.connect(timeout=5)
             assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
             await sync_to_async(publish)(event, groups=[groups.REVIEWERS])
             return await socket.receive_json_from(timeout=5)
 
-    received = _run(body)
+    received = run_async(body)
 
     assert received == {
         "type": "review",
@@ -204,13 +172,13 @@ def test_a_job_socket_hears_its_jobs_updates(tester):
     job = make_job(tester)
 
     async def body():
-        async with _socket(_path("job", job.id), tester) as socket:
+        async with websocket(_path("job", job.id), tester) as socket:
             await socket.connect(timeout=5)
             assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
             await database_sync_to_async(publish_job)(job)
             return await socket.receive_json_from(timeout=5)
 
-    received = _run(body)
+    received = run_async(body)
 
     assert received["type"] == "job"
     assert (received["job"]["id"], received["job"]["state"]) == (str(job.id), "queued")
@@ -221,7 +189,7 @@ def test_a_studio_socket_never_hears_another_testers_job(tester, other_tester):
     mine = make_job(tester)
 
     async def body():
-        async with _socket(_path("studio"), tester) as socket:
+        async with websocket(_path("studio"), tester) as socket:
             await socket.connect(timeout=5)
             assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
             # Theirs is addressed to this socket's own user group: only may_forward stops it.
@@ -229,7 +197,7 @@ def test_a_studio_socket_never_hears_another_testers_job(tester, other_tester):
             await database_sync_to_async(publish_job)(mine)
             return await socket.receive_json_from(timeout=5), await socket.receive_nothing(0.2)
 
-    received, nothing_else = _run(body)
+    received, nothing_else = run_async(body)
 
     assert received["job"]["id"] == str(mine.id)
     assert nothing_else
@@ -244,7 +212,7 @@ def test_a_reviewer_who_loses_the_reviewers_group_is_closed_at_the_next_event(
         reviewer.groups.remove(Group.objects.get(name=REVIEWERS))
 
     async def body():
-        async with _socket(_path("review"), reviewer) as socket:
+        async with websocket(_path("review"), reviewer) as socket:
             await socket.connect(timeout=5)
             assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
             await database_sync_to_async(lose_the_role)()
@@ -252,7 +220,7 @@ def test_a_reviewer_who_loses_the_reviewers_group_is_closed_at_the_next_event(
             await sync_to_async(publish)(event, groups=[groups.REVIEWERS])
             return quiet, *await _until_closed(socket)
 
-    quiet, messages, code = _run(body)
+    quiet, messages, code = run_async(body)
 
     assert quiet
     assert [message["type"] for message in messages] == ["access_ended"]  # not the item
