@@ -6,9 +6,9 @@ visitors are sent to sign in (HTML) or refused with 401 (API); a suspended teste
 everywhere. A refused request (and every GET) changes nothing. A URL name in `access.urls`,
 `generation.urls`, `review.urls` or either API without a row fails `test_every_endpoint_has_a_row`.
 
-The objects: the owner's queued job, approved output (not in the gallery), live share link and
-API token; a pending invitation; a red-teamer's finding on their own output; a tester for staff
-to act on.
+The objects: the owner's queued job, approved output (not in the gallery) with a live share
+link, output awaiting review and API token; a pending invitation; a red-teamer's finding on their
+own output; a tester for staff to act on.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ class World:
     token: ApiToken
     job: Job  # the owner's, queued
     output: Output  # the owner's, approved, not in the gallery
+    pending: Output  # the owner's, awaiting review
     link: ShareLink  # to the owner's output
     finding: Finding  # the red-teamer's, on their own output
     target: User  # a tester for staff to act on
@@ -160,6 +161,7 @@ def world(people, make_user, cohort, outputs_dir) -> World:
         token=token_create(user=owner, name="cli", scopes=["jobs:read"]).token,
         job=make_job(owner),
         output=output,
+        pending=make_output(owner),
         link=share_link_create(output=output, by=owner),
         finding=finding,
         target=target,
@@ -171,6 +173,7 @@ JOB_FORM = {"model": "demo", "prompt": "a lantern", "num_frames": 5, "width": 32
 
 def _kwargs(world: World, name: str) -> dict:
     output, job = {"output_id": world.output.id}, {"job_id": world.job.id}
+    pending = {"output_id": world.pending.id}
     share = {"token": world.link.token}
     return {
         "invitation_open": {"code": world.invitation.code},
@@ -183,8 +186,8 @@ def _kwargs(world: World, name: str) -> dict:
         "job_cancel": job,
         "api_job": job,
         "api_job_cancel": job,
-        "review_claim": output,
-        "review_decide": output,
+        "review_claim": pending,
+        "review_decide": pending,
         "output_detail": output,
         "output_share": output,
         "output_gallery": output,
@@ -214,7 +217,7 @@ def _form(world: World, name: str) -> dict:
         "staff_tester_action": {"reason": "matrix"},
         "staff_containment": {"action": "pause", "reason": "matrix"},
         "review_decide": {"decision": "approve"},
-        "review_bulk": {"output": [str(world.output.id)], "decision": "approve"},
+        "review_bulk": {"output": [str(world.pending.id)], "decision": "approve"},
         "finding_action": {"to": "triaged"},
         "preferences": {"email_on_decision": "0"},
         "output_gallery": {"show": "1"},

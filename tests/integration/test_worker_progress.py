@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120, 
 
 
 def _submit(owner, **overrides) -> Job:
-    return submit_job(owner, prompt="a paper boat in a storm", steps=6, **overrides)
+    return submit_job(owner, **{"prompt": "a paper boat in a storm", "steps": 6, **overrides})
 
 
 def _wait_final(job: Job, timeout: float = 60) -> Job:
