@@ -10,6 +10,7 @@ minutes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -225,3 +226,44 @@ def test_a_reviewer_who_loses_the_reviewers_group_is_closed_at_the_next_event(
     assert quiet
     assert [message["type"] for message in messages] == ["access_ended"]  # not the item
     assert code == 4403
+
+
+# --- hanging up: a consumer ends with its client ------------------------------------------------
+
+
+async def _finishes_after_hang_up(socket, within: float = 2.0) -> bool:
+    """Hang up as a browser does, and tell whether the consumer has ended `within` seconds later
+    (a consumer that outlives its client keeps polling the channel layer for ever)."""
+    await socket.send_input({"type": "websocket.disconnect", "code": 1000})
+    done, _ = await asyncio.wait([socket.future], timeout=within)
+    return bool(done)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_live_socket_ends_when_its_client_hangs_up(tester, reviewer, endpoint):
+    job = make_job(tester)
+    user = reviewer if endpoint == "review" else tester
+
+    async def body():
+        async with websocket(_path(endpoint, job.id), user) as socket:
+            await socket.connect(timeout=5)
+            assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
+            return await _finishes_after_hang_up(socket)
+
+    assert run_async(body) is True
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_refused_anonymous_socket_ends_when_its_client_hangs_up(tester, endpoint):
+    job = make_job(tester)
+
+    async def attempt():
+        async with websocket(_path(endpoint, job.id), AnonymousUser()) as socket:
+            await socket.connect(timeout=5)
+            assert (await socket.receive_output(timeout=5))["code"] == 4401
+            return await _finishes_after_hang_up(socket)
+
+    # A few tries: whether the consumer's channel-layer receive is caught mid-start is a matter of
+    # milliseconds, and every refused socket must end.
+    for number in (1, 2, 3):
+        assert run_async(attempt), f"try {number}: the refused consumer outlived its client"
