@@ -1,35 +1,44 @@
-"""Shared fixtures: real services, a real Celery worker and a real ASGI server as subprocesses.
+"""Shared fixtures: the people of every test, the ways their access ends, websocket clients, and
+real services, a real Celery worker and a real ASGI server as subprocesses.
 
 Subprocesses use `config.test_settings` and the test database pytest-django created, so tests that
 talk to them must use `django_db(transaction=True)`: the data has to be committed to be seen.
+Fixtures used by one folder only live in that folder's conftest.py; none is copied between files.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
-from access.models import Cohort, User
-from access.roles import REVIEWERS, TESTERS, role_grant
+from access.models import Cohort, Program, User
+from access.roles import ADMINS, REVIEWERS, TESTERS, role_grant
 from config.celery import app as celery_app
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+PASSWORD = "a-Strong-pass-42"  # every user the fixtures make signs in with it
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,6 +64,22 @@ def fresh_rate_limits() -> Iterator[None]:
     _forget_rate_limits()
     yield
     _forget_rate_limits()
+
+
+def _forget_token_use() -> None:
+    """Where each API token was used from lives in the real Redis cache, keyed by token id."""
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    for key in client.scan_iter(match=f"{prefix}:token-use:*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(autouse=True)
+def fresh_token_use() -> Iterator[None]:
+    """Token ids repeat between tests (SQLite rolls its sequences back): forget their use."""
+    _forget_token_use()
+    yield
+    _forget_token_use()
 
 
 @pytest.fixture(scope="session")
@@ -244,7 +269,7 @@ def cohort(db) -> Cohort:
 def make_user(db, cohort):
     """A tester in the test cohort, or (reviewer=True) a staff reviewer with TOTP set up."""
 
-    def make(email: str, *, password: str = "a-Strong-pass-42", reviewer: bool = False) -> User:
+    def make(email: str, *, password: str = PASSWORD, reviewer: bool = False) -> User:
         user = User.objects.create_user(username=email, email=email, password=password)
         if reviewer:
             role_grant(user=user, role=REVIEWERS)
@@ -258,11 +283,16 @@ def make_user(db, cohort):
     return make
 
 
-async def socket_outcome(path: str, user, *, origin: bytes = b"http://127.0.0.1:8000"):
-    """Open a websocket as `user`: (True, None, messages) once it is live (its snapshot came),
-    or (False, close code, messages) when the server refused it, however it said so.
+# Channels' AllowedHostsOriginValidator: with DEBUG off (as under pytest-django) a socket must come
+# from an origin in ALLOWED_HOSTS.
+ORIGIN = b"http://127.0.0.1:8000"
 
-    The client always hangs up before returning, refused or not: a consumer left running (its
+
+@asynccontextmanager
+async def websocket(path: str, user, *, origin: bytes = ORIGIN) -> AsyncIterator[Any]:
+    """A websocket client of the real ASGI application, as `user` (not yet connected).
+
+    The client always hangs up on leaving the block, refused or not: a consumer left running (its
     channel-layer receive pending) was what `asyncio.run` then hung on, cancelling it, for more
     than 20 minutes on a loaded machine.
     """
@@ -273,9 +303,30 @@ async def socket_outcome(path: str, user, *, origin: bytes = b"http://127.0.0.1:
     communicator = WebsocketCommunicator(application, path, headers=[(b"origin", origin)])
     communicator.scope["user"] = user
     try:
-        return await _read_until_live_or_closed(communicator)
+        yield communicator
     finally:
         await communicator.disconnect(timeout=5)
+
+
+def run_async(body: Callable[[], Awaitable[T]]) -> T:
+    """Run an async test body, then close the database connections the consumers' threads opened
+    (left open, the test database could not be dropped at the end of the run)."""
+    from channels.db import database_sync_to_async
+
+    async def main() -> T:
+        try:
+            return await body()
+        finally:
+            await database_sync_to_async(connections.close_all)()
+
+    return asyncio.run(main())
+
+
+async def socket_outcome(path: str, user, *, origin: bytes = ORIGIN):
+    """Open a websocket as `user`: (True, None, messages) once it is live (its snapshot came),
+    or (False, close code, messages) when the server refused it, however it said so."""
+    async with websocket(path, user, origin=origin) as communicator:
+        return await _read_until_live_or_closed(communicator)
 
 
 async def _read_until_live_or_closed(communicator) -> tuple[bool, int | None, list[dict]]:
@@ -289,6 +340,31 @@ async def _read_until_live_or_closed(communicator) -> tuple[bool, int | None, li
         if messages[-1]["type"] == "snapshot":
             return True, None, messages
     return False, code, messages
+
+
+def transitions_in_docstring(model: type) -> tuple[dict[str, set[str]], set[str]]:
+    """The transitions and final states a stateful model's docstring lists, as state values.
+
+    Reads lines like `QUEUED -> RUNNING | CANCELLED`, continuation lines `| QUEUED`, and
+    `SUCCEEDED, FAILED and CANCELLED are final`, ignoring the explanations in parentheses.
+    """
+    text = re.sub(r"\([^)]*\)", "", model.__doc__.split("Transitions", 1)[1])
+    names = {state.name: state.value for state in model.State}
+    transitions: dict[str, set[str]] = {}
+    source = None
+    for line in text.splitlines():
+        if final := re.match(r"\s*([A-Z_, ]+(?: and [A-Z_]+)?) are final", line):
+            return transitions, {names[word] for word in re.findall(r"[A-Z_]+", final[1])}
+        if arrow := re.match(r"\s*([A-Z_]+)\s*->(.*)", line):
+            source, targets = names[arrow[1]], arrow[2]
+        elif more := re.match(r"\s*\|(.*)", line):
+            targets = more[1]
+        else:
+            continue
+        transitions.setdefault(source, set()).update(
+            names[word] for word in re.findall(r"[A-Z_]+", targets)
+        )
+    raise AssertionError(f"{model.__name__}'s docstring names no final states")
 
 
 def totp_enable(user: User) -> str:
@@ -311,8 +387,124 @@ def other_tester(make_user) -> User:
 
 
 @pytest.fixture
+def outsider(db) -> User:
+    """A tester in another cohort."""
+    other = Cohort.objects.create(
+        name="Other cohort", model_names=["demo"], ends_at=timezone.now() + timedelta(days=30)
+    )
+    user = User.objects.create_user(
+        username="cy@example.com", email="cy@example.com", password=PASSWORD, cohort=other
+    )
+    role_grant(user=user, role=TESTERS)
+    return user
+
+
+@pytest.fixture
 def reviewer(make_user) -> User:
     return make_user("rita@vernissage.local", reviewer=True)
+
+
+@pytest.fixture
+def admin(db) -> User:
+    """Staff in the Admins group (manages access, reads the audit log), with TOTP set up."""
+    user = User.objects.create_user(
+        username="alan@vernissage.local", email="alan@vernissage.local", password=PASSWORD
+    )
+    role_grant(user=user, role=ADMINS)
+    totp_enable(user)
+    return user
+
+
+@pytest.fixture
+def red_team_cohort(db) -> Cohort:
+    return Cohort.objects.create(
+        name="Red team",
+        lane=Cohort.Lane.RED_TEAM,
+        model_names=["demo"],
+        ends_at=timezone.now() + timedelta(days=30),
+    )
+
+
+@pytest.fixture
+def red_teamer(make_user, red_team_cohort) -> User:
+    """A tester whose cohort is in the red-team lane (files findings; two approvals needed)."""
+    user = make_user("eve@example.com")
+    user.cohort = red_team_cohort
+    user.save(update_fields=["cohort"])
+    return user
+
+
+@pytest.fixture
+def signed_in(client, tester):
+    """The test client, signed in as the tester (without allauth's form: no UserSession row)."""
+    client.force_login(tester)
+    return client
+
+
+def browser_signed_in(user: User, password: str = PASSWORD) -> Client:
+    """A new browser signed in through allauth's form, which records the session (UserSession)."""
+    browser = Client()
+    response = browser.post(reverse("account_login"), {"login": user.email, "password": password})
+    assert response.status_code == 302, response.content[:300]
+    return browser
+
+
+def bearer(plaintext: str) -> dict[str, str]:
+    """Request headers that authenticate with a personal API token."""
+    return {"authorization": f"Bearer {plaintext}"}
+
+
+# --- standings: every way a tester's access ends -------------------------------------------------
+
+
+def _end_window(user: User) -> None:
+    now = timezone.now()
+    Cohort.objects.filter(pk=user.cohort_id).update(
+        starts_at=now - timedelta(days=30), ends_at=now - timedelta(seconds=1)
+    )
+
+
+def _not_started(user: User) -> None:
+    now = timezone.now()
+    Cohort.objects.filter(pk=user.cohort_id).update(
+        starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2)
+    )
+
+
+def _store_standing(standing: str):
+    def change(user: User) -> None:
+        User.objects.filter(pk=user.pk).update(standing=standing, standing_reason="a leak")
+
+    return change
+
+
+def _suspend_cohort(user: User) -> None:
+    Cohort.objects.filter(pk=user.cohort_id).update(
+        suspended_at=timezone.now(), suspension_reason="a leak"
+    )
+
+
+def _pause_program(user: User) -> None:
+    Program.objects.update_or_create(
+        pk=1, defaults={"paused_at": timezone.now(), "pause_reason": "a leak"}
+    )
+
+
+def _deactivate(user: User) -> None:
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+
+# Each way a tester's access ends, written straight to the rows (no service, no side effect), so
+# what a test observes is what the doors derive from the standing alone. name -> change(user)
+STANDINGS = {
+    "suspended": _store_standing(User.Standing.SUSPENDED),
+    "revoked": _store_standing(User.Standing.REVOKED),
+    "cohort suspended": _suspend_cohort,
+    "program paused": _pause_program,
+    "expired": _end_window,
+    "cohort not started": _not_started,
+    "inactive account": _deactivate,
+}
 
 
 @pytest.fixture

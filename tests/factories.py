@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from django.utils import timezone
 from access.models import User
 from generation.models import Job
 from generation.pipeline.video import encode_video
+from generation.services import JobRequest, job_submit
 from review.models import Output
 
 
@@ -28,6 +30,22 @@ def make_job(owner: User, *, state: str = Job.State.QUEUED, prompt: str = "a lig
         guidance=5.0,
         state=state,
     )
+
+
+def submit_job(owner: User, **fields: object) -> Job:
+    """A new job through `job_submit`, as the studio and the API submit one (demo model)."""
+    job, created = job_submit(
+        owner=owner, request=JobRequest(**{"model_name": "demo", "prompt": "a tide pool", **fields})
+    )
+    assert created
+    return job
+
+
+def mark_dispatched(job: Job) -> Job:
+    """What a dispatch does to a row: a message carrying this id is on its way to a worker."""
+    Job.objects.filter(pk=job.pk).update(dispatch_id=uuid.uuid4(), dispatched_at=timezone.now())
+    job.refresh_from_db()
+    return job
 
 
 def make_output(owner: User, *, state: str = Output.State.PENDING) -> Output:

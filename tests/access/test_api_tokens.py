@@ -19,6 +19,7 @@ from containment.services import tester_suspend as suspend
 from generation.api import urls as generation_api_urls
 from generation.models import Job
 from review.api import urls as review_api_urls
+from tests.conftest import bearer
 from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -30,10 +31,6 @@ def _issue(user, *scopes: str, **kwargs) -> str:
     return token_create(
         user=user, name="laptop", scopes=scopes or ["jobs:read"], **kwargs
     ).plaintext
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
 
 
 # --- creating ---------------------------------------------------------------------------------
@@ -168,7 +165,7 @@ def test_token_scope_matrix(client, tester, dispatched, scopes, endpoint):
         url,
         JOB if method == "post" else None,
         content_type="application/json",
-        headers=_bearer(token),
+        headers=bearer(token),
     )
 
     if needed in SCOPES[scopes]:
@@ -185,7 +182,7 @@ def test_a_reviewers_token_reads_the_review_queue_only_with_outputs_read(
 ):
     token = _issue(reviewer, *scopes)
 
-    response = client.get(reverse("api_review_queue"), headers=_bearer(token))
+    response = client.get(reverse("api_review_queue"), headers=bearer(token))
 
     assert response.status_code == status
 
@@ -194,7 +191,7 @@ def test_a_token_submits_a_job_for_its_owner(client, tester, dispatched):
     token = _issue(tester, "jobs:write")
 
     response = client.post(
-        reverse("api_jobs"), JOB, content_type="application/json", headers=_bearer(token)
+        reverse("api_jobs"), JOB, content_type="application/json", headers=bearer(token)
     )
 
     assert response.status_code == 201
@@ -205,8 +202,8 @@ def test_a_token_does_not_see_another_testers_jobs(client, tester, other_tester)
     job = make_job(other_tester)
     token = _issue(tester, "jobs:read")
 
-    detail = client.get(reverse("api_job", kwargs={"job_id": job.id}), headers=_bearer(token))
-    listing = client.get(reverse("api_jobs"), headers=_bearer(token))
+    detail = client.get(reverse("api_job", kwargs={"job_id": job.id}), headers=bearer(token))
+    listing = client.get(reverse("api_jobs"), headers=bearer(token))
 
     assert detail.status_code == 404
     assert listing.json()["count"] == 0
@@ -247,7 +244,7 @@ def test_unusable_tokens_get_401(client, tester, spoil, detail):
     token = _issue(tester, "jobs:read")
     spoil(token)
 
-    response = client.get(reverse("api_jobs"), headers=_bearer(token))
+    response = client.get(reverse("api_jobs"), headers=bearer(token))
 
     if detail is None:
         assert response.status_code == 200
@@ -266,7 +263,7 @@ def test_unknown_tokens_get_401(client, tester, credential):
     if credential == "PREFIX_WITH_WRONG_SECRET":
         credential = real[: real.rindex("_") + 1] + "x" * 43
 
-    response = client.get(reverse("api_jobs"), headers=_bearer(credential))
+    response = client.get(reverse("api_jobs"), headers=bearer(credential))
 
     assert response.status_code == 401
 
@@ -275,7 +272,7 @@ def test_last_use_time_and_address_are_recorded(client, tester):
     token = _issue(tester, "jobs:read")
     assert ApiToken.objects.get().last_used_at is None
 
-    client.get(reverse("api_jobs"), headers=_bearer(token), REMOTE_ADDR="198.51.100.4")
+    client.get(reverse("api_jobs"), headers=bearer(token), REMOTE_ADDR="198.51.100.4")
 
     used = ApiToken.objects.get()
     assert used.last_used_ip == "198.51.100.4"
@@ -285,7 +282,7 @@ def test_last_use_time_and_address_are_recorded(client, tester):
 def test_a_token_does_not_open_the_html_pages(client, tester):
     token = _issue(tester, "jobs:read", "jobs:write", "outputs:read")
 
-    response = client.get(reverse("studio"), headers=_bearer(token))
+    response = client.get(reverse("studio"), headers=bearer(token))
 
     assert response.status_code == 302 and response.url.startswith(reverse("account_login"))
 
@@ -321,7 +318,7 @@ def test_a_token_is_revoked_by_its_owner_or_an_admin_only(
     assert response.status_code == status
     assert (ApiToken.objects.get().revoked_at is not None) is revoked
     client.logout()
-    still_works = client.get(reverse("api_jobs"), headers=_bearer(token)).status_code == 200
+    still_works = client.get(reverse("api_jobs"), headers=bearer(token)).status_code == 200
     assert still_works is not revoked
     entries = AuditEntry.objects.filter(action="access.token.revoked")
     assert [e.actor for e in entries] == ([person] if revoked else [])

@@ -19,8 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from access.services import sessions_end, token_create
-from tests.access.conftest import PASSWORD
-from tests.conftest import totp_enable
+from tests.conftest import PASSWORD, bearer, browser_signed_in, totp_enable
 
 pytestmark = pytest.mark.django_db
 
@@ -41,12 +40,6 @@ def _raw_row(table: str, pk: int) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {table} WHERE id = %s", [pk])  # noqa: S608 (our table)
         return repr(cursor.fetchone())
-
-
-def _browser_signed_in(user) -> Client:
-    browser = Client()
-    assert _sign_in(browser, user.email).status_code == 302
-    return browser
 
 
 def _is_signed_in(browser: Client) -> bool:
@@ -84,7 +77,7 @@ def test_the_api_refuses_staff_without_mfa_by_session_and_by_token(client, staff
 
     by_session = client.get(reverse("api_review_queue"))
     client.logout()
-    by_token = client.get(reverse("api_review_queue"), headers={"authorization": f"Bearer {token}"})
+    by_token = client.get(reverse("api_review_queue"), headers=bearer(token))
 
     for response in (by_session, by_token):
         assert response.status_code == 403
@@ -188,8 +181,8 @@ def test_a_staff_password_alone_does_not_finish_signing_in(client, admin):
 def test_ending_a_testers_sessions_deletes_them_and_signs_out_every_browser(
     admin, tester, other_tester
 ):
-    browsers = [_browser_signed_in(tester) for _ in range(2)]
-    bystander = _browser_signed_in(other_tester)
+    browsers = [browser_signed_in(tester) for _ in range(2)]
+    bystander = browser_signed_in(other_tester)
     keys = list(UserSession.objects.filter(user=tester).values_list("session_key", flat=True))
     assert len(keys) == 2
 
@@ -203,7 +196,7 @@ def test_ending_a_testers_sessions_deletes_them_and_signs_out_every_browser(
 
 
 def test_staff_end_a_testers_sessions_from_the_testers_page(client, admin, tester):
-    browser = _browser_signed_in(tester)
+    browser = browser_signed_in(tester)
     client.force_login(admin)
 
     response = client.post(
@@ -216,7 +209,7 @@ def test_staff_end_a_testers_sessions_from_the_testers_page(client, admin, teste
 
 @pytest.mark.parametrize("role", ["other_tester", "reviewer"])
 def test_only_the_user_or_an_access_manager_ends_sessions(request, tester, role):
-    browser = _browser_signed_in(tester)
+    browser = browser_signed_in(tester)
 
     with pytest.raises(PermissionDenied):
         sessions_end(user=tester, by=request.getfixturevalue(role))
@@ -228,8 +221,8 @@ def test_only_the_user_or_an_access_manager_ends_sessions(request, tester, role)
 def test_the_sessions_page_lists_only_the_users_own_sessions_and_ends_the_others(
     tester, other_tester
 ):
-    here, elsewhere = _browser_signed_in(tester), _browser_signed_in(tester)
-    _browser_signed_in(other_tester)
+    here, elsewhere = browser_signed_in(tester), browser_signed_in(tester)
+    browser_signed_in(other_tester)
 
     page = here.get(reverse("usersessions_list"))
 

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from access.services import invitation_create
-from tests.access.conftest import PASSWORD
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

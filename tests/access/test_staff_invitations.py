@@ -15,10 +15,10 @@ from django.utils import timezone
 from access.models import Invitation, User
 from access.roles import TESTERS
 from access.services import AccessError, invitation_create, invitation_resend, invitation_revoke
+from tests.access.conftest import SIGNUP_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
-SIGNUP_PASSWORD = "Correct-Horse-Battery-9"
 LINK = re.compile(r"https?://\S+/invite/(?P<code>[\w-]+)/")
 
 

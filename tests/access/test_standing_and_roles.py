@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
-from channels.db import database_sync_to_async
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,34 +16,23 @@ from access.services import AccessError, token_create
 from access.services import tester_reinstate as reinstate
 from containment.services import tester_suspend as suspend
 from generation.models import Job
-from generation.services import JobRejected, JobRequest, job_submit
-from tests.conftest import socket_outcome
+from generation.services import JobRejected
+from tests.conftest import STANDINGS, bearer, run_async, socket_outcome
+from tests.factories import submit_job
 
 pytestmark = pytest.mark.django_db
-
-
-def _expire(user: User) -> None:
-    """The cohort's program window ended a second ago; nothing else changes."""
-    now = timezone.now()
-    type(user.cohort).objects.filter(pk=user.cohort_id).update(
-        starts_at=now - timedelta(days=30), ends_at=now - timedelta(seconds=1)
-    )
 
 
 def _suspend(user: User) -> None:
     suspend(tester=user, by=None, reason="shared a video outside the program")
 
 
-def _revoke(user: User) -> None:
-    # Revocation mechanics come in their own issue; here only the stored state matters.
-    User.objects.filter(pk=user.pk).update(standing=User.Standing.REVOKED)
-
-
-MAKE_STANDING = {"expired": _expire, "suspended": _suspend, "revoked": _revoke}
-
-
-def _submit(user: User):
-    return job_submit(owner=user, request=JobRequest(model_name="demo", prompt="a tide pool"))
+# The cohort's window ended a second ago / suspended through containment / the stored standing.
+MAKE_STANDING = {
+    "expired": STANDINGS["expired"],
+    "suspended": _suspend,
+    "revoked": STANDINGS["revoked"],
+}
 
 
 @pytest.mark.parametrize("standing", MAKE_STANDING)
@@ -81,7 +67,7 @@ def test_the_api_refuses_a_tester_out_of_good_standing_by_session_and_by_token(
     token = token_create(user=tester, name="cli", scopes=["jobs:read"]).plaintext
     MAKE_STANDING[standing](tester)
 
-    by_token = client.get(reverse("api_jobs"), headers={"authorization": f"Bearer {token}"})
+    by_token = client.get(reverse("api_jobs"), headers=bearer(token))
     client.force_login(tester)
     by_session = client.get(reverse("api_jobs"))
 
@@ -96,26 +82,22 @@ def test_job_submit_refuses_a_tester_out_of_good_standing(tester, standing):
     tester.refresh_from_db()
 
     with pytest.raises(JobRejected, match="This account cannot submit jobs"):
-        _submit(tester)
+        submit_job(tester)
 
     assert not Job.objects.exists()
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("standing", MAKE_STANDING)
 def test_the_studio_socket_refuses_a_tester_out_of_good_standing(tester, standing):
     MAKE_STANDING[standing](tester)
     tester.refresh_from_db()
 
-    async def connect():
-        connected, code, messages = await socket_outcome("/ws/studio/", tester)
-        # The refusing consumer leaves its worker thread's connection open; close it so the
-        # test database can be dropped at the end of the run.
-        await database_sync_to_async(connections.close_all)()
-        assert code == 4403 and messages[-1]["type"] == "access_ended"
-        return connected
+    connected, code, messages = run_async(lambda: socket_outcome("/ws/studio/", tester))
 
-    assert asyncio.run(connect()) is False
+    assert connected is False
+    assert code == 4403 and messages[-1]["type"] == "access_ended"
 
 
 def test_a_cohort_that_has_not_started_yet_gives_no_access(tester):
@@ -135,12 +117,11 @@ def test_reinstating_a_suspended_tester_restores_access(client, admin, tester, d
     assert (tester.standing, tester.standing_reason) == ("active", "report was unfounded")
     client.force_login(tester)
     assert client.get(reverse("studio")).status_code == 200
-    job, created = _submit(tester)
-    assert created and job.state == Job.State.QUEUED
+    assert submit_job(tester).state == Job.State.QUEUED
 
 
 def test_a_revoked_tester_cannot_be_reinstated_or_suspended(admin, tester):
-    _revoke(tester)
+    STANDINGS["revoked"](tester)
 
     for change in (reinstate, suspend):
         with pytest.raises(AccessError, match="revoked tester cannot be changed"):
@@ -188,7 +169,7 @@ def test_staff_suspend_and_reinstate_from_the_testers_page(client, admin, tester
 
 
 def test_the_testers_page_shows_an_expired_tester_as_expired(client, admin, tester):
-    _expire(tester)
+    STANDINGS["expired"](tester)
     client.force_login(admin)
 
     page = client.get(reverse("staff_testers"))
@@ -253,4 +234,4 @@ def test_a_cohort_member_outside_the_testers_group_cannot_submit(tester):
     tester = User.objects.get(pk=tester.pk)  # permissions are cached per instance
 
     with pytest.raises(JobRejected, match="not a tester"):
-        _submit(tester)
+        submit_job(tester)

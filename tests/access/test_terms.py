@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from access.models import AuditEntry, TermsAcceptance
 from access.services import AccessError, terms_accept, terms_publish
-from generation.services import JobRejected, JobRequest, job_submit
+from generation.services import JobRejected
+from tests.factories import submit_job
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +21,6 @@ def _accept(client, version: int, **extra):
     return client.post(
         TERMS, {"version": str(version), "accept": "yes", "next": "/studio/", **extra}
     )
-
-
-def _submit(user):
-    return job_submit(owner=user, request=JobRequest(model_name="demo", prompt="a glacier"))[0]
-
-
-@pytest.fixture
-def signed_in(client, tester):
-    client.force_login(tester)
-    return client
 
 
 def test_a_tester_is_sent_to_the_terms_before_the_studio(signed_in, terms_v1):
@@ -50,7 +41,7 @@ def test_the_token_page_waits_for_the_terms_too(signed_in, terms_v1):
 
 def test_job_submit_refuses_until_the_terms_are_accepted(tester, terms_v1, dispatched):
     with pytest.raises(JobRejected, match="Accept the current program terms first"):
-        _submit(tester)
+        submit_job(tester, prompt="a glacier")
 
 
 def test_accepting_records_version_time_ip_and_an_audit_entry(signed_in, tester, terms_v1):
@@ -110,18 +101,18 @@ def test_each_job_stores_the_terms_version_its_owner_had_accepted(
     tester, terms_v1, admin, dispatched
 ):
     terms_accept(user=tester, terms=terms_v1)
-    first = _submit(tester)
+    first = submit_job(tester, prompt="a glacier")
     second_terms = terms_publish(title="v2", body="More.", by=admin)
     terms_accept(user=tester, terms=second_terms)
 
-    second = _submit(tester)
+    second = submit_job(tester, prompt="a glacier")
 
     first.refresh_from_db()
     assert (first.terms_version, second.terms_version) == (1, 2)
 
 
 def test_a_job_from_before_any_terms_stores_none(tester, dispatched):
-    assert _submit(tester).terms_version is None
+    assert submit_job(tester, prompt="a glacier").terms_version is None
 
 
 def test_accepting_twice_records_one_acceptance(tester, terms_v1):

@@ -29,6 +29,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from access.models import User
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -44,6 +46,8 @@ CHROMIUM_ARGS = [
 # already on its way.
 UI_TIMEOUT_MS = 10_000
 
+TESTER_EMAIL = "ada@example.com"
+TESTER_PASSWORD = "Lighthouse-at-dusk-71"
 REVIEWER_EMAIL = "rita@vernissage.local"
 REVIEWER_PASSWORD = "Reviewing-is-fun-38"
 
@@ -137,6 +141,20 @@ def current_totp_code(secret: str) -> str:
     if period - time.time() % period < 3:
         time.sleep(3)
     return format_hotp_value(hotp_value(secret, int(time.time()) // period))
+
+
+@pytest.fixture
+def tester(make_user) -> User:
+    """The tester, with a password a browser types."""
+    return make_user(TESTER_EMAIL, password=TESTER_PASSWORD)
+
+
+def sign_in_to_studio(page: Page) -> None:
+    page.goto("/accounts/login/?next=/studio/")
+    page.fill("input[name=login]", TESTER_EMAIL)
+    page.fill("input[name=password]", TESTER_PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(re.compile(r"/studio/$"))
 
 
 def sign_in_to_review(page: Page, totp_secret: str) -> None:

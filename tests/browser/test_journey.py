@@ -15,6 +15,8 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from access.services import invitation_create, terms_publish
 from tests.browser.conftest import (
+    TESTER_EMAIL,
+    TESTER_PASSWORD,
     UI_TIMEOUT_MS,
     Watch,
     expect_live,
@@ -30,9 +32,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # JOB_TIMEOUT_MS.
 JOB_TIMEOUT_MS = 30_000
 
-TESTER_EMAIL = "ada@example.com"
 TESTER_NAME = "Ada Lovelace"
-TESTER_PASSWORD = "Lighthouse-at-dusk-71"
 PROMPT = "a lighthouse at dusk, waves breaking on the rocks"
 STEPS = 12  # the demo model's limit: the most progress events one run can produce
 

@@ -17,11 +17,11 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
-from access.models import User
 from generation.models import Job
 from review.models import Output, ShareLink
 from review.services import share_link_create, share_link_revoke
 from tests.browser.conftest import (
+    TESTER_EMAIL,
     UI_TIMEOUT_MS,
     Watch,
     expect_live,
@@ -29,13 +29,12 @@ from tests.browser.conftest import (
     new_context,
     record_studio_frames,
     sign_in_to_review,
+    sign_in_to_studio,
 )
 from tests.factories import make_output
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-TESTER_EMAIL = "ada@example.com"
-TESTER_PASSWORD = "Lighthouse-at-dusk-71"
 PROMPTS = ("a lighthouse at dusk", "a fox asleep in the snow", "a kite over the dunes")
 REJECT_REASON = "Copyrighted material"
 
@@ -45,11 +44,6 @@ class Item:
     output_id: str
     job_id: str
     prompt: str
-
-
-@pytest.fixture
-def tester(make_user) -> User:
-    return make_user(TESTER_EMAIL, password=TESTER_PASSWORD)
 
 
 @pytest.fixture
@@ -76,14 +70,6 @@ def dead_and_live_share_paths(tester, outputs_dir) -> tuple[list[str], str]:
     share_link_revoke(link=revoked, by=tester)
     dead = [reverse("shared_page", kwargs={"token": link.token}) for link in (expired, revoked)]
     return dead, reverse("shared_page", kwargs={"token": live.token})
-
-
-def sign_in_to_studio(page: Page) -> None:
-    page.goto("/accounts/login/?next=/studio/")
-    page.fill("input[name=login]", TESTER_EMAIL)
-    page.fill("input[name=password]", TESTER_PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url(re.compile(r"/studio/$"))
 
 
 def review_state(studio: Page, item: Item) -> Locator:

@@ -22,6 +22,7 @@ from access.models import User
 from access.roles import ADMINS, role_grant
 from generation.models import Job
 from tests.browser.conftest import (
+    TESTER_EMAIL,
     UI_TIMEOUT_MS,
     Watch,
     current_totp_code,
@@ -29,13 +30,12 @@ from tests.browser.conftest import (
     new_context,
     off_the_event_loop,
     record_studio_frames,
+    sign_in_to_studio,
 )
 from tests.conftest import ManagedProcess, running_server, running_worker, totp_enable
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-TESTER_EMAIL = "ada@example.com"
-TESTER_PASSWORD = "Lighthouse-at-dusk-71"
 ADMIN_EMAIL = "alan@vernissage.local"
 ADMIN_PASSWORD = "Contain-the-leak-52"
 PROMPT = "a glass city at night, rain on the windows"
@@ -102,11 +102,6 @@ def slow_worker(slow_stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
 
 
 @pytest.fixture
-def tester(make_user) -> User:
-    return make_user(TESTER_EMAIL, password=TESTER_PASSWORD)
-
-
-@pytest.fixture
 def admin_totp_secret(db) -> str:
     """An admin (manages access, behind MFA): the secret of their authenticator app."""
     admin = User.objects.create_user(
@@ -114,14 +109,6 @@ def admin_totp_secret(db) -> str:
     )
     role_grant(user=admin, role=ADMINS)
     return totp_enable(admin)
-
-
-def sign_in_to_studio(page: Page) -> None:
-    page.goto("/accounts/login/?next=/studio/")
-    page.fill("input[name=login]", TESTER_EMAIL)
-    page.fill("input[name=password]", TESTER_PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url(re.compile(r"/studio/$"))
 
 
 def sign_in_to_testers(page: Page, totp_secret: str) -> None:

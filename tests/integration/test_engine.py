@@ -11,8 +11,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,10 +20,12 @@ import pytest
 from config.celery import app as celery_app
 from generation.models import Job
 from generation.selectors import stalled_running_jobs
-from generation.services import JobRequest, job_cancel, job_submit, jobs_reconcile
+from generation.services import job_cancel, jobs_reconcile
 from generation.tasks import run_job
 from review.models import Output
 from tests.conftest import ManagedProcess, worker_command
+from tests.factories import submit_job
+from tests.integration.conftest import pool_child, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -86,20 +86,7 @@ def _purge_queue() -> None:
 
 
 def _submit(owner, prompt: str, shape: dict) -> Job:
-    job, created = job_submit(
-        owner=owner, request=JobRequest(model_name=MODEL, prompt=prompt, **shape)
-    )
-    assert created
-    return job
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return submit_job(owner, model_name=MODEL, prompt=prompt, **shape)
 
 
 def _wait_final(jobs: list[Job], timeout: float = 60) -> list[Job]:
@@ -109,29 +96,17 @@ def _wait_final(jobs: list[Job], timeout: float = 60) -> list[Job]:
         final = Job.objects.filter(id__in=ids, state__in=Job.FINAL_STATES)
         return len(final) == len(ids) and sorted(final, key=lambda job: ids.index(job.id))
 
-    return _wait(all_final, timeout, f"{len(ids)} jobs to finish")
+    return wait_for(all_final, timeout, f"{len(ids)} jobs to finish")
 
 
 def _running(job: Job, *, attempt: int = 1, step: int = 2) -> Job:
-    return _wait(
+    return wait_for(
         lambda: Job.objects.filter(
             id=job.id, state=Job.State.RUNNING, attempt=attempt, progress_step__gte=step
         ).first(),
         60,
         f"{job.prompt} to reach step {step} of attempt {attempt}",
     )
-
-
-def _pool_child(worker: ManagedProcess) -> int:
-    """The worker's one pool process (retried: a killed child is replaced within moments)."""
-
-    def child():
-        found = subprocess.run(
-            ["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True, check=False
-        ).stdout.split()
-        return int(found[0]) if len(found) == 1 else None
-
-    return _wait(child, 10, "the worker's pool process")
 
 
 def _task_runs(worker: ManagedProcess) -> list[tuple[str, str]]:
@@ -146,7 +121,7 @@ def _task_runs(worker: ManagedProcess) -> list[tuple[str, str]]:
 def _task_results(worker: ManagedProcess, count: int) -> list[str]:
     """What the runs returned, once there are at least `count` (a job's row is final a moment
     before Celery logs its run)."""
-    _wait(lambda: len(_task_runs(worker)) >= count, 60, f"{count} task runs in the worker log")
+    wait_for(lambda: len(_task_runs(worker)) >= count, 60, f"{count} task runs in the worker log")
     return [result for _, result in _task_runs(worker)]
 
 
@@ -247,7 +222,7 @@ def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
     # A killed job's message goes back to Redis (acks late + reject on worker lost) and a fresh
     # pool child runs it again as attempt 2, while other first attempts get killed in turn.
     while len(killed) < len(jobs):
-        victim = _wait(
+        victim = wait_for(
             lambda: (
                 Job.objects.filter(state=Job.State.RUNNING, attempt=1, progress_step__gte=2)
                 .exclude(id__in=killed)
@@ -256,7 +231,7 @@ def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
             60,
             f"a first attempt to kill (killed {len(killed)} so far)",
         )
-        os.kill(_pool_child(worker), signal.SIGKILL)
+        os.kill(pool_child(worker), signal.SIGKILL)
         killed.append(victim.id)
 
     finished = _wait_final(jobs, timeout=120)
@@ -273,7 +248,7 @@ def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
 
 def _kill_whole_worker(worker: ManagedProcess) -> None:
     """SIGKILL the worker's parent and child together, so neither can requeue or ack the message."""
-    child = _pool_child(worker)
+    child = pool_child(worker)
     # Stopped first, the parent cannot react to its child's death (requeue the message).
     os.kill(worker.process.pid, signal.SIGSTOP)
     os.kill(child, signal.SIGKILL)
@@ -294,7 +269,7 @@ def test_a_job_whose_whole_worker_died_is_dispatched_again_and_finishes_once(
     # hour). Send its late twin now, ahead of the reconciler's message, so the next worker gets it
     # first: it carries the old dispatch_id and must be ignored.
     late = run_job.apply_async(args=[str(job.id), str(first_run.dispatch_id)], queue=QUEUE)
-    _wait(
+    wait_for(
         lambda: stalled_running_jobs(timedelta(seconds=2)).filter(id=job.id).exists(),
         30,
         "the dead run to count as stalled",

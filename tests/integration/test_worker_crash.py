@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import time
 
 import pytest
 
 from generation.models import Job
-from generation.services import JobRequest, job_submit
 from review.models import Output
-from tests.conftest import ManagedProcess, running_worker
+from tests.conftest import running_worker
+from tests.factories import submit_job
+from tests.integration.conftest import pool_child, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,38 +43,19 @@ def slow_worker(stack_env, demo_model, artifacts_dir, settings):
         yield worker
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _pool_child(worker: ManagedProcess) -> int:
-    children = subprocess.run(
-        ["pgrep", "-P", str(worker.process.pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
-    assert len(children) == 1, children
-    return int(children[0])
-
-
 def test_a_job_whose_worker_child_is_killed_runs_again_and_finishes_once(
     tester, slow_worker, outputs_dir
 ):
-    job, _ = job_submit(
-        owner=tester, request=JobRequest(model_name="demo-slow", prompt="a glass city at night")
-    )
-    _wait(
+    job = submit_job(tester, model_name="demo-slow", prompt="a glass city at night")
+    wait_for(
         lambda: Job.objects.filter(id=job.id, progress_step__gte=2, attempt=1).exists(),
         60,
         "the first attempt to reach step 2",
     )
 
-    os.kill(_pool_child(slow_worker), signal.SIGKILL)
+    os.kill(pool_child(slow_worker), signal.SIGKILL)
 
-    final = _wait(
+    final = wait_for(
         lambda: Job.objects.filter(id=job.id, state__in=Job.FINAL_STATES).first(),
         120,
         "the job to finish after the kill",

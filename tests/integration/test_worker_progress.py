@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.files.storage import storages
 
-from config.asgi import application
 from generation.models import Job
 from generation.pipeline.video import probe_video
-from generation.services import JobRequest, job_submit
 from review.models import Output
+from tests.conftest import run_async, websocket
+from tests.factories import submit_job
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+# The worker's startup (a session fixture) is not counted; each job waits up to 60 s by itself.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120, func_only=True)]
 
 
 def _submit(owner, **overrides) -> Job:
-    fields = {"model_name": "demo", "prompt": "a paper boat in a storm", "steps": 6, **overrides}
-    job, created = job_submit(owner=owner, request=JobRequest(**fields))
-    assert created
-    return job
+    return submit_job(owner, **{"prompt": "a paper boat in a storm", "steps": 6, **overrides})
 
 
 def _wait_final(job: Job, timeout: float = 60) -> Job:
@@ -38,12 +35,13 @@ def _wait_final(job: Job, timeout: float = 60) -> Job:
     raise AssertionError(f"job stayed {job.state} for {timeout} s")
 
 
-async def _studio_socket(user) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, "/ws/studio/", headers=[ORIGIN])
-    communicator.scope["user"] = user
-    connected, _ = await communicator.connect()
-    assert connected
-    return communicator
+@asynccontextmanager
+async def _live(path: str, user) -> AsyncIterator[WebsocketCommunicator]:
+    """A connected socket as `user`, hung up on leaving the block whatever happened."""
+    async with websocket(path, user) as communicator:
+        connected, _ = await communicator.connect()
+        assert connected
+        yield communicator
 
 
 async def _collect_until_final(communicator, job_id: str, timeout: float = 60) -> list[dict]:
@@ -61,15 +59,13 @@ def test_worker_runs_a_job_and_streams_progress_to_the_owners_socket(
     tester, celery_worker, outputs_dir
 ):
     async def scenario():
-        communicator = await _studio_socket(tester)
-        snapshot = await communicator.receive_json_from(timeout=10)
-        assert snapshot == {"type": "snapshot", "jobs": []}
-        job = await sync_to_async(_submit)(tester)
-        events = await _collect_until_final(communicator, str(job.id))
-        await communicator.disconnect()
-        return job, events
+        async with _live("/ws/studio/", tester) as communicator:
+            snapshot = await communicator.receive_json_from(timeout=10)
+            assert snapshot == {"type": "snapshot", "jobs": []}
+            job = await sync_to_async(_submit)(tester)
+            return job, await _collect_until_final(communicator, str(job.id))
 
-    job, events = asyncio.run(scenario())
+    job, events = run_async(scenario)
 
     states = [event["state"] for event in events]
     assert states[0] == "queued" and states[-1] == "succeeded"
@@ -103,12 +99,10 @@ def test_a_reconnecting_socket_gets_the_current_state_first(tester, celery_worke
     job = _wait_final(_submit(tester))
 
     async def reconnect():
-        communicator = await _studio_socket(tester)
-        snapshot = await communicator.receive_json_from(timeout=10)
-        await communicator.disconnect()
-        return snapshot
+        async with _live("/ws/studio/", tester) as communicator:
+            return await communicator.receive_json_from(timeout=10)
 
-    snapshot = asyncio.run(reconnect())
+    snapshot = run_async(reconnect)
 
     assert snapshot["type"] == "snapshot"
     assert [(j["id"], j["state"], j["percent"]) for j in snapshot["jobs"]] == [
@@ -120,47 +114,45 @@ def test_another_testers_socket_receives_nothing_of_my_job(
     tester, other_tester, celery_worker, outputs_dir
 ):
     async def scenario():
-        mine, theirs = await _studio_socket(tester), await _studio_socket(other_tester)
-        await mine.receive_json_from(timeout=10)
-        await theirs.receive_json_from(timeout=10)
-        job = await sync_to_async(_submit)(tester)
-        await _collect_until_final(mine, str(job.id))
-        leaked = await theirs.receive_nothing(timeout=0.5)
-        await mine.disconnect()
-        await theirs.disconnect()
-        return leaked
+        async with (
+            _live("/ws/studio/", tester) as mine,
+            _live("/ws/studio/", other_tester) as theirs,
+        ):
+            await mine.receive_json_from(timeout=10)
+            await theirs.receive_json_from(timeout=10)
+            job = await sync_to_async(_submit)(tester)
+            await _collect_until_final(mine, str(job.id))
+            return await theirs.receive_nothing(timeout=0.5)
 
-    assert asyncio.run(scenario()) is True
+    assert run_async(scenario) is True
 
 
 def test_previews_reach_the_owner_and_reviewers_but_not_other_testers(
     tester, other_tester, reviewer, celery_worker, outputs_dir, settings
 ):
     async def scenario():
-        mine, theirs = await _studio_socket(tester), await _studio_socket(other_tester)
-        await mine.receive_json_from(timeout=10)
-        await theirs.receive_json_from(timeout=10)
-        job = await sync_to_async(_submit)(tester, steps=12)
-        watcher = WebsocketCommunicator(application, f"/ws/jobs/{job.id}/", headers=[ORIGIN])
-        watcher.scope["user"] = reviewer
-        assert (await watcher.connect())[0]
-        previews_mine, previews_reviewer = [], []
-        while True:
-            message = await mine.receive_json_from(timeout=60)
-            if message["type"] == "preview":
-                previews_mine.append(message["preview"])
-            if message["type"] == "job" and message["job"]["state"] == "succeeded":
-                break
-        while not await watcher.receive_nothing(timeout=0.3):
-            message = await watcher.receive_json_from()
-            if message["type"] == "preview":
-                previews_reviewer.append(message["preview"])
-        leaked = await theirs.receive_nothing(timeout=0.5)
-        for communicator in (mine, theirs, watcher):
-            await communicator.disconnect()
-        return previews_mine, previews_reviewer, leaked
+        async with AsyncExitStack() as sockets:
+            mine = await sockets.enter_async_context(_live("/ws/studio/", tester))
+            theirs = await sockets.enter_async_context(_live("/ws/studio/", other_tester))
+            await mine.receive_json_from(timeout=10)
+            await theirs.receive_json_from(timeout=10)
+            job = await sync_to_async(_submit)(tester, steps=12)
+            watcher = await sockets.enter_async_context(_live(f"/ws/jobs/{job.id}/", reviewer))
+            previews_mine, previews_reviewer = [], []
+            while True:
+                message = await mine.receive_json_from(timeout=60)
+                if message["type"] == "preview":
+                    previews_mine.append(message["preview"])
+                if message["type"] == "job" and message["job"]["state"] == "succeeded":
+                    break
+            while not await watcher.receive_nothing(timeout=0.3):
+                message = await watcher.receive_json_from()
+                if message["type"] == "preview":
+                    previews_reviewer.append(message["preview"])
+            leaked = await theirs.receive_nothing(timeout=0.5)
+            return previews_mine, previews_reviewer, leaked
 
-    mine, reviewers, leaked = asyncio.run(scenario())
+    mine, reviewers, leaked = run_async(scenario)
 
     # The worker's default: a preview every 5 steps, never on the last one (12 steps: 5 and 10).
     assert [p["step"] for p in mine] == [5, 10]

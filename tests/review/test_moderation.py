@@ -1,4 +1,5 @@
-"""Moderation: claims, four eyes, hash-bound approval, withdrawal, findings, gallery."""
+"""Moderation (`review.services.moderation`): the queue, claims, four eyes, hash-bound approval,
+decisions, withdrawal, bulk decisions, audit and email; the queue page and its API."""
 
 from __future__ import annotations
 
@@ -11,19 +12,16 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from access.models import AuditEntry, Cohort
-from review.models import Finding, Output, ShareLink
+from access.models import AuditEntry
+from review.models import Output
 from review.selectors import QueueFilters, review_queue, review_stats, share_link_resolve
 from review.services import (
     ReviewError,
-    finding_file,
-    finding_move,
     notification_preference_set,
     output_approve,
     output_claim,
     output_reject,
     output_request_changes,
-    output_set_gallery,
     output_verify_integrity,
     output_withdraw,
     outputs_bulk_decide,
@@ -39,20 +37,6 @@ def second_reviewer(make_user):
     return make_user("sam@vernissage.local", reviewer=True)
 
 
-@pytest.fixture
-def red_team_tester(make_user):
-    cohort = Cohort.objects.create(
-        name="Red team",
-        lane=Cohort.Lane.RED_TEAM,
-        model_names=["demo"],
-        ends_at=timezone.now() + timedelta(days=30),
-    )
-    user = make_user("eve@example.com")
-    user.cohort = cohort
-    user.save()
-    return user
-
-
 def _register(owner) -> Output:
     """An output registered the way the job service does it (approvals from the owner's cohort)."""
     from review.services import approvals_required_for
@@ -61,6 +45,84 @@ def _register(owner) -> Output:
     output.approvals_required = approvals_required_for(owner)
     output.save()
     return output
+
+
+# --- the queue and a first decision ---------------------------------------------------------
+
+
+def test_the_queue_lists_pending_outputs_oldest_first(tester, other_tester, outputs_dir):
+    older = make_output(tester)
+    newer = make_output(other_tester)
+    make_output(tester, state=Output.State.APPROVED)
+
+    assert list(review_queue()) == [older, newer]
+
+
+def test_the_review_page_shows_video_prompt_and_tester(client, reviewer, tester, outputs_dir):
+    output = make_output(tester)
+    client.force_login(reviewer)
+
+    page = client.get(reverse("review_queue")).content.decode()
+
+    assert reverse("output_video", kwargs={"output_id": output.id}) in page
+    assert output.job.prompt in page and tester.email in page
+
+
+def test_the_review_page_uses_a_constant_number_of_queries(
+    client, reviewer, tester, outputs_dir, django_assert_max_num_queries
+):
+    for _ in range(8):
+        make_output(tester)
+    client.force_login(reviewer)
+
+    with django_assert_max_num_queries(8):
+        client.get(reverse("review_queue"))
+
+
+def test_a_reviewer_approves_and_the_decision_is_recorded(reviewer, tester, outputs_dir):
+    output = output_approve(output=make_output(tester), by=reviewer)
+
+    assert output.state == Output.State.APPROVED
+    assert output.decided_by == reviewer and output.decided_at is not None
+
+
+def test_rejecting_needs_a_reason(reviewer, tester, outputs_dir):
+    output = make_output(tester)
+
+    with pytest.raises(ReviewError, match="Choose a reason"):
+        output_reject(output=output, by=reviewer, reason="   ")
+    output.refresh_from_db()
+    assert output.state == Output.State.PENDING
+
+
+def test_a_decided_output_cannot_be_decided_again(reviewer, tester, outputs_dir):
+    output = output_reject(output=make_output(tester), by=reviewer, reason="Violence or gore")
+
+    with pytest.raises(ReviewError, match="already rejected"):
+        output_approve(output=output, by=reviewer)
+
+
+def test_a_tester_cannot_approve_anything(tester, outputs_dir):
+    with pytest.raises(PermissionDenied):
+        output_approve(output=make_output(tester), by=tester)
+
+
+def test_the_review_page_decision_updates_the_output(client, reviewer, tester, outputs_dir):
+    output = make_output(tester)
+    client.force_login(reviewer)
+
+    empty = client.post(
+        reverse("review_decide", kwargs={"output_id": output.id}), {"decision": "reject"}
+    )
+    output.refresh_from_db()
+    assert empty.status_code == 302 and output.state == Output.State.PENDING
+    client.post(
+        reverse("review_decide", kwargs={"output_id": output.id}),
+        {"decision": "reject", "reason": "Real person's likeness", "note": "the mayor"},
+    )
+    output.refresh_from_db()
+    assert output.state == Output.State.REJECTED
+    assert (output.decision_reason, output.decision_note) == ("Real person's likeness", "the mayor")
 
 
 # --- claims ----------------------------------------------------------------------------------
@@ -124,9 +186,9 @@ def test_nobody_approves_their_own_output(reviewer, outputs_dir):
 
 
 def test_a_red_team_output_needs_two_different_reviewers(
-    reviewer, second_reviewer, red_team_tester, outputs_dir
+    reviewer, second_reviewer, red_teamer, outputs_dir
 ):
-    output = _register(red_team_tester)
+    output = _register(red_teamer)
 
     output_approve(output=output, by=reviewer)
     output.refresh_from_db()
@@ -134,7 +196,7 @@ def test_a_red_team_output_needs_two_different_reviewers(
     with pytest.raises(ReviewError, match="already approved this"):
         output_approve(output=output, by=reviewer)
     with pytest.raises(ReviewError, match="Only approved outputs"):
-        share_link_create(output=output, by=red_team_tester)
+        share_link_create(output=output, by=red_teamer)
 
     output_approve(output=output, by=second_reviewer)
     output.refresh_from_db()
@@ -250,8 +312,8 @@ def test_the_owner_is_emailed_a_decision_unless_they_opted_out(
 # --- queue page ------------------------------------------------------------------------------
 
 
-def test_the_queue_filters_by_lane_and_tester(reviewer, tester, red_team_tester, outputs_dir):
-    artist, red = make_output(tester), make_output(red_team_tester)
+def test_the_queue_filters_by_lane_and_tester(reviewer, tester, red_teamer, outputs_dir):
+    artist, red = make_output(tester), make_output(red_teamer)
 
     assert list(review_queue(QueueFilters(lane="red-team"))) == [red]
     assert list(review_queue(QueueFilters(tester="ada@"))) == [artist]
@@ -303,95 +365,7 @@ def test_time_to_decision_statistics_per_day(reviewer, tester, outputs_dir):
     assert 1190 <= today.median_s <= 1210 and 1790 <= today.p95_s <= 1810
 
 
-# --- gallery, findings -----------------------------------------------------------------------
-
-
-def test_the_gallery_shows_opted_in_approved_outputs_to_members(
-    client, tester, other_tester, reviewer, outputs_dir, django_assert_max_num_queries
-):
-    shown = output_approve(output=make_output(tester), by=reviewer)
-    output_set_gallery(output=shown, by=tester, visible=True)
-    output_approve(output=make_output(tester), by=reviewer)  # approved, not opted in
-    client.force_login(other_tester)
-
-    with django_assert_max_num_queries(9):
-        page = client.get(reverse("gallery")).content.decode()
-    detail = client.get(reverse("output_detail", kwargs={"output_id": shown.id}))
-
-    assert page.count("<figure>") == 1 and str(shown.id) in page
-    assert detail.status_code == 200
-
-
-def test_an_unapproved_output_cannot_enter_the_gallery(tester, outputs_dir):
-    with pytest.raises(ReviewError, match="Only approved"):
-        output_set_gallery(output=make_output(tester), by=tester, visible=True)
-
-
-def test_a_red_teamer_files_a_finding_that_only_staff_and_they_can_see(
-    client, red_team_tester, other_tester, reviewer, outputs_dir
-):
-    output = make_output(red_team_tester)
-    finding = finding_file(
-        output=output,
-        by=red_team_tester,
-        category="likeness",
-        severity="high",
-        description="renders a real politician",
-    )
-
-    seen = {}
-    for user in (red_team_tester, other_tester, reviewer):
-        client.force_login(user)
-        seen[user.email] = (
-            "renders a real politician" in client.get(reverse("findings")).content.decode()
-        )
-
-    assert seen == {red_team_tester.email: True, other_tester.email: False, reviewer.email: True}
-    assert finding.state == Finding.State.NEW
-
-
-def test_an_artist_cannot_file_findings(tester, outputs_dir):
-    with pytest.raises(PermissionDenied):
-        finding_file(
-            output=make_output(tester), by=tester, category="other", severity="low", description="x"
-        )
-
-
-def test_findings_move_new_triaged_resolved_only(red_team_tester, reviewer, outputs_dir):
-    finding = finding_file(
-        output=make_output(red_team_tester),
-        by=red_team_tester,
-        category="other",
-        severity="low",
-        description="odd",
-    )
-
-    finding = finding_move(finding=finding, by=reviewer, to="triaged")
-    finding = finding_move(finding=finding, by=reviewer, to="resolved", note="known issue")
-
-    assert (finding.state, finding.resolution_note) == ("resolved", "known issue")
-    with pytest.raises(ReviewError, match="cannot become"):
-        finding_move(finding=finding, by=reviewer, to="triaged")
-    with pytest.raises(PermissionDenied):
-        finding_move(finding=finding, by=red_team_tester, to="resolved")
-
-
-def test_share_links_expire_and_count_views(client, reviewer, tester, outputs_dir):
-    output = output_approve(output=make_output(tester), by=reviewer)
-    client.force_login(tester)
-    client.post(
-        reverse("output_share", kwargs={"output_id": output.id}),
-        {"expires_in_days": 2, "show_prompt": "on"},
-    )
-    link = ShareLink.objects.get()
-    client.logout()
-
-    page = client.get(reverse("shared_page", kwargs={"token": link.token})).content.decode()
-
-    assert link.expires_at > timezone.now() + timedelta(days=1)
-    assert output.job.prompt in page
-    link.refresh_from_db()
-    assert link.view_count == 1
+# --- the queue over the API ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("count", [2, 12])
@@ -413,37 +387,3 @@ def test_testers_cannot_read_the_review_queue_api(client, tester):
     client.force_login(tester)
 
     assert client.get(reverse("api_review_queue")).status_code == 403
-
-
-@pytest.mark.parametrize("count", [1, 9])
-def test_the_gallery_uses_a_constant_number_of_queries(
-    client, tester, other_tester, outputs_dir, count, django_assert_num_queries
-):
-    for _ in range(count):
-        output = make_output(tester, state=Output.State.APPROVED)
-        output_set_gallery(output=output, by=tester, visible=True)
-    client.force_login(other_tester)
-
-    with django_assert_num_queries(9):
-        page = client.get(reverse("gallery")).content.decode()
-
-    assert page.count("<figure>") == count
-
-
-@pytest.mark.parametrize(
-    ("back", "expected"),
-    [("https://evil.example/phish", "/shares/"), ("", "/shares/"), ("/studio/", "/studio/")],
-)
-def test_revoking_a_link_returns_only_to_a_page_of_this_site(
-    client, reviewer, tester, outputs_dir, back, expected
-):
-    link = share_link_create(
-        output=output_approve(output=make_output(tester), by=reviewer), by=tester
-    )
-    client.force_login(tester)
-
-    response = client.post(reverse("share_revoke", kwargs={"link_id": link.pk}), {"back": back})
-
-    assert response.status_code == 302 and response.url == expected
-    link.refresh_from_db()
-    assert link.revoked_at is not None

@@ -11,16 +11,20 @@ from django.utils import timezone
 from access.models import Invitation, User
 from access.selectors import SESSION_INVITATION_KEY
 from access.services import AccessError, invitation_create
+from tests.access.conftest import SIGNUP_PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "Correct-Horse-Battery-9"
 
 
 def _signup(client, email: str = "intruder@example.com", name: str = "Ada"):
     return client.post(
         reverse("account_signup"),
-        {"email": email, "password1": PASSWORD, "password2": PASSWORD, "display_name": name},
+        {
+            "email": email,
+            "password1": SIGNUP_PASSWORD,
+            "password2": SIGNUP_PASSWORD,
+            "display_name": name,
+        },
     )
 
 

@@ -1,26 +1,21 @@
-"""Submitting jobs from the studio and the API: the rules, bad input, and the job state machine."""
+"""Submitting jobs from the studio and the API (`generation.services.submit`): the rules and bad
+input. Quotas have their own file; what happens after submission is in test_lifecycle."""
 
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from generation.models import Job
 from generation.services import (
     JobRejected,
     JobRequest,
-    job_fail,
-    job_record_progress,
-    job_start,
     job_submit,
 )
-from generation.worker import job_finalize
 from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
@@ -38,12 +33,6 @@ VALID = {
 
 def _post_studio(client, **changes):
     return client.post(reverse("studio"), {**VALID, **changes})
-
-
-@pytest.fixture
-def signed_in(client, tester):
-    client.force_login(tester)
-    return client
 
 
 def test_studio_submit_creates_a_queued_job_and_dispatches_it_after_commit(
@@ -187,78 +176,6 @@ def test_an_inactive_account_cannot_submit(tester):
 
     with pytest.raises(JobRejected, match="cannot submit"):
         job_submit(owner=tester, request=JobRequest(model_name="demo", prompt="x"))
-
-
-# --- the state machine, driven the way the worker drives it ------------------------------------
-
-
-def _dispatched(job):
-    Job.objects.filter(id=job.id).update(dispatch_id=uuid.uuid4(), dispatched_at=timezone.now())
-    job.refresh_from_db()
-    return job
-
-
-def test_a_job_is_claimed_once_and_only_the_current_attempt_may_finish_it(tester, settings):
-    job = _dispatched(make_job(tester))
-    first = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w1")
-    # The message is delivered again (the first worker died): a new attempt fences off the old.
-    second = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w2")
-
-    assert (first.attempt, second.attempt) == (1, 2)
-    assert job_record_progress(job=first, step=1) is False
-    assert job_fail(job=first, reason="stale") is False
-    assert job_record_progress(job=second, step=1) is True
-    fields = {
-        "video_name": "v.mp4",
-        "poster_name": "p.jpg",
-        "sha256": "0" * 64,
-        "size_bytes": 1,
-        "width": 32,
-        "height": 32,
-        "num_frames": 5,
-        "fps": 8,
-    }
-    assert job_finalize(job=first, output_fields=fields, gpu_seconds=1.0) is False
-    assert job_finalize(job=second, output_fields=fields, gpu_seconds=1.0) is True
-    assert job_finalize(job=second, output_fields=fields, gpu_seconds=1.0) is False
-    job.refresh_from_db()
-    assert job.state == "succeeded" and job.output.state == "pending"
-
-
-@pytest.mark.parametrize("state", ["succeeded", "failed", "cancelled"])
-def test_a_final_job_is_never_started_again(tester, state):
-    job = _dispatched(make_job(tester, state=state))
-
-    assert job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w") is None
-    job.refresh_from_db()
-    assert job.state == state and job.attempt == 0
-
-
-def test_a_job_whose_worker_keeps_dying_is_failed_with_a_reason(tester, settings):
-    settings.JOB_MAX_ATTEMPTS = 2
-    job = _dispatched(make_job(tester))
-    job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w1")
-    job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w2")
-
-    assert job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w3") is None
-    job.refresh_from_db()
-    assert job.state == "failed" and "stopped during this job 2 times" in job.error
-
-
-def test_a_message_with_a_stale_dispatch_id_never_runs_the_job(tester):
-    job = _dispatched(make_job(tester))
-
-    assert job_start(job_id=job.id, dispatch_id=uuid.uuid4(), worker="w") is None
-    job.refresh_from_db()
-    assert (job.state, job.attempt) == ("queued", 0)
-
-
-def test_progress_stops_when_the_job_is_no_longer_running(tester):
-    job = _dispatched(make_job(tester))
-    job = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="w")
-    Job.objects.filter(id=job.id).update(state=Job.State.CANCELLED)
-
-    assert job_record_progress(job=job, step=2) is False
 
 
 def test_the_service_names_each_control_character_it_refuses(tester):

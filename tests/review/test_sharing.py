@@ -1,4 +1,5 @@
-"""Moderation and sharing: nothing is shared before approval; links die with their conditions."""
+"""Sharing (`review.services.sharing`): nothing is shared before approval; links die with their
+conditions; private files are served only through views that check who asks."""
 
 from __future__ import annotations
 
@@ -10,74 +11,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from review.models import Output, ShareLink
-from review.selectors import review_queue, share_link_resolve
+from review.selectors import share_link_resolve
 from review.services import (
     ReviewError,
     output_approve,
-    output_reject,
     share_link_create,
     share_link_revoke,
 )
 from tests.factories import make_output
 
 pytestmark = pytest.mark.django_db
-
-
-def test_the_queue_lists_pending_outputs_oldest_first(tester, other_tester, outputs_dir):
-    older = make_output(tester)
-    newer = make_output(other_tester)
-    make_output(tester, state=Output.State.APPROVED)
-
-    assert list(review_queue()) == [older, newer]
-
-
-def test_the_review_page_shows_video_prompt_and_tester(client, reviewer, tester, outputs_dir):
-    output = make_output(tester)
-    client.force_login(reviewer)
-
-    page = client.get(reverse("review_queue")).content.decode()
-
-    assert reverse("output_video", kwargs={"output_id": output.id}) in page
-    assert output.job.prompt in page and tester.email in page
-
-
-def test_the_review_page_uses_a_constant_number_of_queries(
-    client, reviewer, tester, outputs_dir, django_assert_max_num_queries
-):
-    for _ in range(8):
-        make_output(tester)
-    client.force_login(reviewer)
-
-    with django_assert_max_num_queries(8):
-        client.get(reverse("review_queue"))
-
-
-def test_a_reviewer_approves_and_the_decision_is_recorded(reviewer, tester, outputs_dir):
-    output = output_approve(output=make_output(tester), by=reviewer)
-
-    assert output.state == Output.State.APPROVED
-    assert output.decided_by == reviewer and output.decided_at is not None
-
-
-def test_rejecting_needs_a_reason(reviewer, tester, outputs_dir):
-    output = make_output(tester)
-
-    with pytest.raises(ReviewError, match="Choose a reason"):
-        output_reject(output=output, by=reviewer, reason="   ")
-    output.refresh_from_db()
-    assert output.state == Output.State.PENDING
-
-
-def test_a_decided_output_cannot_be_decided_again(reviewer, tester, outputs_dir):
-    output = output_reject(output=make_output(tester), by=reviewer, reason="Violence or gore")
-
-    with pytest.raises(ReviewError, match="already rejected"):
-        output_approve(output=output, by=reviewer)
-
-
-def test_a_tester_cannot_approve_anything(tester, outputs_dir):
-    with pytest.raises(PermissionDenied):
-        output_approve(output=make_output(tester), by=tester)
 
 
 @pytest.mark.parametrize("state", [Output.State.PENDING, Output.State.REJECTED])
@@ -163,19 +106,38 @@ def test_video_requests_support_byte_ranges(client, tester, outputs_dir):
     assert tail.status_code == 206 and len(tail.content) == 10
 
 
-def test_the_review_page_decision_updates_the_output(client, reviewer, tester, outputs_dir):
-    output = make_output(tester)
-    client.force_login(reviewer)
-
-    empty = client.post(
-        reverse("review_decide", kwargs={"output_id": output.id}), {"decision": "reject"}
-    )
-    output.refresh_from_db()
-    assert empty.status_code == 302 and output.state == Output.State.PENDING
+def test_share_links_expire_and_count_views(client, reviewer, tester, outputs_dir):
+    output = output_approve(output=make_output(tester), by=reviewer)
+    client.force_login(tester)
     client.post(
-        reverse("review_decide", kwargs={"output_id": output.id}),
-        {"decision": "reject", "reason": "Real person's likeness", "note": "the mayor"},
+        reverse("output_share", kwargs={"output_id": output.id}),
+        {"expires_in_days": 2, "show_prompt": "on"},
     )
-    output.refresh_from_db()
-    assert output.state == Output.State.REJECTED
-    assert (output.decision_reason, output.decision_note) == ("Real person's likeness", "the mayor")
+    link = ShareLink.objects.get()
+    client.logout()
+
+    page = client.get(reverse("shared_page", kwargs={"token": link.token})).content.decode()
+
+    assert link.expires_at > timezone.now() + timedelta(days=1)
+    assert output.job.prompt in page
+    link.refresh_from_db()
+    assert link.view_count == 1
+
+
+@pytest.mark.parametrize(
+    ("back", "expected"),
+    [("https://evil.example/phish", "/shares/"), ("", "/shares/"), ("/studio/", "/studio/")],
+)
+def test_revoking_a_link_returns_only_to_a_page_of_this_site(
+    client, reviewer, tester, outputs_dir, back, expected
+):
+    link = share_link_create(
+        output=output_approve(output=make_output(tester), by=reviewer), by=tester
+    )
+    client.force_login(tester)
+
+    response = client.post(reverse("share_revoke", kwargs={"link_id": link.pk}), {"back": back})
+
+    assert response.status_code == 302 and response.url == expected
+    link.refresh_from_db()
+    assert link.revoked_at is not None

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-import redis
 from allauth.usersessions.models import UserSession
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -31,8 +29,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from access.models import ApiToken, AuditEntry, Cohort, Program, User
-from access.roles import ADMINS, TESTERS, role_grant
+from access.models import ApiToken, AuditEntry, Program, User
 from access.services import (
     AccessError,
     cohort_reinstate,
@@ -53,14 +50,13 @@ from generation.models import Job
 from generation.services import job_record_progress, job_start, jobs_dispatch
 from review.models import Output, ShareLink
 from review.services import share_link_create, share_link_revoke
-from tests.conftest import totp_enable
-from tests.factories import make_job, make_output
+from tests.conftest import bearer, browser_signed_in
+from tests.factories import make_job, make_output, mark_dispatched
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dispatched")]
 
 # (The tester_* services are imported under other names: pytest collects names "test…".)
 
-PASSWORD = "a-Strong-pass-42"  # make_user's default
 REASON = "put a public front-end on the alpha"
 SCOPES = ("revoke", "suspend", "cohort", "pause")
 REVERSIBLE = ("suspend", "cohort", "pause")
@@ -95,66 +91,10 @@ ORIGIN = [(b"origin", b"http://127.0.0.1:8000")]
 # --- people and their access -----------------------------------------------------------------
 
 
-@pytest.fixture
-def admin(db) -> User:
-    """Staff in the Admins group (manages access), with TOTP set up."""
-    user = User.objects.create_user(
-        username="alan@vernissage.local", email="alan@vernissage.local", password=PASSWORD
-    )
-    role_grant(user=user, role=ADMINS)
-    totp_enable(user)
-    return user
-
-
-@pytest.fixture
-def outsider(db) -> User:
-    """A tester in another cohort."""
-    other = Cohort.objects.create(
-        name="Other cohort", model_names=["demo"], ends_at=timezone.now() + timedelta(days=30)
-    )
-    user = User.objects.create_user(
-        username="cy@example.com", email="cy@example.com", password=PASSWORD, cohort=other
-    )
-    role_grant(user=user, role=TESTERS)
-    return user
-
-
-@pytest.fixture
-def people(tester, other_tester, outsider, reviewer, admin) -> dict[str, User]:
-    return {"ada": tester, "bob": other_tester, "cy": outsider, "rita": reviewer, "alan": admin}
-
-
-def _forget_token_use() -> None:
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    prefix = django_settings.CACHES["default"]["KEY_PREFIX"]
-    for key in client.scan_iter(match=f"{prefix}:token-use:*", count=1000):
-        client.delete(key)
-
-
-@pytest.fixture(autouse=True)
-def fresh_token_use():
-    """Token ids repeat between tests (SQLite rolls its sequences back): forget their use."""
-    _forget_token_use()
-    yield
-    _forget_token_use()
-
-
-def _signed_in(user: User) -> Client:
-    """A browser signed in through allauth's form, which records the session (UserSession)."""
-    browser = Client()
-    signed_in = browser.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
-    assert signed_in.status_code == 302
-    return browser
-
-
 def _staff_signed_in(user: User) -> Client:
     browser = Client()
     browser.force_login(user)  # staff sign in with a TOTP code; not what these tests are about
     return browser
-
-
-def _bearer(plaintext: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {plaintext}"}
 
 
 def _link(output: Output, by: User, **changes) -> ShareLink:
@@ -162,13 +102,6 @@ def _link(output: Output, by: User, **changes) -> ShareLink:
     if changes:
         ShareLink.objects.filter(pk=link.pk).update(**changes)
     return link
-
-
-def _dispatch(job: Job) -> Job:
-    """What a dispatch does to a row: a message carrying this id is on its way to a worker."""
-    Job.objects.filter(pk=job.pk).update(dispatch_id=uuid.uuid4(), dispatched_at=timezone.now())
-    job.refresh_from_db()
-    return job
 
 
 @dataclass
@@ -205,10 +138,10 @@ def world(people, outputs_dir) -> World:
     tokens["rita"] = token_create(user=people["rita"], name="q", scopes=["outputs:read"]).plaintext
     old = token_create(user=people["ada"], name="old", scopes=["jobs:read"]).token
     token_revoke(token=old, by=people["ada"])
-    started = _dispatch(make_job(people["ada"], prompt="running"))
+    started = mark_dispatched(make_job(people["ada"], prompt="running"))
     running = job_start(job_id=started.id, dispatch_id=started.dispatch_id, worker="gpu-test")
-    browsers = {name: [_signed_in(people[name])] for name in testers}
-    browsers["ada"].append(_signed_in(people["ada"]))
+    browsers = {name: [browser_signed_in(people[name])] for name in testers}
+    browsers["ada"].append(browser_signed_in(people["ada"]))
     browsers["rita"] = [_staff_signed_in(people["rita"])]
     return World(
         people=people,
@@ -218,7 +151,7 @@ def world(people, outputs_dir) -> World:
         links=links,
         dead_links=dead,
         running=running,
-        in_flight=_dispatch(make_job(people["ada"], prompt="in flight")),
+        in_flight=mark_dispatched(make_job(people["ada"], prompt="in flight")),
         waiting=make_job(people["ada"], prompt="waiting"),
         queued={name: make_job(people[name]) for name in ("bob", "cy", "rita")},
     )
@@ -340,7 +273,7 @@ def _token_requests(world: World) -> list[tuple[str, str, dict]]:
 
 def _token_works(client: Client, world: World, name: str) -> bool:
     url = reverse("api_review_queue" if name == "rita" else "api_jobs")
-    return client.get(url, headers=_bearer(world.tokens[name])).status_code == 200
+    return client.get(url, headers=bearer(world.tokens[name])).status_code == 200
 
 
 @pytest.mark.parametrize("scope", SCOPES)
@@ -354,7 +287,7 @@ def test_their_tokens_get_401_on_every_api_endpoint_at_the_next_request(client, 
     for method, url, data in _token_requests(world):
         for name in AFFECTED[scope]:
             response = getattr(client, method)(
-                url, data, content_type="application/json", headers=_bearer(world.tokens[name])
+                url, data, content_type="application/json", headers=bearer(world.tokens[name])
             )
             assert response.status_code == 401, (name, url)
             assert detail in response.json()["detail"], (name, url)
@@ -380,7 +313,7 @@ def test_reinstating_restores_access_but_not_the_ended_sessions(client, world, s
     old = old_browser.get(reverse("studio"))
     assert old.status_code == 302 and old.url.startswith(reverse("account_login"))
     assert not Session.objects.filter(session_key__in=old_keys).exists()
-    assert _signed_in(ada).get(reverse("studio")).status_code == 200  # signs in again
+    assert browser_signed_in(ada).get(reverse("studio")).status_code == 200  # signs in again
     assert len(_session_keys(ada)) == 1
     assert _resolves(client, world.links["ada"])
     cancelled = Job.objects.filter(pk__in=[world.running.pk, world.in_flight.pk, world.waiting.pk])
@@ -393,10 +326,10 @@ def test_a_revocation_is_final(client, world):
     with pytest.raises(AccessError, match="revoked tester cannot be changed"):
         reinstate_tester(tester=world.ada, by=world.people["alan"], reason="second chance")
 
-    refused = client.get(reverse("api_jobs"), headers=_bearer(world.tokens["ada"]))
+    refused = client.get(reverse("api_jobs"), headers=bearer(world.tokens["ada"]))
     assert refused.status_code == 401
     assert refused.json()["detail"] == "This API token is expired or revoked."
-    page = _signed_in(world.ada).get(reverse("studio"))
+    page = browser_signed_in(world.ada).get(reverse("studio"))
     assert page.status_code == 403 and "revoked" in page.content.decode()
 
 
@@ -448,6 +381,7 @@ def _watch(people: dict[str, User], scope: str, during) -> tuple:
     return asyncio.run(run())
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scope", SCOPES)
 def test_open_sockets_are_closed_by_the_server_within_a_second(people, scope):
@@ -486,6 +420,7 @@ async def _lost_message_round(people: dict[str, User], scope: str, settings) -> 
         await _hang_up(talking, periodic, bystander)
 
 
+@pytest.mark.timeout(60)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scope", SCOPES)
 def test_when_the_message_is_lost_sockets_recheck_periodically_and_on_every_message(
@@ -590,7 +525,7 @@ def test_one_audit_entry_per_action_with_scope_reason_and_counts(world, scope):
 @pytest.mark.parametrize("scope", SCOPES)
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_ending_access_needs_a_reason(people, scope, reason):
-    browser = _signed_in(people["ada"])
+    browser = browser_signed_in(people["ada"])
 
     with pytest.raises(AccessError, match="A reason is required"):
         _contain(scope, people, reason=reason)
@@ -611,7 +546,7 @@ def test_staff_keep_working_through_a_program_pause(client, world):
 
     assert staff_browser.get(reverse("review_queue")).status_code == 200
     assert Session.objects.filter(session_key__in=_cookie_keys(world, "rita")).exists()
-    api = client.get(reverse("api_review_queue"), headers=_bearer(world.tokens["rita"]))
+    api = client.get(reverse("api_review_queue"), headers=bearer(world.tokens["rita"]))
     assert api.status_code == 200
     assert Job.objects.get(pk=world.queued["rita"].pk).state == Job.State.QUEUED
     assert User.objects.get(pk=rita.pk).standing_now == User.Standing.ACTIVE
@@ -692,7 +627,10 @@ def test_the_contain_command_refuses_to_end_access_without_a_reason(people, args
     ],
 )
 def test_the_staff_containment_page_uses_the_same_services(people, action, audited, said):
-    tester_browser, staff = _signed_in(people["ada"]), _staff_signed_in(people["alan"])
+    tester_browser, staff = (
+        browser_signed_in(people["ada"]),
+        _staff_signed_in(people["alan"]),
+    )
     data = {"action": action, "reason": REASON, "cohort": people["ada"].cohort_id}
 
     page = staff.post(reverse("staff_containment"), data, follow=True)
@@ -736,7 +674,10 @@ def test_the_staff_containment_page_asks_for_a_reason(people, action):
 
 @pytest.mark.parametrize(("action", "audited"), [("revoke", "revoked"), ("suspend", "suspended")])
 def test_the_testers_page_uses_the_same_services(people, action, audited):
-    tester_browser, staff = _signed_in(people["ada"]), _staff_signed_in(people["alan"])
+    tester_browser, staff = (
+        browser_signed_in(people["ada"]),
+        _staff_signed_in(people["alan"]),
+    )
     url = reverse("staff_tester_action", args=[people["ada"].pk, action])
 
     refused = staff.post(url, {"reason": ""}, follow=True)
@@ -774,7 +715,10 @@ def test_the_testers_page_uses_the_same_services(people, action, audited):
     ],
 )
 def test_admin_actions_use_the_same_services(people, changelist, action, audited, reason):
-    tester_browser, staff = _signed_in(people["ada"]), _staff_signed_in(people["alan"])
+    tester_browser, staff = (
+        browser_signed_in(people["ada"]),
+        _staff_signed_in(people["alan"]),
+    )
     selected = people["ada"].pk if "user" in changelist else people["ada"].cohort_id
 
     staff.post(reverse(changelist), {"action": action, "_selected_action": [selected]})
@@ -805,7 +749,7 @@ def test_a_token_used_from_too_many_places_is_suspended_and_reported(
 
     with django_capture_on_commit_callbacks(execute=True):
         answers = [
-            client.get(reverse("api_jobs"), headers={**_bearer(issued.plaintext), **extra})
+            client.get(reverse("api_jobs"), headers={**bearer(issued.plaintext), **extra})
             for extra in headers
         ]
 
@@ -813,7 +757,7 @@ def test_a_token_used_from_too_many_places_is_suspended_and_reported(
     assert "just suspended" in answers[-1].json()["detail"]
     token = ApiToken.objects.get(pk=issued.token.pk)
     assert token.suspended_at is not None and token.revoked_at is None
-    again = client.get(reverse("api_jobs"), headers={**_bearer(issued.plaintext), **headers[0]})
+    again = client.get(reverse("api_jobs"), headers={**bearer(issued.plaintext), **headers[0]})
     assert again.status_code == 401
     assert again.json()["detail"].startswith("This API token is suspended: Used from")
     entry = AuditEntry.objects.get(action="access.token.suspended_sharing")
@@ -835,7 +779,7 @@ def test_a_token_used_from_a_few_places_keeps_working(client, people, settings):
     issued = token_create(user=people["ada"], name="cli", scopes=["jobs:read"])
 
     for ip in ("198.51.100.1", "198.51.100.2", "198.51.100.1", "198.51.100.2"):
-        headers = {**_bearer(issued.plaintext), "x-forwarded-for": ip}
+        headers = {**bearer(issued.plaintext), "x-forwarded-for": ip}
         assert client.get(reverse("api_jobs"), headers=headers).status_code == 200
 
     assert ApiToken.objects.get(pk=issued.token.pk).suspended_at is None

@@ -1,0 +1,354 @@
+"""Who may reach what: every role against every endpoint of every app, as one table.
+
+Rows are (URL name, method); columns are the roles below. Another tester's objects answer 404
+(their existence is not disclosed); staff-only pages answer 403 to everyone else; anonymous
+visitors are sent to sign in (HTML) or refused with 401 (API); a suspended tester gets 403
+everywhere. A refused request (and every GET) changes nothing. A URL name in `access.urls`,
+`generation.urls`, `review.urls` or either API without a row fails `test_every_endpoint_has_a_row`.
+
+The objects: the owner's queued job, approved output (not in the gallery) with a live share
+link, output awaiting review and API token; a pending invitation; a red-teamer's finding on their
+own output; a tester for staff to act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.urls import reverse
+
+from access import urls as access_urls
+from access.models import (
+    ApiToken,
+    AuditEntry,
+    Cohort,
+    Invitation,
+    Program,
+    TermsAcceptance,
+    User,
+)
+from access.services import (
+    IssuedInvitation,
+    invitation_create,
+    terms_accept,
+    terms_publish,
+    token_create,
+)
+from containment.services import tester_suspend as suspend
+from generation import urls as generation_urls
+from generation.api import urls as generation_api_urls
+from generation.models import Job
+from review import urls as review_urls
+from review.api import urls as review_api_urls
+from review.models import Approval, Feedback, Finding, NotificationPreference, Output, ShareLink
+from review.services import finding_file, share_link_create
+from tests.conftest import run_async, socket_outcome
+from tests.factories import make_job, make_output
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "login"  # a redirect to the sign-in page
+ROLES = ("anonymous", "owner", "other", "red_teamer", "reviewer", "admin", "suspended")
+
+# (url name, method) -> expected status per role, in the order of ROLES
+MATRIX = {
+    # access: invitations, terms, tokens, staff pages
+    ("invitation_open", "get"): (302, 302, 302, 302, 302, 302, 403),
+    ("terms", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("terms", "post"): (LOGIN, 302, 302, 302, 302, 302, 403),
+    ("tokens", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("tokens", "post"): (LOGIN, 200, 200, 200, 200, 200, 403),  # the new token, shown once
+    ("token_revoke", "post"): (LOGIN, 302, 403, 403, 403, 302, 403),  # the owner's token
+    ("staff_invitations", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_invitations", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_invitation_action", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_testers", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_tester_action", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_audit", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_containment", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_containment", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    # generation pages
+    ("studio", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("studio", "post"): (LOGIN, 302, 302, 302, 400, 400, 403),  # staff are not testers
+    ("job_cancel", "post"): (LOGIN, 302, 404, 404, 302, 404, 403),  # the owner's job
+    # review pages: the queue (reviewers only)
+    ("review_queue", "get"): (LOGIN, 403, 403, 403, 200, 403, 403),
+    ("review_bulk", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
+    ("review_stats", "get"): (LOGIN, 403, 403, 403, 200, 403, 403),
+    ("review_claim", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
+    ("review_decide", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
+    # review pages: findings (the red-teamer's; only reviewers move them)
+    ("findings", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("finding_action", "post"): (LOGIN, 404, 404, 403, 302, 404, 403),
+    # review pages: everyone's own
+    ("gallery", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("my_shares", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("share_revoke", "post"): (LOGIN, 302, 404, 404, 302, 404, 403),  # the owner's link
+    ("preferences", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("preferences", "post"): (LOGIN, 302, 302, 302, 302, 302, 403),
+    # review pages: the owner's output
+    ("output_detail", "get"): (LOGIN, 200, 404, 404, 200, 404, 403),
+    ("output_share", "post"): (LOGIN, 302, 404, 404, 403, 404, 403),
+    ("output_gallery", "post"): (LOGIN, 302, 404, 404, 403, 404, 403),
+    ("output_feedback", "post"): (LOGIN, 302, 404, 404, 403, 404, 403),
+    ("output_finding", "post"): (LOGIN, 403, 404, 404, 302, 404, 403),  # red-teamers and staff
+    ("output_video", "get"): (LOGIN, 200, 404, 404, 200, 404, 403),
+    ("output_poster", "get"): (LOGIN, 200, 404, 404, 200, 404, 403),
+    # review pages: the public share link (a suspended tester is signed out first)
+    ("shared_page", "get"): (200, 200, 200, 200, 200, 200, 403),
+    ("shared_video", "get"): (200, 200, 200, 200, 200, 200, 403),
+    ("shared_poster", "get"): (200, 200, 200, 200, 200, 200, 403),
+    # generation API
+    ("api_jobs", "get"): (401, 200, 200, 200, 200, 200, 403),
+    ("api_jobs", "post"): (401, 201, 201, 201, 400, 400, 403),  # staff are not testers
+    ("api_job", "get"): (401, 200, 404, 404, 200, 404, 403),  # the owner's job
+    ("api_job_cancel", "post"): (401, 200, 404, 404, 200, 404, 403),
+    # review API
+    ("api_review_queue", "get"): (401, 403, 403, 403, 200, 403, 403),
+}
+
+
+def test_every_endpoint_has_a_row():
+    modules = (access_urls, generation_urls, review_urls, generation_api_urls, review_api_urls)
+    names = {pattern.name for module in modules for pattern in module.urlpatterns}
+
+    assert names == {name for name, _method in MATRIX}
+
+
+# --- the world every request is made in -----------------------------------------------------------
+
+
+@dataclass
+class World:
+    people: dict[str, User | None]
+    invitation: IssuedInvitation
+    token: ApiToken
+    job: Job  # the owner's, queued
+    output: Output  # the owner's, approved, not in the gallery
+    pending: Output  # the owner's, awaiting review
+    link: ShareLink  # to the owner's output
+    finding: Finding  # the red-teamer's, on their own output
+    target: User  # a tester for staff to act on
+
+
+@pytest.fixture
+def people(tester, other_tester, red_teamer, reviewer, admin, make_user) -> dict[str, User | None]:
+    suspended = make_user("sam@example.com")
+    suspend(tester=suspended, by=admin, reason="matrix")
+    return {
+        "anonymous": None,
+        "owner": tester,
+        "other": other_tester,
+        "red_teamer": red_teamer,
+        "reviewer": reviewer,
+        "admin": admin,
+        "suspended": User.objects.get(pk=suspended.pk),
+    }
+
+
+@pytest.fixture
+def world(people, make_user, cohort, outputs_dir) -> World:
+    owner, red_teamer, admin = people["owner"], people["red_teamer"], people["admin"]
+    target = make_user("tia@example.com")
+    terms = terms_publish(title="Alpha terms", body="Keep it to yourself.", by=admin)
+    for tester in (owner, people["other"], red_teamer, target):
+        terms_accept(user=tester, terms=terms)
+    output = make_output(owner, state=Output.State.APPROVED)
+    finding = finding_file(
+        output=make_output(red_teamer),
+        by=red_teamer,
+        category="other",
+        severity="low",
+        description="a matrix finding",
+    )
+    return World(
+        people=people,
+        invitation=invitation_create(email="new@example.com", invited_by=admin, cohort=cohort),
+        token=token_create(user=owner, name="cli", scopes=["jobs:read"]).token,
+        job=make_job(owner),
+        output=output,
+        pending=make_output(owner),
+        link=share_link_create(output=output, by=owner),
+        finding=finding,
+        target=target,
+    )
+
+
+JOB_FORM = {"model": "demo", "prompt": "a lantern", "num_frames": 5, "width": 32, "height": 32}
+
+
+def _kwargs(world: World, name: str) -> dict:
+    output, job = {"output_id": world.output.id}, {"job_id": world.job.id}
+    pending = {"output_id": world.pending.id}
+    share = {"token": world.link.token}
+    return {
+        "invitation_open": {"code": world.invitation.code},
+        "token_revoke": {"token_id": world.token.pk},
+        "staff_invitation_action": {
+            "invitation_id": world.invitation.invitation.pk,
+            "action": "revoke",
+        },
+        "staff_tester_action": {"user_id": world.target.pk, "action": "suspend"},
+        "job_cancel": job,
+        "api_job": job,
+        "api_job_cancel": job,
+        "review_claim": pending,
+        "review_decide": pending,
+        "output_detail": output,
+        "output_share": output,
+        "output_gallery": output,
+        "output_feedback": output,
+        "output_finding": output,
+        "output_video": output,
+        "output_poster": output,
+        "finding_action": {"finding_id": world.finding.pk},
+        "share_revoke": {"link_id": world.link.pk},
+        "shared_page": share,
+        "shared_video": share,
+        "shared_poster": share,
+    }.get(name, {})
+
+
+def _form(world: World, name: str) -> dict:
+    """What each HTML form posts: a request that succeeds for whoever may make it."""
+    return {
+        "studio": JOB_FORM,
+        "tokens": {"name": "laptop", "scopes": ["jobs:read"], "days": 30},
+        "terms": {"version": "1", "accept": "yes"},
+        "staff_invitations": {
+            "single": "1",
+            "email": "zoe@example.com",
+            "cohort": world.target.cohort_id,
+        },
+        "staff_tester_action": {"reason": "matrix"},
+        "staff_containment": {"action": "pause", "reason": "matrix"},
+        "review_decide": {"decision": "approve"},
+        "review_bulk": {"output": [str(world.pending.id)], "decision": "approve"},
+        "finding_action": {"to": "triaged"},
+        "preferences": {"email_on_decision": "0"},
+        "output_gallery": {"show": "1"},
+        "output_feedback": {"rating": "4"},
+        "output_finding": {"category": "other", "severity": "low", "description": "odd"},
+    }.get(name, {})
+
+
+def _request(client, world: World, name: str, method: str):
+    url = reverse(name, kwargs=_kwargs(world, name))
+    if name.startswith("api_"):
+        data = {"model": "demo", "prompt": "a lantern"} if name == "api_jobs" else {"reason": "x"}
+        if method == "get":
+            return client.get(url)
+        return client.post(url, data, content_type="application/json")
+    return getattr(client, method)(url, _form(world, name) if method == "post" else {})
+
+
+def _state(world: World) -> tuple:
+    """Everything a request could change, but a refused one (or a GET) must not."""
+    return (
+        sorted(Invitation.objects.values_list("email", "state")),
+        sorted(TermsAcceptance.objects.values_list("user_id", "terms_id")),
+        Program.is_paused(),
+        sorted(Cohort.objects.values_list("name", "suspended_at")),
+        ApiToken.objects.filter(revoked_at__isnull=True).count(),
+        ApiToken.objects.count(),
+        sorted(User.objects.values_list("email", "standing", "is_active")),
+        sorted(Job.objects.values_list("prompt", "state")),
+        sorted(Output.objects.values_list("id", "state", "in_gallery", "claimed_by")),
+        sorted(ShareLink.objects.values_list("id", "revoked_at")),
+        sorted(Finding.objects.values_list("id", "state")),
+        Approval.objects.count(),
+        Feedback.objects.count(),
+        NotificationPreference.objects.count(),
+        AuditEntry.objects.count(),
+    )
+
+
+@pytest.mark.parametrize(("name", "method"), MATRIX)
+@pytest.mark.parametrize("role", ROLES)
+def test_permission_matrix(client, world, dispatched, name, method, role):
+    person = world.people[role]
+    if person is not None:
+        client.force_login(person)
+    before = _state(world)
+
+    response = _request(client, world, name, method)
+
+    want = MATRIX[name, method][ROLES.index(role)]
+    if want == LOGIN:
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("account_login"))
+    else:
+        assert response.status_code == want, getattr(response, "content", b"")[:300]
+    if want in (LOGIN, 401, 403, 404, 400) or method == "get":
+        assert _state(world) == before
+    created_a_link = ShareLink.objects.exclude(pk=world.link.pk).exists()
+    assert created_a_link is (role == "owner" and name == "output_share")
+
+
+def test_another_testers_job_is_absent_from_their_api_list(
+    client, tester, other_tester, outputs_dir
+):
+    make_output(tester)
+    client.force_login(other_tester)
+
+    assert client.get(reverse("api_jobs")).json()["count"] == 0
+
+
+def test_anonymous_visitors_get_an_approved_output_only_through_its_share_link(
+    client, tester, outputs_dir
+):
+    pending = make_output(tester)
+    approved = make_output(tester, state=Output.State.APPROVED)
+    client.force_login(tester)
+    client.post(reverse("output_share", kwargs={"output_id": approved.id}))
+    client.post(reverse("output_share", kwargs={"output_id": pending.id}))
+    client.logout()
+
+    token = ShareLink.objects.get().token
+
+    assert ShareLink.objects.get().output == approved
+    assert client.get(reverse("shared_video", kwargs={"token": token})).status_code == 200
+    for output in (pending, approved):
+        response = client.get(reverse("output_video", kwargs={"output_id": output.id}))
+        assert response.status_code == 302
+
+
+# --- websockets -------------------------------------------------------------------------------
+
+OPEN = "open"  # accepted, and its snapshot came
+# endpoint -> what each role gets, in the order of ROLES (close codes: realtime.consumers)
+SOCKETS = {
+    "/ws/studio/": (4401, OPEN, OPEN, OPEN, OPEN, OPEN, 4403),
+    "/ws/jobs/{job}/": (4401, OPEN, 4404, 4404, OPEN, 4404, 4403),  # the owner's job
+    "/ws/review/": (4401, 4403, 4403, 4403, OPEN, 4403, 4403),
+}
+
+
+async def _socket(path: str, user) -> str | int | None:
+    connected, code, _ = await socket_outcome(path, user)
+    return OPEN if connected else code
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("endpoint", SOCKETS)
+@pytest.mark.parametrize("role", ROLES)
+def test_socket_matrix(people, endpoint, role):
+    job = make_job(people["owner"])
+    user = people[role] or AnonymousUser()
+
+    outcome = run_async(lambda: _socket(endpoint.format(job=job.id), user))
+
+    assert outcome == SOCKETS[endpoint][ROLES.index(role)]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.django_db(transaction=True)
+def test_a_socket_from_a_foreign_origin_is_refused(tester):
+    connected, _, _ = run_async(
+        lambda: socket_outcome("/ws/studio/", tester, origin=b"https://evil.example")
+    )
+
+    assert connected is False
