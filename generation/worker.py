@@ -26,7 +26,6 @@ from django.core.files.storage import storages
 from django.db import (
     InterfaceError,
     OperationalError,
-    close_old_connections,
     connection,
     transaction,
 )
@@ -84,8 +83,8 @@ def _retry(job: Job, exc: BaseException) -> str:
     """Requeue after a transient error. A database error leaves this thread's connection broken:
     drop it first, so the requeue itself reaches the database (or, if the database is still down,
     the reconciler requeues the silent run once it is back)."""
-    close_old_connections()
-    connection.close()
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
     try:
         return "retrying" if job_retry(job=job, reason=describe_failure(exc)) else Job.State.FAILED
     except (InterfaceError, OperationalError):

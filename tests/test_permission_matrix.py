@@ -60,7 +60,7 @@ MATRIX = {
     ("terms", "post"): (LOGIN, 302, 302, 302, 302, 302, 403),
     ("tokens", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
     ("tokens", "post"): (LOGIN, 200, 200, 200, 200, 200, 403),  # the new token, shown once
-    ("token_revoke", "post"): (LOGIN, 302, 403, 403, 403, 302, 403),  # the owner's token
+    ("token_revoke", "post"): (LOGIN, 302, 404, 404, 404, 302, 403),  # the owner's token
     ("staff_invitations", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
     ("staff_invitations", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
     ("staff_invitation_action", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),

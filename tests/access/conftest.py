@@ -7,7 +7,7 @@ import pytest
 from access.models import TermsVersion, User
 from access.roles import REVIEWERS, role_grant
 from access.services import terms_publish
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, totp_enable
 
 SIGNUP_PASSWORD = "Correct-Horse-Battery-9"  # what an invited person chooses when signing up
 
@@ -24,3 +24,13 @@ def staff_without_mfa(db) -> User:
 @pytest.fixture
 def terms_v1(db) -> TermsVersion:
     return terms_publish(title="Alpha terms", body="Keep it to yourself.", by=None)
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    """A superuser with TOTP set up (the only account that changes staff accounts and roles)."""
+    user = User.objects.create_superuser(
+        username="root@vernissage.local", email="root@vernissage.local", password="x"
+    )
+    totp_enable(user)
+    return user

@@ -202,17 +202,6 @@ def test_entries_cannot_be_changed_or_deleted_through_the_orm(entry, tamper):
     assert AuditEntry.objects.get().action == TEST_ACTION
 
 
-@pytest.fixture
-def superuser(db) -> User:
-    from tests.conftest import totp_enable
-
-    user = User.objects.create_superuser(
-        username="root@vernissage.local", email="root@vernissage.local", password="x"
-    )
-    totp_enable(user)
-    return user
-
-
 @pytest.mark.parametrize("role", ["admin", "superuser"])
 def test_the_admin_shows_entries_read_only(client, request, entry, role):
     client.force_login(request.getfixturevalue(role))

@@ -214,7 +214,7 @@ def test_a_stalled_running_job_is_requeued_and_its_old_message_ignored(
     make_job(tester)
     [first] = jobs_dispatch(model_name="demo")
     job_start(job_id=first.id, dispatch_id=first.dispatch_id, worker="dead")
-    Job.objects.filter(id=first.id).update(updated_at=timezone.now() - timedelta(seconds=61))
+    Job.objects.filter(id=first.id).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
 
     report = jobs_reconcile()
 
@@ -256,7 +256,7 @@ def test_a_stalled_job_out_of_attempts_fails(tester, settings, dispatched):
     make_job(tester)
     [first] = jobs_dispatch(model_name="demo")
     job_start(job_id=first.id, dispatch_id=first.dispatch_id, worker="dead")
-    Job.objects.filter(id=first.id).update(updated_at=timezone.now() - timedelta(seconds=61))
+    Job.objects.filter(id=first.id).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
 
     jobs_reconcile()
 
@@ -269,7 +269,7 @@ def test_a_stale_message_never_fails_a_healthy_last_attempt(tester, settings, di
     make_job(tester)
     [first] = jobs_dispatch(model_name="demo")
     job_start(job_id=first.id, dispatch_id=first.dispatch_id, worker="dead")
-    Job.objects.filter(id=first.id).update(updated_at=timezone.now() - timedelta(seconds=61))
+    Job.objects.filter(id=first.id).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
     jobs_reconcile()
     job = Job.objects.get(id=first.id)
     live = job_start(job_id=job.id, dispatch_id=job.dispatch_id, worker="new")

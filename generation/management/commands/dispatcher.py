@@ -48,6 +48,7 @@ class Command(BaseCommand):
                 connections.close_all()  # a broken connection is never reused
             if once:
                 return
+            close_old_connections()  # between ticks, like between requests
             tick += 1
             time.sleep(_pause(outage_since))
 
@@ -57,7 +58,6 @@ class Command(BaseCommand):
             self.stdout.write(str(report))
         if tick % SWEEP_EVERY_TICKS == SWEEP_EVERY_TICKS - 1:
             output_files_sweep()
-        close_old_connections()  # between ticks, like between requests
 
 
 def _since(started: float) -> float:
