@@ -73,13 +73,14 @@ class BulkInvitationForm(forms.Form):
     lines = TextField(
         widget=forms.Textarea(attrs={"rows": 6}), required=False, max_length=BULK_MAX_BYTES
     )
-    csv_file = forms.FileField(required=False, label="CSV file")
+    # A plain file input: the clearable one adds a "clear" box that makes the value False.
+    csv_file = forms.FileField(required=False, label="CSV file", widget=forms.FileInput)
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         upload = data.get("csv_file")
-        if upload is not None:
+        if upload:
             if upload.size > BULK_MAX_BYTES:
                 raise forms.ValidationError("The CSV file is larger than 1 MB.")
             try:

@@ -66,9 +66,10 @@ def refused(request: HttpRequest, form: BaseForm, *, status: int = 400) -> HttpR
 
 
 def safe_next_url(request: HttpRequest, target: str, default: str) -> str:
-    """`target` if it is a URL of this site with no control characters in it, else `default`: a
-    form's `next` is never where an attacker (or a NUL byte) sends a redirect."""
-    if forbidden_characters(target):
+    """`target` if it is a path on this site with no control characters in it, else `default`:
+    a form's `next` is never where an attacker (or a NUL byte) sends a redirect, and never a word
+    that `redirect()` would try, and fail, to reverse as a view name."""
+    if not target.startswith("/") or forbidden_characters(target):
         return default
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target

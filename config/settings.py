@@ -312,10 +312,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["access.api.permissions.ActiveTesterWithScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # DRF's defaults, bounded in size (and JSON in depth); serializers take exact JSON types.
+    # DRF's defaults, JSON bounded in depth; the serializers take exact JSON types.
     "DEFAULT_PARSER_CLASSES": [
         "access.api.parsers.BoundedJSONParser",
-        "access.api.parsers.BoundedFormParser",
+        "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "access.api.pagination.BoundedLimitOffsetPagination",
@@ -324,7 +324,7 @@ REST_FRAMEWORK = {
 
 # --- Security -------------------------------------------------------------------------------------
 # The largest form or API body we read (files uploaded in forms count apart): room for the bulk
-# invitation box (1 MB), refused with 400 (forms) or 413 (API) past it.
+# invitation box (1 MB); Django refuses more with a 400, for forms and the API alike.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the studio's JavaScript reads it for fetch() submissions
