@@ -27,6 +27,7 @@ from rest_framework.utils import html
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 TEXT_MAX_CHARS = 2000  # a default bound; fields that hold more (or less) say so
+NUL_MESSAGE = ProhibitNullCharactersValidator.message
 
 
 # Unicode's control characters (Cc: U+0000-U+001F, U+007F-U+009F) but newline, return and tab;
@@ -41,18 +42,27 @@ def forbidden_characters(text: str) -> list[str]:
 
 def reject_control_characters(value: Any) -> None:
     """A validator for forms and serializers alike (DRF turns Django's ValidationError into its
-    own), so both doors refuse the same characters with the same words."""
+    own), so both doors refuse the same characters with the same words: Django's own for NUL,
+    and the others by name."""
     bad = forbidden_characters(value) if isinstance(value, str) else []
-    if bad:
-        raise ValidationError(
-            "Control characters are not allowed: %(characters)s.",
-            code="control_characters",
-            params={"characters": ", ".join(bad)},
+    errors = []
+    if "U+0000" in bad:
+        errors.append(ValidationError(NUL_MESSAGE, code="null_characters_not_allowed"))
+    if others := [name for name in bad if name != "U+0000"]:
+        errors.append(
+            ValidationError(
+                "Control characters are not allowed: %(characters)s.",
+                code="control_characters",
+                params={"characters": ", ".join(others)},
+            )
         )
+    if errors:
+        raise ValidationError(errors)
 
 
 def _without_builtin_checks(validators: list[Any]) -> list[Any]:
-    """Django's and DRF's own NUL (and DRF's surrogate) checks: ours covers them, in one message."""
+    """Django's and DRF's own NUL (and DRF's surrogate) checks: ours covers them (one message
+    per problem, not two)."""
     builtin = (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
     return [v for v in validators if not isinstance(v, builtin)]
 

@@ -157,6 +157,12 @@ class Endpoint:
         return hasattr(getattr(self.callback, "cls", None), "initial")
 
     @property
+    def serializer_fields(self) -> set[str]:
+        """The fields of an API view's `serializer_class` (what its POST body may hold)."""
+        serializer = getattr(getattr(self.callback, "cls", None), "serializer_class", None)
+        return set(serializer().fields) if serializer else set()
+
+    @property
     def third_party(self) -> bool:
         return self.callback.__module__.startswith("allauth.")
 
@@ -380,6 +386,8 @@ def path_values(
 
 # Ids of the right type that name nothing (the int is also past bigint).
 BOGUS_IDS = {"IntConverter": "99999999999999999999", "UUIDConverter": str(uuid.uuid4())}
+
+
 # --- which keys a view reads ----------------------------------------------------------------------
 
 
@@ -514,6 +522,7 @@ class Run:
     harvest: Harvest = field(default_factory=Harvest)
     failures: dict[str, None] = field(default_factory=dict)  # an ordered set
     classes_hit: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    reached: set[str] = field(default_factory=set)  # endpoints some persona got past the gates of
     baseline: dict[str, list] = field(default_factory=dict)
     requests: int = 0
     wrote: bool = False  # did the last request change a row (before its rollback)?
@@ -623,6 +632,8 @@ class Run:
         read filled in, in turn with each value the pages offer (a rejection's reason is read only
         once the decision is to reject); and the values with which it wrote."""
         names = set(self.harvest.fields.get((endpoint.route, method), set()))
+        if method != "GET":
+            names |= endpoint.serializer_fields
         transport = "query" if method == "GET" else "form"
         responses: list[Any] = []
         bases = []  # the good values with which the view wrote: it went all the way
@@ -653,6 +664,7 @@ class Run:
                 if method not in allowed:
                     self._check_method(endpoint, method, persona, probed.status_code)
                 if method in allowed and not _refused_before_reading(probed):
+                    self.reached.add(str(endpoint))
                     cases = self.corpus(endpoint, method, sorted(names) or ["q"], bases)
                     # The first persona the view reads for gets all of it; the others, whose
                     # requests take the same parsing path, every third case.
@@ -827,6 +839,7 @@ def test_no_bad_input_reaches_a_500_or_stores_anything(world, quiet_request_log)
         run.attack(endpoint)
 
     assert not run.failures, _report(run)
+    assert {str(e) for e in run.endpoints} == run.reached, "no persona got past these gates"
     every = {bad.name for bad in TEXT + JSON_VALUES + BODIES}
     missed = {str(e): every - run.classes_hit[str(e)] for e in run.endpoints}
     assert not any(missed.values()), f"bad-value classes never sent: {missed}"
@@ -863,7 +876,8 @@ def _api(client: Client, method: str, url: str, body: bytes | str) -> Any:
         ({"guidance": True}, "guidance", "Must be a number, not a boolean."),
         ({"seed": "7"}, "seed", "Must be a whole number, not a string."),
         ({"model": ["demo"]}, "model", "Must be a string, not a list."),
-        ({"prompt": "a\u0000b"}, "prompt", "Control characters are not allowed: U+0000."),
+        ({"prompt": "a\u0000b"}, "prompt", "Null characters are not allowed."),
+        ({"prompt": "a\u001bb"}, "prompt", "Control characters are not allowed: U+001B."),
     ],
 )
 def test_the_api_refuses_json_of_the_wrong_type_instead_of_coercing_it(
@@ -953,7 +967,7 @@ def test_a_refused_form_post_names_the_field_and_stores_nothing(client, tester, 
     answer = client.post(url, {"reason": "stop\x01"}, headers={"accept": "application/json"})
 
     assert page.status_code == 400
-    assert "reason: Control characters are not allowed: U+0000." in page.content.decode()
+    assert "reason: Null characters are not allowed." in page.content.decode()
     assert answer.status_code == 400 and answer.json()["errors"] == {
         "reason": ["Control characters are not allowed: U+0001."]
     }
