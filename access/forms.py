@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from access.fields import TextField, reject_control_characters
 from access.models import ApiToken, Cohort, User
 from access.selectors import SESSION_INVITATION_KEY, client_ip, invitation_from_session
 from access.services import TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS, AccessError, invitation_accept
@@ -18,7 +19,7 @@ BULK_MAX_BYTES = 1_000_000
 class InvitationSignupForm(SignupForm):
     """allauth's signup form with the email taken from the invitation and locked."""
 
-    display_name = forms.CharField(
+    display_name = TextField(
         max_length=80,
         required=False,
         label="Name for credits",
@@ -60,7 +61,7 @@ class InvitationSignupForm(SignupForm):
 class InvitationForm(forms.Form):
     email = forms.EmailField()
     cohort = forms.ModelChoiceField(Cohort.objects.all())
-    name = forms.CharField(max_length=80, required=False)
+    name = TextField(max_length=80, required=False)
 
 
 class BulkInvitationForm(forms.Form):
@@ -69,20 +70,27 @@ class BulkInvitationForm(forms.Form):
     cohort = forms.ModelChoiceField(
         Cohort.objects.all(), required=False, help_text="For lines that name no cohort."
     )
-    lines = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
-    csv_file = forms.FileField(required=False, label="CSV file")
+    lines = TextField(
+        widget=forms.Textarea(attrs={"rows": 6}), required=False, max_length=BULK_MAX_BYTES
+    )
+    # A plain file input: the clearable one adds a "clear" box that makes the value False.
+    csv_file = forms.FileField(required=False, label="CSV file", widget=forms.FileInput)
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
         upload = data.get("csv_file")
-        if upload is not None:
+        if upload:
             if upload.size > BULK_MAX_BYTES:
                 raise forms.ValidationError("The CSV file is larger than 1 MB.")
             try:
                 data["csv_text"] = upload.read().decode("utf-8-sig")
             except UnicodeDecodeError:
                 raise forms.ValidationError("The CSV file is not UTF-8 text.") from None
+            try:
+                reject_control_characters(data["csv_text"])
+            except forms.ValidationError as exc:
+                raise forms.ValidationError({"csv_file": exc}) from None
         if not data.get("lines", "").strip() and not data.get("csv_text", "").strip():
             raise forms.ValidationError("Paste some lines or choose a CSV file.")
         return data
@@ -96,10 +104,56 @@ class BulkInvitationForm(forms.Form):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=80)
+    name = TextField(max_length=80)
     scopes = forms.MultipleChoiceField(
         choices=ApiToken.Scope.choices, widget=forms.CheckboxSelectMultiple
     )
     days = forms.IntegerField(
         min_value=1, max_value=TOKEN_MAX_DAYS, initial=TOKEN_DEFAULT_DAYS, label="Expires in (days)"
     )
+
+
+class TermsForm(forms.Form):
+    """Accepting the terms: the version read, the box, and where to go next."""
+
+    version = forms.IntegerField(required=False, min_value=0)
+    accept = TextField(required=False, max_length=16)
+    next = TextField(required=False)
+
+
+class ReasonForm(forms.Form):
+    """A staff action's reason (the service decides whether the action needs one)."""
+
+    reason = TextField(required=False, max_length=500)
+
+
+class ContainmentForm(forms.Form):
+    """The staff containment page: pause or resume the program, suspend or reinstate a cohort."""
+
+    COHORT_ACTIONS = ("suspend-cohort", "reinstate-cohort")
+
+    action = forms.ChoiceField(choices=[(a, a) for a in ("pause", "resume", *COHORT_ACTIONS)])
+    reason = TextField(required=False, max_length=500)
+    cohort = forms.ModelChoiceField(Cohort.objects.all(), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        if data.get("action") in self.COHORT_ACTIONS and data.get("cohort") is None:
+            self.add_error("cohort", "Choose the cohort.")
+        return data
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log page's filters (query parameters), and CSV or HTML."""
+
+    action = TextField(required=False, max_length=80)
+    actor = TextField(required=False, max_length=254)
+    target = TextField(required=False, max_length=254)
+    format = forms.ChoiceField(
+        required=False, choices=[("", "page"), ("html", "page"), ("csv", "CSV")]
+    )
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def filters(self) -> dict[str, str]:
+        return {key: self.cleaned_data[key] for key in ("action", "actor", "target")}

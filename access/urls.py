@@ -3,7 +3,7 @@ from django.urls import path
 from access import views
 
 urlpatterns = [
-    path("invite/<str:code>/", views.invitation_open, name="invitation_open"),
+    path("invite/<token:code>/", views.invitation_open, name="invitation_open"),
     path("terms/", views.terms, name="terms"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke_view, name="token_revoke"),

@@ -10,11 +10,18 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from access.forms import BulkInvitationForm, InvitationForm, TokenForm
-from access.http import AuthenticatedHttpRequest
+from access.forms import (
+    AuditFilterForm,
+    BulkInvitationForm,
+    ContainmentForm,
+    InvitationForm,
+    ReasonForm,
+    TermsForm,
+    TokenForm,
+)
+from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST, safe_next_url
 from access.models import ApiToken, Cohort, Invitation, Program, User
 from access.selectors import (
     SESSION_INVITATION_KEY,
@@ -68,22 +75,26 @@ def _invitation_problem(request: HttpRequest, message: str, *, status: int) -> H
 
 
 def _next_url(request: HttpRequest, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
-    return default
+    """Where a page's `next` parameter points, if it is a URL of ours; `default` otherwise."""
+    return safe_next_url(
+        request, request.POST.get("next") or request.GET.get("next") or "", default
+    )
 
 
 # --- terms -----------------------------------------------------------------------------------
 
 
+@require_safe_or_POST
 @login_required
 def terms(request: AuthenticatedHttpRequest) -> HttpResponse:
     current = terms_current()
     if request.method == "POST" and current is not None:
-        if request.POST.get("version") != str(current.version):
+        form = TermsForm(request.POST)
+        if not form.is_valid():
+            return refused(request, form)
+        if form.cleaned_data["version"] != current.version:
             messages.error(request, "The terms changed while you were reading; please read again.")
-        elif request.POST.get("accept") != "yes":
+        elif form.cleaned_data["accept"] != "yes":
             messages.error(request, "Tick the box to accept the terms.")
         else:
             terms_accept(user=request.user, terms=current, ip=client_ip(request))
@@ -103,6 +114,7 @@ def terms(request: AuthenticatedHttpRequest) -> HttpResponse:
 # --- API tokens ------------------------------------------------------------------------------
 
 
+@require_safe_or_POST
 @login_required
 def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, issued = TokenForm(request.POST or None), None
@@ -126,11 +138,12 @@ def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
             "issued": issued,
             "tokens": tokens_of(request.user),
         },
+        status=400 if form.errors else 200,
     )
 
 
-@login_required
 @require_POST
+@login_required
 def token_revoke_view(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id)
     if token.user_id != request.user.id and not request.user.has_perm(MANAGE_ACCESS_PERMISSION):
@@ -145,6 +158,7 @@ def token_revoke_view(request: AuthenticatedHttpRequest, token_id: int) -> HttpR
 staff_required = permission_required(MANAGE_ACCESS_PERMISSION, raise_exception=True)
 
 
+@require_safe_or_POST
 @login_required
 @staff_required
 def staff_invitations(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -186,12 +200,18 @@ def staff_invitations(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
+INVITATION_ACTIONS = ("resend", "revoke")
+TESTER_ACTIONS = ("suspend", "revoke", "reinstate", "end-sessions")
+
+
+@require_POST
 @login_required
 @staff_required
-@require_POST
 def staff_invitation_action(
     request: AuthenticatedHttpRequest, invitation_id: int, action: str
 ) -> HttpResponse:
+    if action not in INVITATION_ACTIONS:
+        raise Http404("No such action.")
     invitation = get_object_or_404(Invitation, pk=invitation_id)
     try:
         if action == "resend":
@@ -205,6 +225,7 @@ def staff_invitation_action(
     return redirect("staff_invitations")
 
 
+@require_safe
 @login_required
 @staff_required
 def staff_testers(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -212,14 +233,19 @@ def staff_testers(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "access/staff_testers.html", {"testers": testers})
 
 
+@require_POST
 @login_required
 @staff_required
-@require_POST
 def staff_tester_action(
     request: AuthenticatedHttpRequest, user_id: int, action: str
 ) -> HttpResponse:
+    if action not in TESTER_ACTIONS:
+        raise Http404("No such action.")
     tester = get_object_or_404(User, pk=user_id, is_staff=False)
-    reason = request.POST.get("reason", "")
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    reason = form.cleaned_data["reason"]
     try:
         if action in ("suspend", "revoke"):
             contain = tester_suspend if action == "suspend" else tester_revoke
@@ -243,12 +269,16 @@ def _ended(report) -> str:
     )
 
 
+@require_safe_or_POST
 @login_required
 @staff_required
 def staff_containment(request: AuthenticatedHttpRequest) -> HttpResponse:
     """One page for the three scopes: the program kill switch, cohorts, and (via Testers) people."""
     if request.method == "POST":
-        _contain_from_page(request)
+        form = ContainmentForm(request.POST)
+        if not form.is_valid():
+            return refused(request, form)
+        _contain_from_page(request, form)
         return redirect("staff_containment")
     return render(
         request,
@@ -261,8 +291,8 @@ def staff_containment(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _contain_from_page(request: AuthenticatedHttpRequest) -> None:
-    action, reason = request.POST.get("action", ""), request.POST.get("reason", "")
+def _contain_from_page(request: AuthenticatedHttpRequest, form: ContainmentForm) -> None:
+    action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
     try:
         if action == "pause":
             messages.success(
@@ -271,8 +301,8 @@ def _contain_from_page(request: AuthenticatedHttpRequest) -> None:
         elif action == "resume":
             program_resume(by=request.user)
             messages.success(request, "Program resumed.")
-        elif action in ("suspend-cohort", "reinstate-cohort"):
-            cohort = get_object_or_404(Cohort, pk=request.POST.get("cohort"))
+        elif action in ContainmentForm.COHORT_ACTIONS:
+            cohort = form.cleaned_data["cohort"]
             if action == "suspend-cohort":
                 report = cohort_suspend(cohort=cohort, by=request.user, reason=reason)
                 messages.success(request, f"{cohort.name} suspended. {_ended(report)}")
@@ -295,14 +325,18 @@ AUDIT_COLUMNS = (
 )
 
 
+@require_safe
 @login_required
 @permission_required("access.view_auditentry", raise_exception=True)
 def staff_audit(request: AuthenticatedHttpRequest) -> HttpResponseBase:
-    filters = {key: request.GET.get(key, "").strip() for key in ("action", "actor", "target")}
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return refused(request, form)
+    filters = form.filters()
     entries = audit_entries(**filters)
-    if request.GET.get("format") == "csv":
+    if form.cleaned_data["format"] == "csv":
         return _audit_csv(entries)
-    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(form.cleaned_data["page"])
     return render(request, "access/staff_audit.html", {"page": page, "filters": filters})
 
 

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "access.middleware.NulByteMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the ASGI app itself (from the source folders while DEBUG is on).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -319,11 +320,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["access.api.permissions.ActiveTesterWithScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # DRF's defaults, JSON bounded in depth; the serializers take exact JSON types.
+    "DEFAULT_PARSER_CLASSES": [
+        "access.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "access.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
 
 # --- Security -------------------------------------------------------------------------------------
+# The largest form or API body we read (files uploaded in forms count apart): room for the bulk
+# invitation box (1 MB); Django refuses more with a 400, for forms and the API alike.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the studio's JavaScript reads it for fetch() submissions
 X_FRAME_OPTIONS = "DENY"

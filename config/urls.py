@@ -1,6 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
 # The admin signs in through allauth (rate limits, MFA), never its own bare login form.
@@ -9,7 +10,8 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 admin.site.site_header = "Vernissage administration"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="studio", permanent=False)),
+    # RedirectView redirects every method; the home page is read-only like any other page.
+    path("", require_safe(RedirectView.as_view(pattern_name="studio", permanent=False))),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),

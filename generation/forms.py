@@ -5,22 +5,27 @@ from typing import cast
 
 from django import forms
 
+from access.fields import TextField
 from generation.registry import enabled_models
-from generation.services import PROMPT_MAX_CHARS, SEED_MAX, JobRequest
+from generation.services import CANCEL_REASON_MAX_CHARS, PROMPT_MAX_CHARS, SEED_MAX, JobRequest
 
 
 class JobForm(forms.Form):
     """Parses the studio form into a JobRequest; the rules themselves live in job_submit."""
 
     model = forms.ChoiceField()
-    prompt = forms.CharField(
+    # Bounded loosely here (the rules, PROMPT_MAX_CHARS included, are job_submit's); the shared
+    # text field refuses control characters before anything else looks at the text.
+    prompt = TextField(
         required=False,
         strip=False,
+        max_length=PROMPT_MAX_CHARS * 2,
         widget=forms.Textarea(attrs={"rows": 3, "maxlength": PROMPT_MAX_CHARS, "required": True}),
     )
-    negative_prompt = forms.CharField(
+    negative_prompt = TextField(
         required=False,
         strip=False,
+        max_length=PROMPT_MAX_CHARS * 2,
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": PROMPT_MAX_CHARS}),
     )
     seed = forms.IntegerField(
@@ -31,7 +36,7 @@ class JobForm(forms.Form):
     height = forms.IntegerField(required=False)
     steps = forms.IntegerField(required=False)
     guidance = forms.FloatField(required=False)
-    client_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    client_token = TextField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -61,3 +66,7 @@ class JobForm(forms.Form):
             steps=data["steps"],
             guidance=data["guidance"],
         )
+
+
+class CancelForm(forms.Form):
+    reason = TextField(required=False, max_length=CANCEL_REASON_MAX_CHARS)

@@ -6,8 +6,8 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from access.http import AuthenticatedHttpRequest
-from generation.forms import JobForm
+from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST
+from generation.forms import CancelForm, JobForm
 from generation.progress import job_payloads
 from generation.quotas import budget_for, limits_for
 from generation.registry import enabled_models
@@ -15,6 +15,7 @@ from generation.selectors import STUDIO_JOB_LIMIT, job_visible_to, jobs_of
 from generation.services import JobRejected, job_cancel, job_submit
 
 
+@require_safe_or_POST
 @login_required
 def studio(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -62,14 +63,17 @@ def _render_studio(
     return render(request, "generation/studio.html", context, status=status)
 
 
-@login_required
 @require_POST
+@login_required
 def cancel(request: AuthenticatedHttpRequest, job_id) -> HttpResponse:
     job = job_visible_to(job_id=job_id, user=request.user)
     if job is None:
         raise Http404("No such job.")
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
     try:
-        job_cancel(job=job, by=request.user, reason=request.POST.get("reason", ""))
+        job_cancel(job=job, by=request.user, reason=form.cleaned_data["reason"])
     except JobRejected as exc:
         message, ok = " ".join(exc.errors["__all__"]), False
     else:

@@ -5,6 +5,12 @@ ever joining the channel layer); an accepted socket joins the user's and contain
 a snapshot, re-checks standing periodically and on every message, and the endpoint is asked
 before each event is forwarded. Endpoints override `authorize`,
 `snapshot`, `user_allowed` and `may_forward`.
+
+Clients only listen. A frame the server cannot read (binary, not JSON, nested deeper than
+`access.json_limits.MAX_DEPTH`, or longer than MAX_FRAME_CHARS) is answered with an error frame,
+`{"type": "error", "error": "<why>"}`, and the socket stays open: a buggy client learns what it did
+wrong, and nothing a client sends can crash the consumer (an unhandled exception reaches the
+browser as a bare 1006, which live.js would retry forever).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from access.json_limits import JSONRejected, loads
 from access.models import User
 from realtime import groups
 from realtime.events import AccessEndedEvent, Event, JobEvent, PreviewEvent, ReviewItemEvent
@@ -24,6 +31,7 @@ from realtime.events import AccessEndedEvent, Event, JobEvent, PreviewEvent, Rev
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+MAX_FRAME_CHARS = 64 * 1024
 
 
 def _fresh_user(user_id: int) -> User | None:
@@ -161,6 +169,32 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.sleep(settings.SOCKET_RECHECK_SECONDS)
             if not await self.ensure_allowed():
                 return
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Every frame from the client: JSON text goes on to `receive_json`; anything else is
+        answered with an error frame, and still counts as a message (standing is re-checked)."""
+        if text_data is None:
+            await self.send_error("Binary frames are not accepted; send JSON text.")
+        elif len(text_data) > MAX_FRAME_CHARS:
+            await self.send_error(f"Frames are limited to {MAX_FRAME_CHARS} characters.")
+        else:
+            try:
+                content = await self.decode_json(text_data)
+            except JSONRejected as exc:
+                await self.send_error(str(exc))
+            else:
+                await self.receive_json(content, **kwargs)
+                return
+        await self.ensure_allowed()
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        return loads(text_data)
+
+    async def send_error(self, error: str) -> None:
+        await self.send_json({"type": "error", "error": error})
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         # Clients only listen; anything they send is a reason to re-check, never an instruction.

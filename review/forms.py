@@ -1,8 +1,19 @@
+"""Every input of the review pages, parsed: filters, decisions, shares, feedback, findings."""
+
+from __future__ import annotations
+
 from django import forms
 
+from access.fields import TextField, UUIDListField
+from access.models import Cohort
 from review.models import Finding
+from review.selectors import QueueFilters
+from review.services import NOTE_MAX_CHARS
 
 SHARE_MAX_DAYS = 365
+# Older than ten years is older than the program: a bound that keeps the date arithmetic sane.
+QUEUE_MAX_AGE_HOURS = 24 * 365 * 10
+BULK_MAX_ITEMS = 200
 
 
 class ShareForm(forms.Form):
@@ -20,12 +31,58 @@ class FeedbackForm(forms.Form):
     rating = forms.TypedChoiceField(
         choices=[(n, str(n)) for n in range(1, 6)], coerce=int, widget=forms.RadioSelect
     )
-    notes = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000
-    )
+    notes = TextField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000)
 
 
 class FindingForm(forms.Form):
     category = forms.ChoiceField(choices=Finding.Category.choices, label="Harm category")
     severity = forms.ChoiceField(choices=Finding.Severity.choices)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    description = TextField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+class QueueFilterForm(forms.Form):
+    """The review queue's filters, from the query string (the page and the API alike)."""
+
+    model = TextField(required=False, max_length=40)
+    cohort = TextField(required=False, max_length=80)
+    tester = TextField(required=False, max_length=254)
+    lane = forms.ChoiceField(required=False, choices=[("", "any lane"), *Cohort.Lane.choices])
+    min_age_hours = forms.IntegerField(required=False, min_value=0, max_value=QUEUE_MAX_AGE_HOURS)
+
+    def filters(self) -> QueueFilters:
+        return QueueFilters(**self.cleaned_data)
+
+
+class ClaimForm(forms.Form):
+    release = forms.BooleanField(required=False)
+
+
+class DecisionForm(forms.Form):
+    """One decision; which reasons and notes each decision needs is the services' rule."""
+
+    decision = forms.ChoiceField(
+        choices=[(d, d) for d in ("approve", "reject", "changes", "withdraw")],
+        error_messages={"required": "Choose approve, reject, changes or withdraw."},
+    )
+    reason = TextField(required=False, max_length=200)
+    note = TextField(required=False, max_length=NOTE_MAX_CHARS)
+
+
+class BulkDecisionForm(forms.Form):
+    output = UUIDListField(required=False, max_items=BULK_MAX_ITEMS)
+    decision = forms.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
+    reason = TextField(required=False, max_length=200)
+    note = TextField(required=False, max_length=NOTE_MAX_CHARS)
+
+
+class FindingMoveForm(forms.Form):
+    to = forms.ChoiceField(choices=Finding.State.choices)
+    note = TextField(required=False, max_length=NOTE_MAX_CHARS)
+
+
+class GalleryForm(forms.Form):
+    show = forms.TypedChoiceField(choices=[("0", "hide"), ("1", "show")], coerce=lambda v: v == "1")
+
+
+class PreferencesForm(forms.Form):
+    email_on_decision = forms.BooleanField(required=False)

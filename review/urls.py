@@ -21,7 +21,7 @@ urlpatterns = [
     path("outputs/<uuid:output_id>/finding/", views.finding, name="output_finding"),
     path("outputs/<uuid:output_id>/video.mp4", views.output_video, name="output_video"),
     path("outputs/<uuid:output_id>/poster.jpg", views.output_poster, name="output_poster"),
-    path("s/<str:token>/", views.shared_page, name="shared_page"),
-    path("s/<str:token>/video.mp4", views.shared_video, name="shared_video"),
-    path("s/<str:token>/poster.jpg", views.shared_poster, name="shared_poster"),
+    path("s/<token:token>/", views.shared_page, name="shared_page"),
+    path("s/<token:token>/video.mp4", views.shared_video, name="shared_video"),
+    path("s/<token:token>/poster.jpg", views.shared_poster, name="shared_poster"),
 ]

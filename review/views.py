@@ -10,16 +10,30 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
-from access.http import AuthenticatedHttpRequest
+from access.http import (
+    AuthenticatedHttpRequest,
+    refused,
+    require_safe_or_POST,
+    safe_next_url,
+)
 from generation.registry import enabled_models
-from review.forms import FeedbackForm, FindingForm, ShareForm
+from review.forms import (
+    BulkDecisionForm,
+    ClaimForm,
+    DecisionForm,
+    FeedbackForm,
+    FindingForm,
+    FindingMoveForm,
+    GalleryForm,
+    PreferencesForm,
+    QueueFilterForm,
+    ShareForm,
+)
 from review.media import serve_output_file
 from review.models import NotificationPreference, Output, ShareLink
 from review.selectors import (
-    QueueFilters,
     findings_visible_to,
     gallery,
     output_visible_to,
@@ -70,24 +84,17 @@ def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _queue_filters(request: HttpRequest) -> QueueFilters:
-    age = request.GET.get("min_age_hours", "").strip()
-    return QueueFilters(
-        model=request.GET.get("model", "").strip(),
-        cohort=request.GET.get("cohort", "").strip(),
-        tester=request.GET.get("tester", "").strip(),
-        lane=request.GET.get("lane", "").strip(),
-        min_age_hours=int(age) if age.isdigit() else None,
-    )
-
-
 # --- reviewer pages ----------------------------------------------------------------------------
 
 
+@require_safe
 @login_required
 def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     _reviewer_required(request)
-    filters = _queue_filters(request)
+    form = QueueFilterForm(request.GET)
+    if not form.is_valid():
+        return refused(request, form)
+    filters = form.filters()
     items = review_queue(filters)
     return render(
         request,
@@ -112,13 +119,16 @@ def _answer(request: HttpRequest, ok: bool, message: str, status: int = 200) -> 
     return redirect("review_queue")
 
 
-@login_required
 @require_POST
+@login_required
 def claim(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     _reviewer_required(request)
     output = _visible_output(request, output_id)
+    form = ClaimForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
     try:
-        if request.POST.get("release"):
+        if form.cleaned_data["release"]:
             output_release(output=output, by=request.user)
             return _answer(request, True, "Released.")
         output_claim(output=output, by=request.user)
@@ -127,40 +137,44 @@ def claim(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     return _answer(request, True, "Claimed.")
 
 
-@login_required
 @require_POST
+@login_required
 def decide(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     _reviewer_required(request)
     output = _visible_output(request, output_id)
-    decision, note = request.POST.get("decision"), request.POST.get("note", "")
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    decision, note = form.cleaned_data["decision"], form.cleaned_data["note"]
     try:
         if decision == "approve":
             output = output_approve(output=output, by=request.user)
         elif decision == "reject":
             output = output_reject(
-                output=output, by=request.user, reason=request.POST.get("reason", ""), note=note
+                output=output, by=request.user, reason=form.cleaned_data["reason"], note=note
             )
         elif decision == "changes":
             output = output_request_changes(output=output, by=request.user, note=note)
-        elif decision == "withdraw":
-            output = output_withdraw(output=output, by=request.user, reason=note)
         else:
-            raise ReviewError("Choose approve, reject, changes or withdraw.")
+            output = output_withdraw(output=output, by=request.user, reason=note)
     except ReviewError as exc:
         return _answer(request, False, str(exc), status=409)
     return _answer(request, True, output.get_state_display())
 
 
-@login_required
 @require_POST
+@login_required
 def bulk_decide(request: AuthenticatedHttpRequest) -> HttpResponse:
     _reviewer_required(request)
+    form = BulkDecisionForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
     outcome = outputs_bulk_decide(
-        output_ids=request.POST.getlist("output"),
+        output_ids=[str(output_id) for output_id in form.cleaned_data["output"]],
         by=request.user,
-        decision=request.POST.get("decision", ""),
-        reason=request.POST.get("reason", ""),
-        note=request.POST.get("note", ""),
+        decision=form.cleaned_data["decision"],
+        reason=form.cleaned_data["reason"],
+        note=form.cleaned_data["note"],
     )
     messages.success(request, f"Decided {len(outcome.done)} items.")
     for output_id, error in outcome.errors.items():
@@ -168,12 +182,14 @@ def bulk_decide(request: AuthenticatedHttpRequest) -> HttpResponse:
     return redirect("review_queue")
 
 
+@require_safe
 @login_required
 def stats(request: AuthenticatedHttpRequest) -> HttpResponse:
     _reviewer_required(request)
     return render(request, "review/stats.html", {"days": review_stats()})
 
 
+@require_safe
 @login_required
 def findings(request: AuthenticatedHttpRequest) -> HttpResponse:
     items = findings_visible_to(request.user)
@@ -187,16 +203,19 @@ def findings(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@login_required
 @require_POST
+@login_required
 def finding_action(request: AuthenticatedHttpRequest, finding_id: int) -> HttpResponse:
     finding = get_object_or_404(findings_visible_to(request.user), pk=finding_id)
+    form = FindingMoveForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
     try:
         finding_move(
             finding=finding,
             by=request.user,
-            to=request.POST.get("to", ""),
-            note=request.POST.get("note", ""),
+            to=form.cleaned_data["to"],
+            note=form.cleaned_data["note"],
         )
     except ReviewError as exc:
         messages.error(request, str(exc))
@@ -206,6 +225,7 @@ def finding_action(request: AuthenticatedHttpRequest, finding_id: int) -> HttpRe
 # --- owner pages -------------------------------------------------------------------------------
 
 
+@require_safe
 @login_required
 def output_detail(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
@@ -227,14 +247,13 @@ def output_detail(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     )
 
 
-@login_required
 @require_POST
+@login_required
 def share(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     form = ShareForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
-        return redirect("output_detail", output_id=output.id)
+        return refused(request, form)
     days = form.cleaned_data["expires_in_days"]
     try:
         share_link_create(
@@ -250,20 +269,19 @@ def share(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     return redirect("output_detail", output_id=output.id)
 
 
-@login_required
 @require_POST
+@login_required
 def share_revoke(request: AuthenticatedHttpRequest, link_id: int) -> HttpResponse:
     link = get_object_or_404(ShareLink, pk=link_id)
     if link.created_by_id != request.user.id and not can_moderate(request.user):
         raise Http404("No such link.")
     share_link_revoke(link=link, by=request.user)
     messages.success(request, "Link revoked.")
-    back = request.POST.get("back", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = "my_shares"  # never redirect to a place the form's sender chose off-site
-    return redirect(back)
+    # Never redirect to a place the form's sender chose off-site.
+    return redirect(safe_next_url(request, request.POST.get("back", ""), "my_shares"))
 
 
+@require_safe
 @login_required
 def my_shares(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
@@ -276,41 +294,42 @@ def my_shares(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@login_required
 @require_POST
+@login_required
 def gallery_toggle(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
+    form = GalleryForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
     try:
-        output_set_gallery(output=output, by=request.user, visible=request.POST.get("show") == "1")
+        output_set_gallery(output=output, by=request.user, visible=form.cleaned_data["show"])
     except ReviewError as exc:
         messages.error(request, str(exc))
     return redirect("output_detail", output_id=output.id)
 
 
-@login_required
 @require_POST
+@login_required
 def feedback(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     form = FeedbackForm(request.POST)
-    if form.is_valid():
-        try:
-            feedback_submit(output=output, by=request.user, **form.cleaned_data)
-            messages.success(request, "Thanks for the feedback.")
-        except ReviewError as exc:
-            messages.error(request, str(exc))
-    else:
-        messages.error(request, "Rate from 1 to 5.")
+    if not form.is_valid():
+        return refused(request, form)
+    try:
+        feedback_submit(output=output, by=request.user, **form.cleaned_data)
+        messages.success(request, "Thanks for the feedback.")
+    except ReviewError as exc:
+        messages.error(request, str(exc))
     return redirect("output_detail", output_id=output.id)
 
 
-@login_required
 @require_POST
+@login_required
 def finding(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     form = FindingForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
-        return redirect("output_detail", output_id=output.id)
+        return refused(request, form)
     try:
         finding_file(output=output, by=request.user, **form.cleaned_data)
         messages.success(request, "Finding filed; staff will triage it.")
@@ -319,16 +338,21 @@ def finding(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     return redirect("output_detail", output_id=output.id)
 
 
+@require_safe
 @login_required
 def gallery_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "review/gallery.html", {"outputs": list(gallery()[:100])})
 
 
+@require_safe_or_POST
 @login_required
 def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
+        form = PreferencesForm(request.POST)
+        if not form.is_valid():
+            return refused(request, form)
         notification_preference_set(
-            user=request.user, email_on_decision=request.POST.get("email_on_decision") == "1"
+            user=request.user, email_on_decision=form.cleaned_data["email_on_decision"]
         )
         messages.success(request, "Preferences saved.")
         return redirect("preferences")
@@ -345,11 +369,13 @@ def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
 # --- media -------------------------------------------------------------------------------------
 
 
+@require_safe
 @login_required
 def output_video(request: AuthenticatedHttpRequest, output_id) -> HttpResponseBase:
     return serve_output_file(request, _visible_output(request, output_id).video_name)
 
 
+@require_safe
 @login_required
 def output_poster(request: AuthenticatedHttpRequest, output_id) -> HttpResponseBase:
     return serve_output_file(request, _visible_output(request, output_id).poster_name)
@@ -362,6 +388,7 @@ def _shared_link(token: str) -> ShareLink:
     return link
 
 
+@require_safe
 def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     link = share_link_resolve(token=token)
     # A file changed after approval voids the approval before anyone sees it.
@@ -371,9 +398,11 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "review/share.html", {"link": link, "output": link.output})
 
 
+@require_safe
 def shared_video(request: HttpRequest, token: str) -> HttpResponseBase:
     return serve_output_file(request, _shared_link(token).output.video_name)
 
 
+@require_safe
 def shared_poster(request: HttpRequest, token: str) -> HttpResponseBase:
     return serve_output_file(request, _shared_link(token).output.poster_name)

@@ -12,6 +12,7 @@ from generation.services.dispatch import (
 )
 from generation.services.errors import JobRejected
 from generation.services.lifecycle import (
+    CANCEL_REASON_MAX_CHARS,
     ReconcileReport,
     Stopped,
     job_cancel,
@@ -33,6 +34,7 @@ from generation.services.submit import (
 )
 
 __all__ = [
+    "CANCEL_REASON_MAX_CHARS",
     "PROMPT_MAX_CHARS",
     "SEED_MAX",
     "JobRejected",

@@ -166,12 +166,17 @@ def _finish(
 # --- cancel, stop, reconcile -------------------------------------------------------------------
 
 
+CANCEL_REASON_MAX_CHARS = 500
+
+
 def job_cancel(*, job: Job, by: User, reason: str = "") -> Job:
     """Cancel a waiting job (it never starts) or a running one (it stops at the next step)."""
     staff = by.id != job.owner_id
     if staff and not can_moderate(by):
         raise PermissionDenied("Only the job's owner or staff can cancel it.")
-    reason = reason.strip()[:500] or ("Cancelled by staff." if staff else "Cancelled by you.")
+    reason = reason.strip()[:CANCEL_REASON_MAX_CHARS] or (
+        "Cancelled by staff." if staff else "Cancelled by you."
+    )
     with transaction.atomic():
         cancelled = Job.objects.filter(id=job.id, state__in=_ACTIVE).transition(
             Job.State.CANCELLED, error=reason, finished_at=timezone.now()

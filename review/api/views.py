@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from access.api.pagination import BoundedLimitOffsetPagination
 from access.api.permissions import ActiveTesterWithScopes
+from access.api.views import ApiView
+from access.http import form_errors
 from access.roles import can_moderate
-from review.selectors import QueueFilters, review_queue
+from review.forms import QueueFilterForm
+from review.selectors import review_queue
 
 
 class IsReviewer(BasePermission):
@@ -46,20 +49,19 @@ def _item(output) -> dict:
     }
 
 
-class ReviewQueueView(APIView):
+class ReviewQueueView(ApiView):
+    """GET: outputs awaiting review, filtered like the queue page (`?model=&cohort=&tester=&lane=
+    &min_age_hours=`) and paged (`?limit=&offset=`)."""
+
     permission_classes = [ActiveTesterWithScopes, IsReviewer]
     required_scopes = {"GET": "outputs:read"}
 
     def get(self, request: Request) -> Response:
-        params = request.query_params
-        filters = QueueFilters(
-            model=params.get("model", ""),
-            cohort=params.get("cohort", ""),
-            tester=params.get("tester", ""),
-            lane=params.get("lane", ""),
-        )
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(review_queue(filters), request, view=self)
+        form = QueueFilterForm(request.query_params)
+        if not form.is_valid():
+            raise ValidationError(form_errors(form))
+        paginator = BoundedLimitOffsetPagination()
+        page = paginator.paginate_queryset(review_queue(form.filters()), request, view=self)
         if page is None:  # LimitOffsetPagination pages whenever PAGE_SIZE is set
             raise ImproperlyConfigured("REST_FRAMEWORK['PAGE_SIZE'] must be set.")
         return paginator.get_paginated_response([_item(output) for output in page])

@@ -1,0 +1,25 @@
+"""The base of every API view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+
+class ApiView(APIView):
+    """An APIView that answers a method it does not implement with 405 before authentication and
+    permission checks run.
+
+    DRF checks permissions first, so `PUT /api/v1/jobs/` with a token answered 403 ("this token
+    cannot use this endpoint") and made a wrong method look like a missing grant. The method is the
+    first thing wrong with such a request; saying so is clearer and discloses nothing.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise MethodNotAllowed(request.method or "")
+        super().initial(request, *args, **kwargs)
