@@ -4,8 +4,9 @@ field) that refuses control characters, and strict JSON numbers for the API.
 Text from a browser or a client may carry a NUL byte (PostgreSQL refuses it, which used to be a
 500), other C0/C1 control characters (invisible in every page that shows them, and a way to forge
 lines in logs and CSV exports), or, from JSON, a lone surrogate (not encodable as UTF-8: another
-500). Each is refused with a message that names the character; the form or serializer keys it by
-the field's name. Newlines and tabs stay allowed: notes and descriptions have paragraphs.
+500). Each is refused (NUL in Django's own words, the others by code point); the form or
+serializer keys the message by the field's name. Newlines and tabs stay allowed: notes and
+descriptions have paragraphs.
 
 A JSON API should not guess: `{"prompt": 123}` or `{"guidance": true}` is a client bug to report,
 not a value to coerce, so the serializer fields here accept only the JSON type they name. (A form
