@@ -3,17 +3,22 @@ accepted terms for testers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from urllib.parse import unquote
 
+import redis
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from access.models import User
 from access.selectors import terms_accepted_version
+
+logger = logging.getLogger(__name__)
 
 # Paths every signed-in user may reach whatever their MFA or terms (standing is checked first).
 # The API checks MFA and terms itself (access.api.permissions, job_submit).
@@ -44,17 +49,63 @@ class NulByteMiddleware:
         return self.get_response(request)
 
 
+OUTAGE_RETRY_AFTER_SECONDS = 30
+
+
+def _outage_cause(exc: Exception) -> str | None:
+    """Which service a request failed on, if it failed because a service is away."""
+    if isinstance(exc, redis.RedisError | ConnectionError):
+        return "the cache and message broker (Redis)"
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "the database"
+    return None
+
+
+class OutageMiddleware:
+    """An outage of PostgreSQL or Redis is a 503 naming the service, with `Retry-After`, not a 500
+    traceback: the request did nothing (its transaction, if any, rolled back), and trying again in
+    a little while is the right thing to do. Any other exception stays a 500: a bug.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        return outage_response(request, exc)
+
+
+def outage_response(request: HttpRequest, exc: BaseException | None) -> HttpResponse | None:
+    """503 naming the service that is away, or None when `exc` is not an outage. The page needs
+    neither the database nor Redis (no user, no session, no messages)."""
+    cause = _outage_cause(exc) if isinstance(exc, Exception) else None
+    if cause is None:
+        return None
+    logger.warning("503 for %s: %s is unavailable (%s)", request.path, cause, exc)
+    message = f"Vernissage is briefly unavailable: {cause} cannot be reached. Try again shortly."
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse({"detail": message}, status=503)
+    else:
+        response = render(request, "unavailable.html", {"message": message}, status=503)
+    response["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
+    return response
+
+
 class StandingMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = request.user
-        if user.is_authenticated:
-            refusal = self._refusal(request, user)
-            if refusal is not None:
-                return refusal
-        return self.get_response(request)
+        try:
+            refusal = (
+                self._refusal(request, request.user) if request.user.is_authenticated else None
+            )
+        except (OperationalError, InterfaceError, redis.RedisError) as exc:
+            # The session, the user or the standing could not be read: the database is away.
+            refusal = outage_response(request, exc)
+        return refusal if refusal is not None else self.get_response(request)
 
     def _refusal(self, request: HttpRequest, user: User) -> HttpResponse | None:
         standing = user.standing_now

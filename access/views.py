@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from itertools import chain
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views import defaults
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from access.forms import (
@@ -22,6 +24,7 @@ from access.forms import (
     TokenForm,
 )
 from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST, safe_next_url
+from access.middleware import outage_response
 from access.models import ApiToken, Cohort, Invitation, Program, User
 from access.selectors import (
     SESSION_INVITATION_KEY,
@@ -362,3 +365,9 @@ def _audit_csv(entries) -> StreamingHttpResponse:
     )
     response["Content-Disposition"] = 'attachment; filename="vernissage-audit.csv"'
     return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: an exception that escaped everything else. If it was an outage (the database or
+    Redis away), a 503 naming the service; otherwise Django's plain 500 page."""
+    return outage_response(request, sys.exc_info()[1]) or defaults.server_error(request)

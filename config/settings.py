@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "access.middleware.NulByteMiddleware",
+    # Outermost handler of exceptions: PostgreSQL or Redis away is a 503 naming it, not a 500.
+    "access.middleware.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the ASGI app itself (from the source folders while DEBUG is on).
     "whitenoise.middleware.WhiteNoiseMiddleware",

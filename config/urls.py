@@ -20,3 +20,6 @@ urlpatterns = [
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("review.api.urls")),
 ]
+
+# An outage that escapes every view and middleware is a 503 naming the service, not a bare 500.
+handler500 = "access.views.server_error"
