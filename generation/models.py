@@ -1,23 +1,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+
+from access.states import HasTransitions, TransitionQuerySet
 
 
-class JobQuerySet(models.QuerySet):
-    def transition(self, to: str, **changes: object) -> int:
-        """The one guard of every state change: move the rows of this queryset whose state may
-        become `to` (per `Job.TRANSITIONS`), in one conditional UPDATE. Returns how many moved."""
-        sources = Job.sources_of(to)
-        if not sources:
-            raise ValueError(f"No job may become {to!r}.")
-        return self.filter(state__in=sources).update(state=to, updated_at=timezone.now(), **changes)
-
-
-class Job(models.Model):
+class Job(HasTransitions, models.Model):
     """One text-to-video request. The row is the truth; Celery messages only carry its id.
 
     A queued job waits in the database until the dispatcher sends it (`dispatched_at`,
@@ -25,8 +17,8 @@ class Job(models.Model):
     testers. A message runs the job only if it carries the job's current `dispatch_id`, so a message
     the reconciler gave up on can never start a second run.
 
-    Transitions (`TRANSITIONS` below; every change goes through `JobQuerySet.transition`, one
-    conditional UPDATE, never read-then-write):
+    Transitions (`TRANSITIONS` below; every change goes through `objects.transition`, the shared
+    guard in `access/states.py`: one conditional UPDATE, never read-then-write):
         QUEUED  -> RUNNING     (a worker claims it with the current dispatch_id)
                  | CANCELLED   (owner, staff, containment, queue TTL)
                  | QUEUED      (its message is presumed lost: dispatched again)
@@ -47,7 +39,7 @@ class Job(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
-    TRANSITIONS: dict[str, frozenset[str]] = {
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         State.QUEUED: frozenset({State.RUNNING, State.CANCELLED, State.QUEUED}),
         State.RUNNING: frozenset(
             {State.SUCCEEDED, State.FAILED, State.CANCELLED, State.RUNNING, State.QUEUED}
@@ -103,7 +95,7 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    objects = JobQuerySet.as_manager()
+    objects = TransitionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -129,11 +121,6 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"Job {self.id} ({self.state})"
-
-    @classmethod
-    def sources_of(cls, to: str) -> list[str]:
-        """The states a job may leave for `to`."""
-        return [state for state, targets in cls.TRANSITIONS.items() if to in targets]
 
     @property
     def is_final(self) -> bool:

@@ -1,29 +1,21 @@
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from access.states import HasTransitions, TransitionQuerySet
 from generation.models import Job
 
 
-class OutputQuerySet(models.QuerySet):
-    def transition(self, to: str, **changes: object) -> int:
-        """The one guard of every moderation state change: move the rows of this queryset whose
-        state may become `to` (per `Output.TRANSITIONS`). Returns how many moved."""
-        sources = Output.sources_of(to)
-        if not sources:
-            raise ValueError(f"No output may become {to!r}.")
-        return self.filter(state__in=sources).update(state=to, updated_at=timezone.now(), **changes)
-
-
-class Output(models.Model):
+class Output(HasTransitions, models.Model):
     """The video a succeeded job produced, and its moderation state.
 
     Transitions (`TRANSITIONS` below; only `review.services` changes them, each through
-    `OutputQuerySet.transition`, one conditional UPDATE):
+    `objects.transition`, the shared guard in `access/states.py`: one conditional UPDATE):
         PENDING -> APPROVED        (after `approvals_required` approvals by distinct reviewers)
         PENDING -> REJECTED | NEEDS_CHANGES
         APPROVED -> WITHDRAWN      (staff take an approval back; share links die at once)
@@ -43,7 +35,7 @@ class Output(models.Model):
         NEEDS_CHANGES = "needs_changes", "Needs changes"
         WITHDRAWN = "withdrawn", "Approval withdrawn"
 
-    TRANSITIONS: dict[str, frozenset[str]] = {
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.NEEDS_CHANGES}),
         State.APPROVED: frozenset({State.WITHDRAWN, State.PENDING}),
     }
@@ -77,7 +69,7 @@ class Output(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = OutputQuerySet.as_manager()
+    objects = TransitionQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]
@@ -97,11 +89,6 @@ class Output(models.Model):
 
     def __str__(self) -> str:
         return f"Output of job {self.job_id} ({self.state})"
-
-    @classmethod
-    def sources_of(cls, to: str) -> list[str]:
-        """The states an output may leave for `to`."""
-        return [state for state, targets in cls.TRANSITIONS.items() if to in targets]
 
     def claimed_by_other(self, user, at=None) -> bool:
         at = at or timezone.now()
