@@ -100,7 +100,7 @@ def output_visible_to(*, output_id: UUID | str, user: User) -> Output | None:
     "In the gallery" is exactly `gallery()`: once its owner may no longer act (contained,
     expired), other testers cannot open it by id either.
     """
-    if not _active(user) or user.mfa_missing():
+    if not _active(user):
         return None
     outputs = Output.objects.select_related("job", "job__owner", "job__owner__cohort").filter(
         id=output_id

@@ -38,8 +38,6 @@ from generation.services.errors import JobRejected
 
 logger = logging.getLogger(__name__)
 
-_ACTIVE = (Job.State.QUEUED, Job.State.RUNNING)
-
 
 def job_start(*, job_id: UUID, dispatch_id: UUID, worker: str) -> Job | None:
     """Claim a job for one run. Returns None when this message should not run it.
@@ -178,7 +176,7 @@ def job_cancel(*, job: Job, by: User, reason: str = "") -> Job:
         "Cancelled by staff." if staff else "Cancelled by you."
     )
     with transaction.atomic():
-        cancelled = Job.objects.filter(id=job.id, state__in=_ACTIVE).transition(
+        cancelled = Job.objects.filter(id=job.id).transition(
             Job.State.CANCELLED, error=reason, finished_at=timezone.now()
         )
         if not cancelled:

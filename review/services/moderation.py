@@ -128,7 +128,7 @@ def _decide(
     action: str,
     approved_sha256: str = "",
 ) -> Output:
-    decided = Output.objects.filter(id=output.id, state=Output.State.PENDING).transition(
+    decided = Output.objects.filter(id=output.id).transition(
         state,
         decided_by=by,
         decided_at=timezone.now(),
@@ -277,7 +277,7 @@ def output_verify_integrity(*, output: Output) -> bool:
     ):
         return True
     with transaction.atomic():
-        voided = Output.objects.filter(id=output.id, state=Output.State.APPROVED).transition(
+        voided = Output.objects.filter(id=output.id).transition(
             Output.State.PENDING, approved_sha256="", decided_by=None, decided_at=None
         )
         if voided:
