@@ -16,6 +16,8 @@ from collections.abc import Iterable
 import redis
 from django.conf import settings
 
+from access.redis_pool import redis_client
+
 logger = logging.getLogger(__name__)
 
 UNACKED_KEY = "unacked"  # kombu's Redis transport: delivery tag -> [message, exchange, key]
@@ -48,8 +50,7 @@ def message_ids(queues: Iterable[str]) -> set[str] | None:
     anything was lost.
     """
     try:
-        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5)
-        with client.pipeline(transaction=False) as pipe:
+        with redis_client(settings.CELERY_BROKER_URL).pipeline(transaction=False) as pipe:
             for key in _queue_keys(queues):
                 pipe.lrange(key, 0, -1)
             pipe.hvals(UNACKED_KEY)

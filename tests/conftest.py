@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -250,7 +251,42 @@ def dispatched(monkeypatch) -> list[tuple[list[str], str]]:
         sent.append((args, queue))
 
     monkeypatch.setattr(celery_app, "send_task", send_task)
+    _dispatch_when_woken(monkeypatch)
     return sent
+
+
+def _dispatch_when_woken(monkeypatch) -> None:
+    """In-process stand-in for the dispatcher process: a wake-up (after a submission or a
+    finished job) dispatches at once, as the dispatcher blocked on the wake key does. The wake
+    key itself and the dispatcher's loop are tested in tests/generation/test_dispatcher_wake.py."""
+    from generation.services import jobs_dispatch_woken
+
+    def wake() -> None:
+        jobs_dispatch_woken()
+
+    for module in ("generation.services.submit", "generation.services.lifecycle"):
+        monkeypatch.setattr(f"{module}.dispatcher_wake", wake)
+
+
+@pytest.fixture
+def running_dispatcher(transactional_db) -> Iterator[threading.Thread]:
+    """The dispatcher's own loop (`manage.py dispatcher`), in a thread of the test process: it
+    ticks, and dispatches the moment a submission or a worker's finished job wakes it."""
+    from generation.management.commands.dispatcher import serve
+
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(stop,), name="dispatcher", daemon=True)
+    thread.start()
+    yield thread
+    stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the dispatcher did not stop within 30 s"
+
+
+@pytest.fixture
+def inline_dispatcher(monkeypatch) -> None:
+    """Submissions and finished jobs dispatch in-process, for tests without a dispatcher."""
+    _dispatch_when_woken(monkeypatch)
 
 
 @pytest.fixture

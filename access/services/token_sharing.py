@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import redis
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -10,12 +9,9 @@ from django.utils import timezone
 
 from access import audit
 from access.models import ApiToken, User
+from access.redis_pool import redis_client
 from access.roles import ADMINS
 from access.services.common import audit_record
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 def token_observe_use(*, token: ApiToken, ip: str | None, user_agent: str) -> bool:
@@ -23,7 +19,7 @@ def token_observe_use(*, token: ApiToken, ip: str | None, user_agent: str) -> bo
     that looks like a public front-end. Returns False when the token was just suspended."""
     window = settings.TOKEN_SHARING_WINDOW_SECONDS
     now = timezone.now().timestamp()
-    pipe = _redis().pipeline()
+    pipe = redis_client(settings.REDIS_URL).pipeline()
     for kind, value in (("ip", ip or "?"), ("ua", (user_agent or "?")[:200])):
         key = f"{settings.CACHES['default']['KEY_PREFIX']}:token-use:{token.pk}:{kind}"
         pipe.zadd(key, {value: now})

@@ -11,7 +11,7 @@ from access.api.views import ApiView
 from access.fields import TextSerializerField
 from access.http import AuthenticatedRequest
 from generation.api.serializers import JobCancelSerializer, JobSubmitSerializer
-from generation.progress import job_payloads
+from generation.progress import job_event, job_payloads
 from generation.selectors import job_visible_to, jobs_of
 from generation.services import JobRejected, job_cancel, job_submit
 
@@ -43,7 +43,10 @@ class JobListView(ApiView):
         except JobRejected as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(job_payloads([job])[0], status=code)
+        # No queue position here: placing one job means ordering the model's whole queue, which
+        # would make every submission wait on the others. It arrives with the dispatcher's queue
+        # update on the sockets, and with any GET of the job.
+        return Response(job_event(job).as_dict(), status=code)
 
 
 def _idempotency_key(request: AuthenticatedRequest) -> str:

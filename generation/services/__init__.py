@@ -6,8 +6,11 @@
 """
 
 from generation.services.dispatch import (
+    dispatcher_wait,
+    dispatcher_wake,
     jobs_dispatch,
     jobs_dispatch_all,
+    jobs_dispatch_woken,
     publish_queue_positions,
 )
 from generation.services.errors import JobRejected
@@ -41,6 +44,8 @@ __all__ = [
     "JobRequest",
     "ReconcileReport",
     "Stopped",
+    "dispatcher_wait",
+    "dispatcher_wake",
     "job_cancel",
     "job_fail",
     "job_heartbeat",
@@ -52,6 +57,7 @@ __all__ = [
     "job_validate",
     "jobs_dispatch",
     "jobs_dispatch_all",
+    "jobs_dispatch_woken",
     "jobs_reconcile",
     "jobs_stop_for",
     "publish_queue_positions",

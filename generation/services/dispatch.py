@@ -11,11 +11,13 @@ import logging
 import uuid
 from collections import Counter
 
+import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from access.models import User
+from access.redis_pool import SOCKET_TIMEOUT_SECONDS, redis_client
 from config.celery import app as celery_app
 from generation.models import Job
 from generation.progress import publish_job
@@ -32,6 +34,7 @@ from generation.selectors import (
 logger = logging.getLogger(__name__)
 
 RUN_JOB_TASK = "generation.run_job"  # generation.tasks.run_job
+WAKE_KEY = "vernissage:dispatcher:wake"
 
 
 def _owner_cap(owner: User) -> int:
@@ -67,6 +70,18 @@ def jobs_dispatch(*, model_name: str) -> list[Job]:
 
 def jobs_dispatch_all() -> int:
     return sum(len(jobs_dispatch(model_name=spec.name)) for spec in enabled_models())
+
+
+def jobs_dispatch_woken() -> int:
+    """What the dispatcher does when woken: dispatch, and tell the first waiting testers where
+    they stand (a new job moves others back even when no slot is free)."""
+    dispatched = 0
+    for spec in enabled_models():
+        chosen = jobs_dispatch(model_name=spec.name)
+        if not chosen:  # a dispatch publishes the positions itself
+            publish_queue_positions(model_name=spec.name)
+        dispatched += len(chosen)
+    return dispatched
 
 
 def _lock_model(model_name: str) -> None:
@@ -129,3 +144,30 @@ def publish_queue_positions(*, model_name: str) -> None:
     ids = list(estimates)[: settings.QUEUE_POSITION_PUBLISH_LIMIT]
     for job in Job.objects.filter(id__in=ids, state=Job.State.QUEUED).select_related("output"):
         publish_job(job, estimate=estimates[str(job.id)])
+
+
+# --- waking the dispatcher ---------------------------------------------------------------------
+
+
+def dispatcher_wake() -> None:
+    """Tell the dispatcher that a slot may be usable now (a job was submitted or finished).
+
+    A submission or a finishing worker never dispatches itself: that would make it wait on the
+    model's dispatch lock behind every other submitter. The dispatcher, blocked on this key
+    between its ticks, dispatches within milliseconds; if the wake-up is lost (Redis away), its
+    next tick does the same. Best effort: never raises.
+    """
+    try:
+        with redis_client(settings.CELERY_BROKER_URL).pipeline(transaction=False) as pipe:
+            pipe.lpush(WAKE_KEY, 1)
+            pipe.ltrim(WAKE_KEY, 0, 0)  # one pending wake-up is as good as many
+            pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("Could not wake the dispatcher (its next tick will dispatch): %s", exc)
+
+
+def dispatcher_wait(timeout: float) -> bool:
+    """Block until woken or `timeout` seconds pass; True when woken. Redis errors propagate: the
+    dispatcher treats them as an outage."""
+    seconds = max(0.01, min(timeout, SOCKET_TIMEOUT_SECONDS - 1))
+    return redis_client(settings.CELERY_BROKER_URL).blpop([WAKE_KEY], timeout=seconds) is not None

@@ -33,7 +33,7 @@ from generation.selectors import (
     overdue_waiting_jobs,
     stalled_running_jobs,
 )
-from generation.services.dispatch import jobs_dispatch, jobs_dispatch_all
+from generation.services.dispatch import dispatcher_wake, jobs_dispatch_all
 from generation.services.errors import JobRejected
 
 logger = logging.getLogger(__name__)
@@ -82,9 +82,10 @@ def _fail_exhausted(job_id: UUID, dispatch_id: UUID | None) -> None:
 
 
 def _after_final(job: Job) -> None:
-    """A finished job frees a slot: tell its watchers, then hand the slot to the next job."""
+    """A finished job frees a slot: tell its watchers, then wake the dispatcher to hand the slot
+    to the next job (the worker's prefetched message keeps the GPU busy meanwhile)."""
     publish_job(job)
-    jobs_dispatch(model_name=job.model_name)
+    dispatcher_wake()
 
 
 def _current_run(job: Job) -> Q:

@@ -1,5 +1,6 @@
 """Submitting a job: validate against the model's and the cohort's limits, enforce the quota with
-the owner's row locked, write the row, and dispatch after commit."""
+the owner's row locked, write the row, and wake the dispatcher after commit (a submission never
+dispatches itself, so it never waits on other submitters)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from generation.pipeline.constraints import check_shape
 from generation.progress import publish_job
 from generation.quotas import Limits, budget_for, limits_for
 from generation.registry import ModelSpec, get_model
-from generation.services.dispatch import jobs_dispatch
+from generation.services.dispatch import dispatcher_wake
 from generation.services.errors import JobRejected
 
 Errors = dict[str, list[str]]
@@ -148,7 +149,7 @@ def _check_budget(owner: User) -> None:
 
 
 def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> tuple[Job, bool]:
-    """Create a queued job and dispatch it after commit. Returns (job, created).
+    """Create a queued job; the dispatcher hands it a GPU slot. Returns (job, created).
 
     A repeated `client_token` (double click, retried API call) returns the first job unchanged.
     Quotas are checked with the owner's row locked: parallel submissions queue up behind it.
@@ -171,8 +172,8 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
                 wait_deadline=_wait_deadline(),
                 **params,
             )
-            # Announce "queued" before dispatching, so no worker's "running" can overtake it.
-            transaction.on_commit(lambda: _announce_and_dispatch(job, spec.name))
+            # Announce "queued" before waking the dispatcher, so no "running" can overtake it.
+            transaction.on_commit(lambda: _announce(job))
     except IntegrityError:
         # A concurrent submission with the same token won the race.
         winner = _job_by_token(owner, client_token)
@@ -182,9 +183,9 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
     return job, True
 
 
-def _announce_and_dispatch(job: Job, model_name: str) -> None:
+def _announce(job: Job) -> None:
     publish_job(job)
-    jobs_dispatch(model_name=model_name)
+    dispatcher_wake()
 
 
 def _job_by_token(owner: User, client_token: str) -> Job | None:

@@ -15,6 +15,9 @@
   const CLOSE_SIGNED_OUT = 4401;
   const CLOSE_ACCESS_ENDED = 4403;
   const CLOSE_NOT_FOUND = 4404;
+  // RFC 6455 "service restart": uvicorn closes every socket with it when it shuts down (a deploy
+  // or a restart); the page says so and comes back when the server does.
+  const CLOSE_SERVICE_RESTART = 1012;
 
   function socketUrl(path) {
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -81,7 +84,12 @@
         stop("ended", "ended");
       }
       if (stopped) return;
-      setStatus("offline", "reconnecting…");
+      if (event.code === CLOSE_SERVICE_RESTART) {
+        setStatus("offline", "server restarting — reconnecting…");
+        attempt = Math.max(attempt, 2); // give it a moment to come back before the first try
+      } else {
+        setStatus("offline", "reconnecting…");
+      }
       window.setTimeout(open, retryDelay(attempt));
       attempt += 1;
     }

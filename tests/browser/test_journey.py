@@ -26,7 +26,11 @@ from tests.browser.conftest import (
     sign_in_to_review,
 )
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("running_dispatcher"),
+]
 
 # A whole job on the tiny demo model, the worker's first pipeline load included, may take up to
 # JOB_TIMEOUT_MS.

@@ -34,7 +34,11 @@ from tests.browser.conftest import (
 )
 from tests.conftest import ManagedProcess, running_server, running_worker, totp_enable
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("running_dispatcher"),
+]
 
 ADMIN_EMAIL = "alan@vernissage.local"
 ADMIN_PASSWORD = "Contain-the-leak-52"

@@ -12,22 +12,23 @@ import os
 import re
 import signal
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from config.celery import app as celery_app
 from generation.models import Job
-from generation.selectors import stalled_running_jobs
-from generation.services import job_cancel, jobs_reconcile
+from generation.services import job_cancel
 from generation.tasks import run_job
 from review.models import Output
 from tests.conftest import ManagedProcess, worker_command
 from tests.factories import submit_job
 from tests.integration.conftest import pool_child, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("running_dispatcher"),
+]
 
 MODEL = "demo-slow"
 QUEUE = f"gpu.{MODEL}"
@@ -259,27 +260,27 @@ def _kill_whole_worker(worker: ManagedProcess) -> None:
 def test_a_job_whose_whole_worker_died_is_dispatched_again_and_finishes_once(
     tester, start_worker, outputs_dir, settings
 ):
-    settings.JOB_STALL_SECONDS = 2
     dead = start_worker("engine-dead")
     job = _submit(tester, "a lighthouse in fog", LONG)
     first_run = _running(job, step=2)
 
     _kill_whole_worker(dead)
+    settings.JOB_STALL_SECONDS = 2  # now, not before: the live worker beats every 5 s
     # The dead worker's message stays unacknowledged in Redis until the visibility timeout (half an
     # hour). Send its late twin now, ahead of the reconciler's message, so the next worker gets it
     # first: it carries the old dispatch_id and must be ignored.
     late = run_job.apply_async(args=[str(job.id), str(first_run.dispatch_id)], queue=QUEUE)
-    wait_for(
-        lambda: stalled_running_jobs(timedelta(seconds=2)).filter(id=job.id).exists(),
+    # The running dispatcher's reconciler notices the silent run and dispatches the job again.
+    requeued = wait_for(
+        lambda: (
+            Job.objects.filter(id=job.id, state=Job.State.QUEUED, attempt=1)
+            .exclude(dispatch_id=None)
+            .exclude(dispatch_id=first_run.dispatch_id)
+            .first()
+        ),
         30,
-        "the dead run to count as stalled",
+        "the reconciler to requeue and dispatch the dead run",
     )
-
-    report = jobs_reconcile()
-
-    requeued = Job.objects.get(id=job.id)
-    assert (report.requeued_stalled, report.dispatched) == (1, 1)
-    assert requeued.state == Job.State.QUEUED
     assert requeued.dispatch_id not in (None, first_run.dispatch_id)
     fresh = start_worker("engine-fresh")
     [final] = _wait_final([job], timeout=60)

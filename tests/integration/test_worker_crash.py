@@ -14,7 +14,10 @@ from tests.conftest import running_worker
 from tests.factories import submit_job
 from tests.integration.conftest import pool_child, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("running_dispatcher"),
+]
 
 
 def _slow_model(demo_model) -> dict:

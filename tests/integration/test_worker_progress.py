@@ -18,7 +18,11 @@ from tests.conftest import run_async, websocket
 from tests.factories import submit_job
 
 # The worker's startup (a session fixture) is not counted; each job waits up to 60 s by itself.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120, func_only=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120, func_only=True),
+    pytest.mark.usefixtures("running_dispatcher"),
+]
 
 
 def _submit(owner, **overrides) -> Job:

@@ -1,5 +1,6 @@
 import logging
 import signal
+import threading
 import time
 
 import redis
@@ -7,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connections
 
-from generation.services import jobs_reconcile
+from generation.services import dispatcher_wait, jobs_dispatch_woken, jobs_reconcile
 from review.services import output_files_sweep
 
 logger = logging.getLogger("generation.dispatcher")
@@ -21,7 +22,8 @@ SWEEP_EVERY_TICKS = 300  # orphaned output files, about every 10 minutes at the 
 class Command(BaseCommand):
     help = (
         "Run the dispatcher: every few seconds recover stalled and lost jobs, expire overdue ones "
-        "and hand free GPU slots to waiting jobs. Several may run at once (they do not collide). "
+        "and hand free GPU slots to waiting jobs; between ticks, dispatch at once when a "
+        "submission or a finished job wakes it. Several may run at once (they do not collide). "
         "It outlives database and Redis outages: one log line when one starts, one when it ends."
     )
 
@@ -29,35 +31,58 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="one tick, then exit")
 
     def handle(self, *args, once: bool, **options) -> None:
-        stopping: list[bool] = []
-        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-        outage_since: float | None = None
-        tick = 0
-        while not stopping:
-            try:
-                self._tick(tick)
-                if outage_since is not None:
-                    logger.warning("Dispatcher: services back after %.0f s", _since(outage_since))
-                    outage_since = None
-            except OUTAGES as exc:
-                if once:
-                    raise
-                if outage_since is None:
-                    logger.error("Dispatcher: waiting for an outage to end: %s", exc)
-                    outage_since = time.monotonic()
-                connections.close_all()  # a broken connection is never reused
-            if once:
-                return
-            close_old_connections()  # between ticks, like between requests
-            tick += 1
-            time.sleep(_pause(outage_since))
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        serve(stop, once=once, report=self.stdout.write)
 
-    def _tick(self, tick: int) -> None:
-        report = jobs_reconcile()
-        if any(vars(report).values()):
-            self.stdout.write(str(report))
-        if tick % SWEEP_EVERY_TICKS == SWEEP_EVERY_TICKS - 1:
-            output_files_sweep()
+
+def serve(stop: threading.Event, *, once: bool = False, report=logger.info) -> None:
+    """The dispatcher's loop, until `stop` is set (the command sets it on SIGTERM)."""
+    outage_since: float | None = None
+    tick = 0
+    while not stop.is_set():
+        try:
+            _tick(tick, report)
+            if outage_since is not None:
+                logger.warning("Dispatcher: services back after %.0f s", _since(outage_since))
+                outage_since = None
+        except OUTAGES as exc:
+            if once:
+                raise
+            if outage_since is None:
+                logger.error("Dispatcher: waiting for an outage to end: %s", exc)
+                outage_since = time.monotonic()
+            connections.close_all()  # a broken connection is never reused
+        if once:
+            return
+        close_old_connections()  # between ticks, like between requests
+        tick += 1
+        _between_ticks(_pause(outage_since), outage_since is not None, stop)
+    connections.close_all()
+
+
+def _between_ticks(pause: float, outage: bool, stop: threading.Event) -> None:
+    """Wait for the next tick; meanwhile dispatch whenever a submission or a finished job wakes
+    the dispatcher (a lost wake-up only costs the rest of the tick)."""
+    if outage:
+        stop.wait(pause)
+        return
+    deadline = time.monotonic() + pause
+    while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+        try:
+            if dispatcher_wait(left):
+                jobs_dispatch_woken()
+        except OUTAGES:
+            stop.wait(max(0.0, deadline - time.monotonic()))  # the tick reports it
+            return
+
+
+def _tick(tick: int, report) -> None:
+    result = jobs_reconcile()
+    if any(vars(result).values()):
+        report(str(result))
+    if tick % SWEEP_EVERY_TICKS == SWEEP_EVERY_TICKS - 1:
+        output_files_sweep()
 
 
 def _since(started: float) -> float:

@@ -1,0 +1,247 @@
+"""Submitting under load: 20 testers submit at once through the REST API of one uvicorn (the
+Procfile's command line) while a worker renders and a dispatcher ticks, all against the machine's
+PostgreSQL and Redis (a throw-away `<name>_bench` database).
+
+Per request it times the round trip of `POST /api/v1/jobs/`; afterwards it waits until every
+accepted job has finished and counts the lost ones (accepted but not succeeded) and the doubles
+(more than one output for a job). A submission must not wait on dispatch or on other submitters.
+
+    python bench/submit_load.py                    # 20 clients x 10 jobs
+    python bench/submit_load.py --clients 5 --jobs 4
+"""
+
+# Project modules are imported inside functions: they need django.setup(), which main() runs
+# first.
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from _django import ROOT, setup_django_with_bench_db
+from revocation import BIN, _listening, free_port, pct
+
+
+def quick_model() -> dict:
+    """The demo weights at the smallest size: the worker drains the backlog while it grows."""
+    from django.conf import settings
+
+    return {
+        "name": "demo-quick",
+        "source": str(settings.DEMO_MODEL_PATH),
+        "dtype": "float32",
+        "device": "cpu",
+        "fps": 8,
+        "defaults": {"num_frames": 5, "width": 64, "height": 64, "steps": 2, "guidance": 5},
+        "limits": {"num_frames": 5, "width": 64, "height": 64, "steps": 2, "guidance": 5},
+    }
+
+
+def start_stack(env: dict, logs: Path) -> tuple[list[subprocess.Popen], int]:
+    port = free_port()
+    commands = {
+        # As the Procfile starts them.
+        "web": [
+            str(BIN / "uvicorn"),
+            "config.asgi:application",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets-sansio",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ],
+        "worker": [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--queues",
+            "gpu.demo-quick",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            "1",
+            "--hostname",
+            "bench-submit@%h",
+            "--loglevel",
+            "INFO",
+        ],
+        "dispatcher": [str(BIN / "python"), "manage.py", "dispatcher"],
+    }
+    processes = [
+        subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=(logs / f"submit-load-{name}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for name, command in commands.items()
+    ]
+    worker_log = logs / "submit-load-worker.log"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if _listening(port) and " ready." in worker_log.read_text():
+            return processes, port
+        time.sleep(0.2)
+    raise SystemExit(f"the stack did not start within 90 s; see {logs}/submit-load-*.log")
+
+
+def make_testers(count: int) -> list[str]:
+    from access.models import Cohort, User
+    from access.roles import TESTERS, role_grant
+    from access.services import token_create
+
+    cohort = Cohort.objects.create(
+        name="Submit load",
+        model_names=["demo-quick"],
+        max_concurrent_jobs=1,
+        max_queued_jobs=100,
+        gpu_seconds_per_day=100_000,
+        ends_at=datetime.now(UTC) + timedelta(days=1),
+    )
+    tokens = []
+    for n in range(count):
+        user = User.objects.create_user(
+            username=f"load{n}", email=f"load{n}@bench.local", password=None, cohort=cohort
+        )
+        role_grant(user=user, role=TESTERS)
+        tokens.append(token_create(user=user, name="load", scopes=["jobs:write"]).plaintext)
+    return tokens
+
+
+def client(port: int, token: str, jobs: int, start: threading.Event, out: list) -> None:
+    start.wait()
+    for n in range(jobs):
+        body = json.dumps({"model": "demo-quick", "prompt": f"a lantern, take {n}"}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/jobs/",
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        began = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (localhost)
+                status, job_id = response.status, json.load(response).get("id")
+        except urllib.error.HTTPError as refused:
+            status, job_id = refused.code, None
+        out.append((status, (time.perf_counter() - began) * 1000, job_id))
+
+
+def wait_finished(ids: list[str], timeout: float) -> dict[str, str]:
+    from django.db import connections
+
+    from generation.models import Job
+
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        states = dict(Job.objects.filter(id__in=ids).values_list("id", "state"))
+        states = {str(k): v for k, v in states.items()}
+        if len(states) == len(ids) and all(s in Job.FINAL_STATES for s in states.values()):
+            break
+        connections.close_all()
+        time.sleep(1)
+    return states
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=10, help="per client")
+    parser.add_argument("--drain-timeout", type=float, default=900)
+    args = parser.parse_args()
+    teardown = setup_django_with_bench_db()
+    from django.conf import settings
+    from django.db import connection
+
+    from generation.pipeline.demo import ensure_demo_model
+
+    ensure_demo_model(settings.DEMO_MODEL_PATH)
+    models = [quick_model()]
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.test_settings",
+        "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db['NAME']}",
+        "VERNISSAGE_MODELS": json.dumps(models),
+        "HF_HUB_OFFLINE": "1",
+        "VERNISSAGE_PREVIEW_EVERY": "0",
+        "OMP_NUM_THREADS": "1",  # the stand-in "GPU" must not take every core from the web server
+    }
+    settings.VERNISSAGE_MODELS = models
+    logs = ROOT / "test-artifacts"
+    logs.mkdir(exist_ok=True)
+    tokens = make_testers(args.clients)
+    processes, port = start_stack(env, logs)
+    results: list[tuple[int, float, str | None]] = []
+    try:
+        start = threading.Event()
+        threads = [
+            threading.Thread(target=client, args=(port, token, args.jobs, start, results))
+            for token in tokens
+        ]
+        for thread in threads:
+            thread.start()
+        began = time.perf_counter()
+        start.set()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+        accepted = [job_id for status, _, job_id in results if status == 201 and job_id]
+        states = wait_finished(accepted, args.drain_timeout)
+        from review.models import Output
+
+        outputs = Output.objects.filter(job_id__in=accepted).values_list("job_id", flat=True)
+        doubles = len(outputs) - len(set(outputs))
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        connection.close()
+        teardown()
+    times = [ms for _, ms, _ in results]
+    lost = sum(1 for job_id in accepted if states.get(job_id) != "succeeded")
+    statuses: dict[int, int] = {}
+    for status, _, _ in results:
+        statuses[status] = statuses.get(status, 0) + 1
+    print(f"{len(results)} submissions from {args.clients} clients in {wall:.1f} s: {statuses}")
+    print(
+        f"round trip p50 {statistics.median(times):.0f} ms, p95 {pct(times, 0.95):.0f} ms, "
+        f"max {max(times):.0f} ms"
+    )
+    print(f"after draining: {lost} lost, {doubles} finished twice")
+    summary = {
+        "requests": len(results),
+        "accepted": len(accepted),
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(pct(times, 0.95), 1),
+        "max_ms": round(max(times), 1),
+        "lost": lost,
+        "doubles": doubles,
+        "clients": args.clients,
+    }
+    print(json.dumps(summary))
+    sys.exit(0 if lost == 0 and doubles == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
