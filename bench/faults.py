@@ -202,7 +202,7 @@ def slow_model(source: str) -> dict:
 
 
 class Sampler(threading.Thread):
-    """Twice a second: is the worker idle while jobs wait, with every service up?"""
+    """Twice a second: is the GPU idle (no run beating) while jobs wait, every service up?"""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
@@ -212,7 +212,11 @@ class Sampler(threading.Thread):
         self.stuck = 0
 
     def run(self) -> None:
+        from datetime import timedelta
+
+        from django.conf import settings
         from django.db import connection
+        from django.utils import timezone
 
         from generation.models import Job
 
@@ -221,7 +225,12 @@ class Sampler(threading.Thread):
                 self.idle_since = None
                 continue
             try:
-                running = Job.objects.filter(state=Job.State.RUNNING).exists()
+                # A run counts only while its worker beats: a dead worker's row still says
+                # RUNNING until the reconciler notices, and that wait is what is measured.
+                beating = timezone.now() - timedelta(seconds=2 * settings.JOB_HEARTBEAT_SECONDS)
+                running = Job.objects.filter(
+                    state=Job.State.RUNNING, heartbeat_at__gte=beating
+                ).exists()
                 waiting = Job.objects.filter(state=Job.State.QUEUED).exists()
             except Exception:  # the database is being faulted
                 connection.close()

@@ -163,7 +163,9 @@ JOB_MAX_ATTEMPTS = env_int("VERNISSAGE_JOB_MAX_ATTEMPTS", 3, minimum=1)
 # A running job's worker beats every JOB_HEARTBEAT_SECONDS (loading, denoising, decoding,
 # encoding); a run silent for JOB_STALL_SECONDS has lost its worker and is requeued.
 JOB_HEARTBEAT_SECONDS = env_int("VERNISSAGE_JOB_HEARTBEAT_SECONDS", 5, minimum=1)
-JOB_STALL_SECONDS = env_int("VERNISSAGE_JOB_STALL_SECONDS", 30, minimum=JOB_HEARTBEAT_SECONDS * 3)
+JOB_STALL_SECONDS = env_int("VERNISSAGE_JOB_STALL_SECONDS", 20, minimum=JOB_HEARTBEAT_SECONDS * 3)
+# A finished render waits out a database outage this long before it gives up its finalize.
+JOB_FINALIZE_WAIT_SECONDS = env_int("VERNISSAGE_JOB_FINALIZE_WAIT_SECONDS", 60, minimum=0)
 # A dispatched job whose message is in neither the broker's queue nor a worker's unacked set for
 # this long was never sent or was lost (a crash between commit and send, a Redis restart): it is
 # dispatched again. Dispatch ids make the rare duplicate harmless.

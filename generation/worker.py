@@ -43,11 +43,12 @@ from generation.services import (
     job_start,
     job_succeed,
 )
-from review.services import output_register
+from review.services import output_files_registered, output_register
 
 logger = logging.getLogger(__name__)
 # Worth another attempt; anything else (bad input, CUDA out of memory, a bug) fails the job.
 TRANSIENT_ERRORS = (ConnectionError, TimeoutError, InterfaceError, OperationalError)
+DATABASE_ERRORS = (InterfaceError, OperationalError)
 PREVIEW_CONTENT_TYPE = CONTENT_TYPES["WEBP"]
 
 
@@ -140,7 +141,7 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
         frames = render(
             spec,
             request,
-            lambda step, _total: job_record_progress(job=job, step=step),
+            lambda step, _total: _record_progress(job, step),
             on_preview=lambda step, _total, preview: _send_preview(job, step, preview),
             preview_every=settings.PREVIEW_EVERY_STEPS,
         )
@@ -153,16 +154,40 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
 
 
 def finalize_or_discard(job: Job, fields: dict[str, Any], gpu_seconds: float) -> str:
-    """Finalize with the stored files, or remove them: never files without a committed row."""
+    """Finalize with the stored files, or remove them: never files without a committed row, and
+    never a committed row without its files."""
     try:
-        finalized = job_finalize(job=job, output_fields=fields, gpu_seconds=gpu_seconds)
-    except BaseException:
-        _discard(fields)  # the row was not committed: its files must not outlive it
+        finalized = _finalize_through_outages(job, fields, gpu_seconds)
+    except DATABASE_ERRORS:
+        # Whether the commit landed is unknown: keep the files. If no row names them, the
+        # output sweeper removes them after its grace period.
+        logger.warning("Job %s: finalize's outcome is unknown; its files are kept", job.id)
         raise
-    if not finalized:
-        _discard(fields)
-        return "superseded"
-    return Job.State.SUCCEEDED
+    except BaseException:
+        _discard(fields)  # rolled back for certain: its files must not outlive it
+        raise
+    if finalized or output_files_registered(job_id=job.id, video_name=fields["video_name"]):
+        return Job.State.SUCCEEDED  # (the second: an earlier try's commit landed after all)
+    _discard(fields)
+    return "superseded"
+
+
+def _finalize_through_outages(job: Job, fields: dict[str, Any], gpu_seconds: float) -> bool:
+    """The render is done and its files are stored: a database outage is waited out for up to
+    JOB_FINALIZE_WAIT_SECONDS (the heartbeat keeps the run alive meanwhile) instead of throwing
+    the render away and spending another attempt."""
+    deadline = time.monotonic() + settings.JOB_FINALIZE_WAIT_SECONDS
+    pause = 0.5
+    while True:
+        try:
+            return job_finalize(job=job, output_fields=fields, gpu_seconds=gpu_seconds)
+        except DATABASE_ERRORS as exc:
+            if time.monotonic() + pause > deadline:
+                raise
+            logger.warning("Job %s: database unreachable at finalize, retrying: %s", job.id, exc)
+            connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def job_finalize(*, job: Job, output_fields: dict[str, Any], gpu_seconds: float) -> bool:
@@ -173,6 +198,17 @@ def job_finalize(*, job: Job, output_fields: dict[str, Any], gpu_seconds: float)
             return False
         output_register(job=job, **output_fields)
     return True
+
+
+def _record_progress(job: Job, step: int) -> bool:
+    """Record a finished step; False stops the render (cancelled or superseded). During a
+    database outage the render goes on: the row catches up at the next step that reaches it."""
+    try:
+        return job_record_progress(job=job, step=step)
+    except DATABASE_ERRORS as exc:
+        logger.warning("Job %s: could not record step %d, rendering on: %s", job.id, step, exc)
+        connection.close()
+        return True
 
 
 def _send_preview(job: Job, step: int, frames) -> None:

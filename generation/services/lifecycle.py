@@ -221,7 +221,7 @@ class ReconcileReport:
     dispatched: int
 
 
-def jobs_reconcile() -> ReconcileReport:
+def jobs_reconcile(*, judge_stalls: bool = True) -> ReconcileReport:
     """The dispatcher's periodic tick: recover what messages and workers lost, then dispatch.
 
     - RUNNING with no heartbeat for JOB_STALL_SECONDS: its worker is gone; wait for a new dispatch
@@ -231,10 +231,15 @@ def jobs_reconcile() -> ReconcileReport:
       Redis restart, a message acknowledged during a database outage); dispatch again. When the
       broker cannot be read, only after JOB_DISPATCH_TIMEOUT_SECONDS.
     - QUEUED past its queue deadline: cancelled with a reason.
+
+    `judge_stalls=False` (the dispatcher, for one stall window after it reached the database
+    again): heartbeats could not be written during the outage either, so silence proves nothing
+    until the workers had a window to beat again.
     """
-    stalled = _requeue(
-        stalled_running_jobs(timedelta(seconds=settings.JOB_STALL_SECONDS)), Job.State.RUNNING
-    )
+    stalled = 0
+    if judge_stalls:
+        silence = timedelta(seconds=settings.JOB_STALL_SECONDS)
+        stalled = _requeue(stalled_running_jobs(silence), Job.State.RUNNING)
     lost = _requeue(_lost_messages(), Job.State.QUEUED)
     expired = 0
     for job in overdue_waiting_jobs():

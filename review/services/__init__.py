@@ -8,7 +8,7 @@
 
 from access.roles import MODERATE_PERMISSION, can_moderate
 from review.services.common import NOTE_MAX_CHARS, ReviewError
-from review.services.files import output_files_sweep
+from review.services.files import output_files_registered, output_files_sweep
 from review.services.findings import (
     FINDING_NEXT,
     feedback_submit,
@@ -53,6 +53,7 @@ __all__ = [
     "notification_preference_set",
     "output_approve",
     "output_claim",
+    "output_files_registered",
     "output_files_sweep",
     "output_register",
     "output_reject",

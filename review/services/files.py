@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from uuid import UUID
 
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
@@ -30,6 +31,12 @@ def _attempt_folders(storage: Storage) -> list[str]:
                 f"{owner}/{job}/{attempt}" for attempt in storage.listdir(f"{owner}/{job}")[0]
             ]
     return folders
+
+
+def output_files_registered(*, job_id: UUID, video_name: str) -> bool:
+    """Does a committed output row name this file? (The worker asks after a commit whose outcome
+    it could not see: a row must never lose its file.)"""
+    return Output.objects.filter(job_id=job_id, video_name=video_name).exists()
 
 
 def output_files_sweep(*, grace: timedelta = ORPHAN_GRACE) -> int:

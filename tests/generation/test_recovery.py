@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.utils import timezone
 
+from generation import worker
 from generation.broker import UNACKED_KEY, message_ids
 from generation.models import Job
 from generation.services import job_start, jobs_dispatch, jobs_reconcile
@@ -172,15 +173,18 @@ def test_a_running_job_beats_from_its_own_thread_while_the_worker_is_busy(tester
 # --- the dispatcher outlives outages -------------------------------------------------------------
 
 
-def test_the_dispatcher_waits_out_a_database_outage_with_one_line_each_way(monkeypatch, caplog):
-    calls: list[int] = []
+def test_the_dispatcher_waits_out_a_database_outage_with_one_line_each_way(
+    monkeypatch, caplog, settings
+):
+    judged: list[bool] = []
     handlers: list = []
 
-    def reconcile():
-        calls.append(1)
-        if len(calls) <= 3:
+    def reconcile(*, judge_stalls: bool):
+        judged.append(judge_stalls)
+        if len(judged) in (2, 3, 4):
             raise OperationalError("connection refused")
-        handlers[0]()  # SIGTERM after the first good tick
+        if len(judged) == 6:
+            handlers[0]()  # SIGTERM
 
         class Quiet:
             pass
@@ -188,19 +192,32 @@ def test_the_dispatcher_waits_out_a_database_outage_with_one_line_each_way(monke
         return Quiet()
 
     monkeypatch.setattr("generation.management.commands.dispatcher.jobs_reconcile", reconcile)
-    monkeypatch.setattr("generation.management.commands.dispatcher.time.sleep", lambda s: None)
+    monkeypatch.setattr("generation.management.commands.dispatcher._pause", lambda outage: 0.01)
     monkeypatch.setattr(
         "generation.management.commands.dispatcher.signal.signal",
         lambda sig, handler: handlers.append(lambda: handler(sig, None)),
     )
+    settings.JOB_STALL_SECONDS = 3600  # no tick of this test is a whole stall window after it
 
     with caplog.at_level(logging.WARNING, logger="generation.dispatcher"):
         call_command("dispatcher")
 
-    assert len(calls) == 4
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 2
     assert "waiting for an outage to end" in lines[0] and "back after" in lines[1]
+    # Stalls are judged until the outage is seen (tick 2 found out by failing), then neither
+    # during it nor right after it: heartbeats could not be written while the database was away.
+    assert judged == [True, True, False, False, False, False]
+
+
+def test_right_after_an_outage_silent_runs_are_not_requeued(tester, dispatched, settings):
+    job = _running(tester)
+    silent_since = timezone.now() - timedelta(seconds=settings.JOB_STALL_SECONDS + 1)
+    Job.objects.filter(id=job.id).update(heartbeat_at=silent_since)
+
+    assert jobs_reconcile(judge_stalls=False).requeued_stalled == 0
+    assert Job.objects.get(id=job.id).state == Job.State.RUNNING
+    assert jobs_reconcile().requeued_stalled == 1
 
 
 # --- files and rows ------------------------------------------------------------------------------
@@ -233,24 +250,97 @@ def _stored(job: Job) -> dict:
     }
 
 
-def test_a_finalize_whose_commit_fails_leaves_no_files(
+def test_a_finalize_that_fails_inside_its_transaction_leaves_no_files(
     tester, dispatched, outputs_dir, monkeypatch
 ):
     job = _running(tester)
     fields = _stored(job)
 
-    def database_gone(**kwargs):
-        raise OperationalError("server closed the connection unexpectedly")
+    def broken(**kwargs):
+        raise ValueError("a bug while registering the output")
 
-    monkeypatch.setattr("generation.worker.output_register", database_gone)
+    monkeypatch.setattr("generation.worker.output_register", broken)
 
-    with pytest.raises(OperationalError):
+    with pytest.raises(ValueError):
         finalize_or_discard(job, fields, gpu_seconds=1.0)
 
     storage = storages["outputs"]
     assert not storage.exists(fields["video_name"]) and not storage.exists(fields["poster_name"])
     assert Job.objects.get(id=job.id).state == Job.State.RUNNING
     assert not Output.objects.filter(job_id=job.id).exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the retry closes the broken connection
+def test_a_finalize_waits_out_a_short_database_outage(tester, dispatched, outputs_dir, monkeypatch):
+    job = _running(tester)
+    fields = _stored(job)
+    real = worker.job_finalize
+    tries: list[int] = []
+
+    def flaky(**kwargs):
+        tries.append(1)
+        if len(tries) < 3:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(**kwargs)
+
+    monkeypatch.setattr("generation.worker.job_finalize", flaky)
+    monkeypatch.setattr("generation.worker.time.sleep", lambda seconds: None)
+
+    assert finalize_or_discard(job, fields, gpu_seconds=1.0) == Job.State.SUCCEEDED
+
+    assert len(tries) == 3
+    assert storages["outputs"].exists(fields["video_name"])
+    assert Job.objects.get(id=job.id).attempt == 1  # no attempt spent on the outage
+    assert Output.objects.filter(job_id=job.id).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the retry closes the broken connection
+def test_a_commit_that_landed_unseen_keeps_its_files(tester, dispatched, outputs_dir, monkeypatch):
+    """The commit reached the database but its answer was lost: the retry finds the job already
+    succeeded, and the files its row names must stay."""
+    job = _running(tester)
+    fields = _stored(job)
+    real = worker.job_finalize
+    tries: list[int] = []
+
+    def lost_answer(**kwargs):
+        tries.append(1)
+        result = real(**kwargs)
+        if len(tries) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return result
+
+    monkeypatch.setattr("generation.worker.job_finalize", lost_answer)
+    monkeypatch.setattr("generation.worker.time.sleep", lambda seconds: None)
+
+    assert finalize_or_discard(job, fields, gpu_seconds=1.0) == Job.State.SUCCEEDED
+
+    assert len(tries) == 2
+    assert storages["outputs"].exists(fields["video_name"])
+    assert storages["outputs"].exists(fields["poster_name"])
+    assert Output.objects.filter(job_id=job.id).count() == 1
+
+
+def test_a_finalize_whose_outcome_stays_unknown_keeps_the_files_for_the_sweeper(
+    tester, dispatched, outputs_dir, monkeypatch, settings
+):
+    settings.JOB_FINALIZE_WAIT_SECONDS = 0
+    job = _running(tester)
+    fields = _stored(job)
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("generation.worker.job_finalize", database_gone)
+
+    with pytest.raises(OperationalError):
+        finalize_or_discard(job, fields, gpu_seconds=1.0)
+
+    # Never a row without its file: with the commit's fate unknown the files stay; no row names
+    # them, so the sweeper removes them after its grace period.
+    assert storages["outputs"].exists(fields["video_name"])
+    assert not Output.objects.filter(job_id=job.id).exists()
+    assert output_files_sweep(grace=timedelta(0)) == 2
 
 
 def test_a_finalized_run_keeps_its_files_and_has_exactly_one_output(

@@ -1,4 +1,5 @@
 import logging
+import math
 import signal
 import threading
 import time
@@ -39,16 +40,25 @@ class Command(BaseCommand):
 def serve(stop: threading.Event, *, once: bool = False, report=logger.info) -> None:
     """The dispatcher's loop, until `stop` is set (the command sets it on SIGTERM)."""
     outage_since: float | None = None
+    # After an outage, stalls are judged only once the database has been reachable for a whole
+    # stall window: heartbeats could not be written during the outage, so silence proves nothing.
+    connected_since: float | None = -math.inf  # None: in an outage
     tick = 0
     while not stop.is_set():
         try:
-            _tick(tick, report)
+            judge = connected_since is not None and (
+                _since(connected_since) >= settings.JOB_STALL_SECONDS
+            )
+            _tick(tick, report, judge_stalls=judge)
+            if connected_since is None:
+                connected_since = time.monotonic()
             if outage_since is not None:
                 logger.warning("Dispatcher: services back after %.0f s", _since(outage_since))
                 outage_since = None
         except OUTAGES as exc:
             if once:
                 raise
+            connected_since = None
             if outage_since is None:
                 logger.error("Dispatcher: waiting for an outage to end: %s", exc)
                 outage_since = time.monotonic()
@@ -77,8 +87,8 @@ def _between_ticks(pause: float, outage: bool, stop: threading.Event) -> None:
             return
 
 
-def _tick(tick: int, report) -> None:
-    result = jobs_reconcile()
+def _tick(tick: int, report, *, judge_stalls: bool = True) -> None:
+    result = jobs_reconcile(judge_stalls=judge_stalls)
     if any(vars(result).values()):
         report(str(result))
     if tick % SWEEP_EVERY_TICKS == SWEEP_EVERY_TICKS - 1:
