@@ -8,6 +8,7 @@ accepted job has finished and counts the lost ones (accepted but not succeeded) 
 
     python bench/submit_load.py                    # 20 clients x 10 jobs
     python bench/submit_load.py --clients 5 --jobs 4
+    python bench/submit_load.py --web-workers 2      # uvicorn's WEB_CONCURRENCY
 """
 
 # Project modules are imported inside functions: they need django.setup(), which main() runs
@@ -163,6 +164,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=10, help="per client")
     parser.add_argument("--drain-timeout", type=float, default=900)
+    parser.add_argument(
+        "--web-workers", type=int, default=1, help="uvicorn processes (its WEB_CONCURRENCY)"
+    )
     args = parser.parse_args()
     teardown = setup_django_with_bench_db()
     from django.conf import settings
@@ -182,6 +186,7 @@ def main() -> None:
         "HF_HUB_OFFLINE": "1",
         "VERNISSAGE_PREVIEW_EVERY": "0",
         "OMP_NUM_THREADS": "1",  # the stand-in "GPU" must not take every core from the web server
+        "WEB_CONCURRENCY": str(args.web_workers),
     }
     settings.VERNISSAGE_MODELS = models
     logs = ROOT / "test-artifacts"
@@ -223,7 +228,10 @@ def main() -> None:
     statuses: dict[int, int] = {}
     for status, _, _ in results:
         statuses[status] = statuses.get(status, 0) + 1
-    print(f"{len(results)} submissions from {args.clients} clients in {wall:.1f} s: {statuses}")
+    print(
+        f"{len(results)} submissions from {args.clients} clients to {args.web_workers} uvicorn "
+        f"process(es) in {wall:.1f} s: {statuses}"
+    )
     print(
         f"round trip p50 {statistics.median(times):.0f} ms, p95 {pct(times, 0.95):.0f} ms, "
         f"max {max(times):.0f} ms"
@@ -238,6 +246,7 @@ def main() -> None:
         "lost": lost,
         "doubles": doubles,
         "clients": args.clients,
+        "web_workers": args.web_workers,
     }
     print(json.dumps(summary))
     sys.exit(0 if lost == 0 and doubles == 0 else 1)

