@@ -77,8 +77,17 @@ def token_revoke(*, token: ApiToken, by: User) -> ApiToken:
     return token
 
 
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
 def token_record_use(*, token: ApiToken, ip: str | None) -> None:
-    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now(), last_used_ip=ip)
+    """Note when and from where a token was last used, to the minute: a client calling many
+    times a minute from one address costs no write per request."""
+    now = timezone.now()
+    recent = token.last_used_at is not None and now - token.last_used_at < TOKEN_USE_RESOLUTION
+    if recent and token.last_used_ip == ip:
+        return
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
 
 
 def tokens_revoke_for(*, user_ids: list[int]) -> int:

@@ -279,6 +279,23 @@ def test_last_use_time_and_address_are_recorded(client, tester):
     assert timezone.now() - used.last_used_at < timedelta(seconds=5)
 
 
+def test_last_use_is_written_once_a_minute_per_address(client, tester):
+    token = _issue(tester, "jobs:read")
+    client.get(reverse("api_jobs"), headers=bearer(token), REMOTE_ADDR="198.51.100.4")
+    first = ApiToken.objects.get().last_used_at
+
+    client.get(reverse("api_jobs"), headers=bearer(token), REMOTE_ADDR="198.51.100.4")
+    assert ApiToken.objects.get().last_used_at == first  # the same minute, the same address
+
+    client.get(reverse("api_jobs"), headers=bearer(token), REMOTE_ADDR="203.0.113.9")
+    moved = ApiToken.objects.get()
+    assert moved.last_used_ip == "203.0.113.9" and moved.last_used_at > first
+
+    ApiToken.objects.update(last_used_at=first - timedelta(minutes=2))
+    client.get(reverse("api_jobs"), headers=bearer(token), REMOTE_ADDR="203.0.113.9")
+    assert ApiToken.objects.get().last_used_at > first
+
+
 def test_a_token_does_not_open_the_html_pages(client, tester):
     token = _issue(tester, "jobs:read", "jobs:write", "outputs:read")
 
