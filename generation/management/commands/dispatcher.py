@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connections
 
+from generation.heartbeat import dispatcher_beat
 from generation.services import jobs_reconcile
 from review.services import output_files_sweep
 
@@ -53,6 +54,7 @@ class Command(BaseCommand):
             time.sleep(_pause(outage_since))
 
     def _tick(self, tick: int) -> None:
+        dispatcher_beat()  # a Redis outage raises here: waited out like any other
         report = jobs_reconcile()
         if any(vars(report).values()):
             self.stdout.write(str(report))

@@ -1,0 +1,26 @@
+"""The dispatcher's sign of life: the time of its last tick, kept in the cache (Redis).
+
+Every dispatcher beats at the start of each tick (several may run; the freshest beat counts).
+Readiness (`/health/ready`) and the metrics read it: a dispatcher that stopped ticking means no
+job is recovered, expired or handed to a free GPU slot any more.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+
+DISPATCHER_HEARTBEAT_KEY = "dispatcher:heartbeat"
+# Kept well past any staleness threshold, so "stale" and "never beat" stay distinguishable.
+KEEP_SECONDS = 24 * 3600
+
+
+def dispatcher_beat() -> None:
+    cache.set(DISPATCHER_HEARTBEAT_KEY, time.time(), timeout=KEEP_SECONDS)
+
+
+def dispatcher_last_beat() -> float | None:
+    """Unix time of the last tick of any dispatcher, or None if none beat within a day."""
+    value = cache.get(DISPATCHER_HEARTBEAT_KEY)
+    return float(value) if value is not None else None
