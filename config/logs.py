@@ -12,6 +12,7 @@ the default in production) or `console` (human-readable: the default under `make
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,17 +77,20 @@ def _renderers(log_format: str) -> list[Any]:
     return [meta, structlog.dev.ConsoleRenderer(colors=False)]
 
 
+def structured_formatter(log_format: str) -> logging.Formatter:
+    """Renders any standard-library record, with the bound context, as JSON or for a console."""
+    return structlog.stdlib.ProcessorFormatter(
+        processors=_renderers(log_format), foreign_pre_chain=_pre_chain()
+    )
+
+
 def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
     """Django's LOGGING: the root logger writes to stderr through the chosen renderer."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "structured": {
-                "()": structlog.stdlib.ProcessorFormatter,
-                "processors": _renderers(log_format),
-                "foreign_pre_chain": _pre_chain(),
-            }
+            "structured": {"()": "config.logs.structured_formatter", "log_format": log_format}
         },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},

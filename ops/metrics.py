@@ -28,6 +28,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from generation.heartbeat import dispatcher_last_beat
 from ops import selectors
@@ -45,7 +46,7 @@ def _histogram(
 ) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, documentation, labels=["model"])
     for model, histogram in sorted(found.items()):
-        buckets = [(str(bound), float(n)) for bound, n in histogram.buckets]
+        buckets = [(floatToGoString(bound), float(n)) for bound, n in histogram.buckets]
         buckets.append(("+Inf", float(histogram.count)))
         family.add_metric([model], buckets, sum_value=histogram.total)
     return family
