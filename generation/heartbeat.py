@@ -7,9 +7,13 @@ job is recovered, expired or handed to a free GPU slot any more.
 
 from __future__ import annotations
 
+import logging
 import time
 
+import redis
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 DISPATCHER_HEARTBEAT_KEY = "dispatcher:heartbeat"
 # Kept well past any staleness threshold, so "stale" and "never beat" stay distinguishable.
@@ -17,7 +21,12 @@ KEEP_SECONDS = 24 * 3600
 
 
 def dispatcher_beat() -> None:
-    cache.set(DISPATCHER_HEARTBEAT_KEY, time.time(), timeout=KEEP_SECONDS)
+    """Record a tick. Never raises: with Redis away there is nobody to tell, and the dispatcher's
+    own work (which needs the database, not Redis) must go on."""
+    try:
+        cache.set(DISPATCHER_HEARTBEAT_KEY, time.time(), timeout=KEEP_SECONDS)
+    except (redis.RedisError, ConnectionError, TimeoutError) as exc:
+        logger.debug("Dispatcher heartbeat not recorded: %s", exc)
 
 
 def dispatcher_last_beat() -> float | None:

@@ -10,6 +10,26 @@ from collections.abc import Iterator
 import pytest
 
 from config.logs import clear_log_context, structured_formatter
+from generation.models import Job
+from review.models import Output
+from tests.factories import make_job
+
+
+def output_row(owner, *, state: str = Output.State.PENDING) -> Output:
+    """An output row of a succeeded job, without files: for what only counts rows."""
+    job = make_job(owner, state=Job.State.SUCCEEDED)
+    return Output.objects.create(
+        job=job,
+        video_name=f"{owner.id}/{job.id}/1/video.mp4",
+        poster_name=f"{owner.id}/{job.id}/1/poster.jpg",
+        sha256="0" * 64,
+        size_bytes=1,
+        width=32,
+        height=32,
+        num_frames=5,
+        fps=8,
+        state=state,
+    )
 
 
 class JsonLines:

@@ -16,7 +16,8 @@ from containment.services import tester_suspend as suspend
 from generation.models import Job
 from review import audit as review_audit
 from review.models import Output
-from tests.factories import make_job, make_output
+from tests.factories import make_job
+from tests.ops.conftest import output_row
 
 pytestmark = pytest.mark.django_db
 
@@ -104,10 +105,10 @@ def test_jobs_queues_and_gpu_seconds_come_from_the_rows(client, tester, other_te
 
 
 def test_review_backlog_decisions_containment_and_tokens_come_from_the_rows(
-    client, tester, reviewer, admin, make_user, settings, outputs_dir
+    client, tester, reviewer, admin, make_user, settings
 ):
-    make_output(tester)
-    late = make_output(tester)
+    output_row(tester)
+    late = output_row(tester)
     Output.objects.filter(pk=late.pk).update(
         created_at=timezone.now() - timedelta(hours=settings.REVIEW_SLA_HOURS + 1)
     )

@@ -54,8 +54,8 @@ class Command(BaseCommand):
             time.sleep(_pause(outage_since))
 
     def _tick(self, tick: int) -> None:
-        dispatcher_beat()  # a Redis outage raises here: waited out like any other
         report = jobs_reconcile()
+        dispatcher_beat()  # after the work: a tick that fails on an outage is not a sign of life
         if any(vars(report).values()):
             self.stdout.write(str(report))
         if tick % SWEEP_EVERY_TICKS == SWEEP_EVERY_TICKS - 1:
