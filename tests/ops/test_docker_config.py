@@ -24,6 +24,8 @@ WORKER_METRICS = {
 
 
 def _exported(client) -> set[str]:
+    import config.asgi  # noqa: F401 -- what every web process loads: the socket consumers' gauge
+
     text = client.get(reverse("metrics")).content.decode()
     return {family.name for family in text_string_to_metric_families(text)} | WORKER_METRICS
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from access.models import ApiToken
@@ -16,6 +17,7 @@ from containment.services import tester_suspend as suspend
 from generation.models import Job
 from review import audit as review_audit
 from review.models import Output
+from tests.conftest import run_async, websocket
 from tests.factories import make_job
 from tests.ops.conftest import output_row
 
@@ -145,3 +147,26 @@ def test_this_processs_requests_are_counted(client):
         ("vernissage_http_requests_total", (("method", "GET"), ("status", "2xx")))
     ]
     assert after == before + 2  # the first scrape and the probe
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.django_db(transaction=True)
+def test_open_sockets_are_counted_while_they_are_open(tester):
+    def open_now() -> float:
+        return (
+            REGISTRY.get_sample_value("vernissage_open_sockets", {"endpoint": "StudioConsumer"})
+            or 0
+        )
+
+    before = open_now()
+
+    async def scenario() -> float:
+        async with websocket("/ws/studio/", tester) as communicator:
+            connected, _ = await communicator.connect()
+            assert connected
+            await communicator.receive_json_from(timeout=10)  # the snapshot: it is live
+            return open_now()
+
+    assert run_async(scenario) == before + 1
+    assert open_now() == before
+    assert b"vernissage_open_sockets" in generate_latest(REGISTRY)
