@@ -35,13 +35,14 @@ def health_live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_safe
 def health_ready(request: HttpRequest) -> JsonResponse:
-    """Readiness: 200 when every check passes, else 503; each check's result either way."""
+    """Readiness: 200 when every check passes, else 503; each check's result either way. What
+    went wrong (which may name internal hosts) only for those who may read the metrics."""
     results = readiness()
     ok = all(result.ok for result in results)
-    body = {
-        "status": "ok" if ok else "unavailable",
-        "checks": {result.name: result.as_json() for result in results},
-    }
+    checks = {result.name: result.as_json() for result in results}
+    if not _may_read_metrics(request):
+        checks = {name: {"ok": check["ok"]} for name, check in checks.items()}
+    body = {"status": "ok" if ok else "unavailable", "checks": checks}
     return JsonResponse(body, status=200 if ok else 503)
 
 
@@ -63,12 +64,16 @@ def _from_allowed_network(request: HttpRequest) -> bool:
     )
 
 
+def _may_read_metrics(request: HttpRequest) -> bool:
+    return _bearer_matches(request) or _from_allowed_network(request)
+
+
 @never_cache
 @require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus exposition, for a request bearing the metrics secret or from an allowed
     network; 403 for anyone else (with nothing computed)."""
-    if not (_bearer_matches(request) or _from_allowed_network(request)):
+    if not _may_read_metrics(request):
         return HttpResponse(
             "Metrics need the bearer secret or an allowed network.\n",
             status=403,

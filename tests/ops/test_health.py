@@ -76,6 +76,20 @@ def test_readiness_checks_every_service_and_is_refused_without_worker_or_dispatc
     assert "no dispatcher has ever beaten" in body["checks"]["dispatcher"]["detail"]
 
 
+def test_readiness_tells_only_a_trusted_caller_what_went_wrong(client, unserved_model, settings):
+    settings.METRICS_BEARER_TOKEN = "s3cret"
+    outside = "203.0.113.7"
+
+    anonymous = client.get(reverse("health_ready"), REMOTE_ADDR=outside)
+    trusted = client.get(
+        reverse("health_ready"), REMOTE_ADDR=outside, headers={"Authorization": "Bearer s3cret"}
+    )
+
+    assert anonymous.status_code == trusted.status_code == 503
+    assert anonymous.json()["checks"]["workers"] == {"ok": False}
+    assert "gpu.ops-unserved" in trusted.json()["checks"]["workers"]["detail"]
+
+
 def test_the_dispatcher_beats_at_every_tick(dispatched, no_dispatcher):
     before = time.time()
 
