@@ -23,8 +23,18 @@ from config.logs import REQUEST_ID_PATTERN, bind_log_context, clear_log_context
 logger = logging.getLogger(__name__)
 
 # Paths every signed-in user may reach whatever their MFA or terms (standing is checked first).
-# The API checks MFA and terms itself (access.api.permissions, job_submit).
-OPEN_PREFIXES = ("/accounts/", "/static/", "/s/", "/invite/", "/terms/", "/api/")
+# The API checks MFA and terms itself (access.api.permissions, job_submit); health probes and
+# metrics are for machines (ops.views), never a reason to send someone to the 2FA page.
+OPEN_PREFIXES = (
+    "/accounts/",
+    "/static/",
+    "/s/",
+    "/invite/",
+    "/terms/",
+    "/api/",
+    "/health/",
+    "/metrics",
+)
 
 
 class RequestIdMiddleware:

@@ -1,6 +1,6 @@
 """The dispatcher's sign of life: the time of its last tick, kept in the cache (Redis).
 
-Every dispatcher beats at the start of each tick (several may run; the freshest beat counts).
+Every dispatcher beats after each tick's work (several may run; the freshest beat counts).
 Readiness (`/health/ready`) and the metrics read it: a dispatcher that stopped ticking means no
 job is recovered, expired or handed to a free GPU slot any more.
 """
