@@ -109,14 +109,15 @@ def _task_finished(
     **_: object,
 ) -> None:
     metrics = _define()
-    metrics["busy"].dec()
     name = getattr(task, "name", "unknown")
-    is_job_outcome = isinstance(retval, str) and retval in JOB_OUTCOMES
-    outcome = str(retval) if name == RUN_JOB_TASK and is_job_outcome else str(state)
-    metrics["tasks"].labels(task=name, outcome=outcome).inc()
     started = _started.pop(task_id or "", None)
     if started is not None:
         metrics["seconds"].labels(task=name).observe(time.monotonic() - started)
+    metrics["busy"].dec()
+    is_job_outcome = isinstance(retval, str) and retval in JOB_OUTCOMES
+    outcome = str(retval) if name == RUN_JOB_TASK and is_job_outcome else str(state)
+    # Last: a scrape that sees the task counted sees its time and the busy gauge settled too.
+    metrics["tasks"].labels(task=name, outcome=outcome).inc()
 
 
 def _child_exited(pid: int | None = None, **_: object) -> None:

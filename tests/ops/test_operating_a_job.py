@@ -119,12 +119,15 @@ def test_a_real_job_shows_in_metrics_and_in_the_workers_log_lines(
     context = (
         f"dispatch_id={job.dispatch_id} job_id={job.id} request_id=ops-job-1 user_id={tester.pk}"
     )
-    ended = wait_for(
-        lambda: [line for line in celery_worker.output().splitlines() if context in line],
+    # The row is committed before the worker's last line is written: wait for that line.
+    wait_for(
+        lambda: any(
+            "Job ended: succeeded" in line and context in line
+            for line in celery_worker.output().splitlines()
+        ),
         10,
-        "the worker's lines about the job",
+        "the worker's last line about the job, with its context",
     )
-    assert any("Job ended: succeeded" in line for line in ended), ended
 
 
 def test_a_worker_serves_its_own_metrics_and_logs_json_lines(ops_worker):
@@ -144,12 +147,16 @@ def test_a_worker_serves_its_own_metrics_and_logs_json_lines(ops_worker):
     assert own["vernissage_worker_task_seconds_count", (("task", RUN_JOB_TASK),)] == 1
     assert own["vernissage_worker_busy", ()] == 0
     line = wait_for(
-        lambda: [line for line in _json_lines(worker) if line.get("job_id") == job_id],
+        lambda: [
+            line
+            for line in _json_lines(worker)
+            if line.get("job_id") == job_id
+            and line["message"] == "Job not runnable by this message"
+        ],
         10,
         "the worker's JSON line about the message",
     )[0]
     assert line["dispatch_id"] == dispatch_id
-    assert line["message"] == "Job not runnable by this message"
     assert line["level"] == "info" and line["logger"] == "generation.worker"
 
 
