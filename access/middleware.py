@@ -4,6 +4,7 @@ accepted terms for testers."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from urllib.parse import unquote
 
@@ -17,12 +18,53 @@ from django.urls import reverse
 
 from access.models import User
 from access.selectors import terms_accepted_version
+from config.logs import REQUEST_ID_PATTERN, bind_log_context, clear_log_context
 
 logger = logging.getLogger(__name__)
 
 # Paths every signed-in user may reach whatever their MFA or terms (standing is checked first).
-# The API checks MFA and terms itself (access.api.permissions, job_submit).
-OPEN_PREFIXES = ("/accounts/", "/static/", "/s/", "/invite/", "/terms/", "/api/")
+# The API checks MFA and terms itself (access.api.permissions, job_submit); health probes and
+# metrics are for machines (ops.views), never a reason to send someone to the 2FA page.
+OPEN_PREFIXES = (
+    "/accounts/",
+    "/static/",
+    "/s/",
+    "/invite/",
+    "/terms/",
+    "/api/",
+    "/health/",
+    "/metrics",
+)
+
+
+class RequestIdMiddleware:
+    """Give every request an id, bound to every log line it causes and sent back as `X-Request-ID`.
+
+    A client's (or proxy's) `X-Request-ID` is kept when it looks like an id, so one id can follow a
+    request from the edge; otherwise a new one is made. The signed-in user joins the context once
+    authentication has run (`process_view`; the API's token authentication binds its own user).
+    The id is also stored on the jobs the request submits, so the dispatcher and the worker that
+    run the job log it too.
+    """
+
+    header = "X-Request-ID"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get(self.header, "")
+        request_id = given if REQUEST_ID_PATTERN.fullmatch(given) else uuid.uuid4().hex
+        clear_log_context()  # nothing of an earlier request on this thread
+        bind_log_context(request_id=request_id)
+        response = self.get_response(request)
+        response[self.header] = request_id
+        return response
+
+    def process_view(self, request: HttpRequest, *args: object) -> None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            bind_log_context(user_id=user.pk)
 
 
 class NulByteMiddleware:

@@ -62,6 +62,11 @@ def can_moderate(user: User) -> bool:
     return bool(user.is_active) and user.has_perm(MODERATE_PERMISSION)
 
 
+def can_view_usage(user: User) -> bool:
+    """May `user` read every tester's and cohort's usage (GPU-seconds, jobs, reviews)? Admins."""
+    return bool(user.is_active) and user.has_perm("access.view_user")
+
+
 def can_submit(user: User) -> bool:
     return user.has_perm(SUBMIT_PERMISSION)
 

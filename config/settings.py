@@ -16,7 +16,9 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_json, env_list, env_path, env_str
+from config.env import env_bool, env_float, env_int, env_json, env_list, env_path, env_str
+from config.logs import FORMATS, logging_settings
+from config.sentry import sentry_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("VERNISSAGE_DATA_DIR", BASE_DIR / "var")
@@ -72,9 +74,13 @@ INSTALLED_APPS = [
     "generation",
     "review",
     "containment",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request (and its response header) carries its id.
+    "access.middleware.RequestIdMiddleware",
+    "ops.middleware.HttpMetricsMiddleware",
     "access.middleware.NulByteMiddleware",
     # Outermost handler of exceptions: PostgreSQL or Redis away is a 503 naming it, not a 500.
     "access.middleware.OutageMiddleware",
@@ -357,11 +363,38 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("VERNISSAGE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
+# --- Logs and errors ------------------------------------------------------------------------------
+# JSON lines in production (for a log shipper), human-readable lines under `make run`; every line
+# carries the request, user, job and dispatch it belongs to (config/logs.py).
+LOG_FORMAT = env_str("VERNISSAGE_LOG_FORMAT", "json" if PRODUCTION else "console")
+if LOG_FORMAT not in FORMATS:
+    raise ImproperlyConfigured(f"VERNISSAGE_LOG_FORMAT={LOG_FORMAT!r} is not one of {FORMATS}")
+LOGGING = logging_settings(log_format=LOG_FORMAT, level=env_str("VERNISSAGE_LOG_LEVEL", "INFO"))
+
+# Errors go to Sentry only when a DSN is set (web, dispatcher and worker alike).
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env_str("SENTRY_ENVIRONMENT", "production" if PRODUCTION else "development"),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+    )
+
+# --- Operations: health and metrics (ops/) -------------------------------------------------------
+# /metrics answers a request bearing this secret (`Authorization: Bearer …`), or one from these
+# networks (the direct peer's address: scrape the web container directly, not through the proxy).
+METRICS_BEARER_TOKEN = env_str("VERNISSAGE_METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list(
+    "VERNISSAGE_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"]
+)
+# Readiness asks the workers over the broker; an answer later than this counts as no worker.
+HEALTH_WORKER_TIMEOUT_SECONDS = env_float("VERNISSAGE_HEALTH_WORKER_TIMEOUT", 1.0)
+# ...and keeps their answer this long, so frequent probes do not each broadcast to every worker.
+HEALTH_WORKER_CACHE_SECONDS = env_float("VERNISSAGE_HEALTH_WORKER_CACHE_SECONDS", 5.0)
+# The dispatcher beats every tick; silent this long, it is taken for dead.
+DISPATCHER_HEARTBEAT_STALE_SECONDS = env_int(
+    "VERNISSAGE_DISPATCHER_HEARTBEAT_STALE_SECONDS", max(30, DISPATCH_TICK_SECONDS * 10), minimum=1
+)
+# A worker started with this port set serves its own metrics there (prometheus-client's
+# multiprocess mode over PROMETHEUS_MULTIPROC_DIR, which the worker's children write to).
+WORKER_METRICS_PORT = env_int("VERNISSAGE_WORKER_METRICS_PORT", 0, minimum=0)  # 0: off

@@ -63,6 +63,12 @@ class Job(HasTransitions, models.Model):
         max_length=64, blank=True, help_text="Idempotency key: a resubmission returns the same job."
     )
 
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Id of the web request that submitted it: the dispatcher's and the worker's "
+        "log lines about this job carry it too.",
+    )
     terms_version = models.PositiveIntegerField(
         null=True, blank=True, help_text="Terms version the owner had accepted when submitting."
     )

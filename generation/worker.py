@@ -30,6 +30,7 @@ from django.db import (
     transaction,
 )
 
+from config.logs import log_context
 from generation.models import Job
 from generation.pipeline.previews import CONTENT_TYPES, encode_preview
 from generation.pipeline.video import encode_video
@@ -43,6 +44,7 @@ from generation.services import (
     job_start,
     job_succeed,
 )
+from generation.services.dispatch import job_log_context
 from review.services import output_files_registered, output_register
 
 logger = logging.getLogger(__name__)
@@ -54,9 +56,19 @@ PREVIEW_CONTENT_TYPE = CONTENT_TYPES["WEBP"]
 
 def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
     """Run one job to a final state; returns the state it ended in (or why it did not run)."""
-    job = job_start(job_id=job_id, dispatch_id=dispatch_id, worker=worker)
-    if job is None:
-        return "not runnable"
+    with log_context(job_id=job_id, dispatch_id=dispatch_id):
+        job = job_start(job_id=job_id, dispatch_id=dispatch_id, worker=worker)
+        if job is None:
+            logger.info("Job not runnable by this message")
+            return "not runnable"
+        with log_context(**job_log_context(job)):
+            logger.info("Job started (attempt %s) on %s", job.attempt, worker)
+            state = _execute(job)
+            logger.info("Job ended: %s", state)
+            return state
+
+
+def _execute(job: Job) -> str:
     spec = get_model(job.model_name)
     if spec is None:
         job_fail(job=job, reason=f"Model {job.model_name!r} is no longer configured.")

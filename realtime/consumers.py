@@ -22,11 +22,17 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from prometheus_client import Gauge
 
 from access.json_limits import JSONRejected, loads
 from access.models import User
 from realtime import groups
 from realtime.events import AccessEndedEvent, Event, JobEvent, PreviewEvent, ReviewItemEvent
+
+# Per web process, like the sockets themselves: /metrics of each process reports its own.
+OPEN_SOCKETS = Gauge(
+    "vernissage_open_sockets", "Websockets open in this web process, per endpoint.", ["endpoint"]
+)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -61,6 +67,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     groups_extra: list[str]
     groups_joined: list[str]
     containment: list[str]
+    counted: Gauge | None = None  # this socket's count in OPEN_SOCKETS, until it closes
 
     # --- what an endpoint decides -----------------------------------------------------------
 
@@ -134,11 +141,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.counted = OPEN_SOCKETS.labels(endpoint=type(self).__name__)
+        self.counted.inc()
         await self.send_json({"type": "snapshot", **await self.snapshot()})
         # The safety net for a lost "access ended" message: look again every few seconds.
         self.recheck = asyncio.create_task(self._recheck_periodically())
 
     async def disconnect(self, code: int) -> None:
+        if self.counted is not None:
+            self.counted.dec()
+            self.counted = None
         recheck = getattr(self, "recheck", None)
         if recheck is not None:
             recheck.cancel()

@@ -4,7 +4,8 @@ Rows are (URL name, method); columns are the roles below. Another tester's objec
 (their existence is not disclosed); staff-only pages answer 403 to everyone else; anonymous
 visitors are sent to sign in (HTML) or refused with 401 (API); a suspended tester gets 403
 everywhere. A refused request (and every GET) changes nothing. A URL name in `access.urls`,
-`generation.urls`, `review.urls` or either API without a row fails `test_every_endpoint_has_a_row`.
+`generation.urls`, `review.urls`, `ops.urls` or either API without a row fails
+`test_every_endpoint_has_a_row`.
 
 The objects: the owner's queued job, approved output (not in the gallery) with a live share
 link, output awaiting review and API token; a pending invitation; a red-teamer's finding on their
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.test import Client
 from django.urls import reverse
 
 from access import urls as access_urls
@@ -40,6 +42,7 @@ from containment.services import tester_suspend as suspend
 from generation import urls as generation_urls
 from generation.api import urls as generation_api_urls
 from generation.models import Job
+from ops import urls as ops_urls
 from review import urls as review_urls
 from review.api import urls as review_api_urls
 from review.models import Approval, Feedback, Finding, NotificationPreference, Output, ShareLink
@@ -109,12 +112,30 @@ MATRIX = {
     ("api_review_queue", "get"): (401, 403, 403, 403, 200, 403, 403),
 }
 
+# Operations: pages with no object of their own, so they need only the people, not the world.
+# Probes and metrics need no account (metrics: the test client is on loopback, the default
+# allow-list; readiness is 503 because no worker serves the queue here); a suspended tester's
+# session is ended first, as everywhere.
+OPS_MATRIX = {
+    ("health_live", "get"): (200, 200, 200, 200, 200, 200, 403),
+    ("health_ready", "get"): (503, 503, 503, 503, 503, 503, 403),
+    ("metrics", "get"): (200, 200, 200, 200, 200, 200, 403),
+    ("staff_usage", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+}
+
 
 def test_every_endpoint_has_a_row():
-    modules = (access_urls, generation_urls, review_urls, generation_api_urls, review_api_urls)
+    modules = (
+        access_urls,
+        generation_urls,
+        review_urls,
+        generation_api_urls,
+        review_api_urls,
+        ops_urls,
+    )
     names = {pattern.name for module in modules for pattern in module.urlpatterns}
 
-    assert names == {name for name, _method in MATRIX}
+    assert names == {name for name, _method in MATRIX | OPS_MATRIX}
 
 
 # --- the world every request is made in -----------------------------------------------------------
@@ -285,6 +306,28 @@ def test_permission_matrix(client, world, dispatched, name, method, role):
         assert _state(world) == before
     created_a_link = ShareLink.objects.exclude(pk=world.link.pk).exists()
     assert created_a_link is (role == "owner" and name == "output_share")
+
+
+def _outcome(response) -> int | str:
+    if response.status_code == 302 and response.url.startswith(reverse("account_login")):
+        return LOGIN
+    return response.status_code
+
+
+@pytest.mark.parametrize(("name", "method"), OPS_MATRIX)
+def test_operations_matrix(people, name, method):
+    """Every role in one test (the people are all these pages need): a row at a time."""
+    before = (AuditEntry.objects.count(), sorted(User.objects.values_list("email", "standing")))
+    got = []
+    for role in ROLES:
+        client = Client()
+        if people[role] is not None:
+            client.force_login(people[role])
+        got.append(_outcome(getattr(client, method)(reverse(name))))
+
+    assert tuple(got) == OPS_MATRIX[name, method], dict(zip(ROLES, got, strict=True))
+    after = (AuditEntry.objects.count(), sorted(User.objects.values_list("email", "standing")))
+    assert after == before
 
 
 def test_another_testers_job_is_absent_from_their_api_list(

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from access.models import ApiToken, User
 from access.selectors import client_ip, token_lookup
 from access.services import token_observe_use, token_record_use
+from config.logs import bind_log_context
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -42,6 +43,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "This API token was just suspended: it is being used from too many places."
             )
+        bind_log_context(user_id=user.pk)
         return user, token
 
     def authenticate_header(self, request: Request) -> str:

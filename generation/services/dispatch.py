@@ -19,6 +19,7 @@ from django.utils import timezone
 from access.models import User
 from access.redis_pool import SOCKET_TIMEOUT_SECONDS, redis_client
 from config.celery import app as celery_app
+from config.logs import log_context
 from generation.models import Job
 from generation.progress import publish_job
 from generation.registry import enabled_models, get_model
@@ -119,6 +120,21 @@ def _send_all(jobs: list[Job], queue: str) -> None:
 
 
 def _send(job: Job, queue: str) -> None:
+    with log_context(**job_log_context(job)):
+        _send_logged(job, queue)
+
+
+def job_log_context(job: Job) -> dict[str, object]:
+    """What every log line about `job` carries, in the web, the dispatcher and the worker."""
+    return {
+        "job_id": job.id,
+        "dispatch_id": job.dispatch_id,
+        "user_id": job.owner_id,
+        "request_id": job.request_id or None,
+    }
+
+
+def _send_logged(job: Job, queue: str) -> None:
     try:
         # The task id is the dispatch id: the reconciler finds each job's message in the broker.
         celery_app.send_task(
@@ -127,6 +143,7 @@ def _send(job: Job, queue: str) -> None:
             queue=queue,
             task_id=str(job.dispatch_id),
         )
+        logger.info("Job dispatched to %s", queue)
     except Exception:
         # Undo the dispatch: the next dispatch (on completion, or the dispatcher's tick) retries.
         logger.exception("Could not send job %s to queue %s", job.id, queue)

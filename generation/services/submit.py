@@ -17,6 +17,7 @@ from django.utils import timezone
 from access.models import User
 from access.roles import can_submit
 from access.selectors import terms_accepted_version
+from config.logs import current_request_id
 from generation.models import Job
 from generation.pipeline.constraints import check_shape
 from generation.progress import publish_job
@@ -168,6 +169,7 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
                 owner=owner,
                 model_name=spec.name,
                 client_token=client_token,
+                request_id=current_request_id(),
                 terms_version=terms_version,
                 wait_deadline=_wait_deadline(),
                 **params,

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connections
 
+from generation.heartbeat import dispatcher_beat
 from generation.services import dispatcher_wait, jobs_dispatch_woken, jobs_reconcile
 from review.services import output_files_sweep
 
@@ -89,6 +90,7 @@ def _between_ticks(pause: float, outage: bool, stop: threading.Event) -> None:
 
 def _tick(tick: int, report, *, judge_stalls: bool = True) -> None:
     result = jobs_reconcile(judge_stalls=judge_stalls)
+    dispatcher_beat()  # after the work: a tick that fails on an outage is not a sign of life
     if any(vars(result).values()):
         report(str(result))
     if tick % SWEEP_EVERY_TICKS == SWEEP_EVERY_TICKS - 1:
