@@ -27,7 +27,11 @@ from ops.health import forget_workers
 from tests.conftest import ManagedProcess, _free_port, running_worker
 from tests.integration.conftest import wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120, func_only=True)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120, func_only=True),
+    pytest.mark.usefixtures("running_dispatcher"),
+]
 
 MODEL = "ops-demo"
 
