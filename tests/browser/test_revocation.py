@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import pytest
 from allauth.usersessions.models import UserSession
-from django.conf import settings
 from playwright.sync_api import Page, WebSocket, expect
 
 from access.models import User
@@ -88,9 +87,11 @@ def slow_model(demo_model) -> dict:
 
 
 @pytest.fixture
-def slow_stack_env(stack_env, demo_model) -> dict[str, str]:
-    """The stack's environment with "demo-slow" first, so the studio form defaults to it."""
+def slow_stack_env(stack_env, demo_model, settings) -> dict[str, str]:
+    """The stack's environment with "demo-slow" first, so the studio form defaults to it. The
+    test process knows it too: the dispatcher runs there (`running_dispatcher`)."""
     models = [slow_model(demo_model), *settings.VERNISSAGE_MODELS]
+    settings.VERNISSAGE_MODELS = models
     return {**stack_env, "VERNISSAGE_MODELS": json.dumps(models)}
 
 

@@ -174,7 +174,11 @@ def test_a_cancelled_queued_job_never_starts(tester, start_worker, outputs_dir):
     running = _submit(tester, "runs", MEDIUM)
     handed_out = _submit(tester, "in the worker's queue", SHORT)  # its message is sent
     waiting = _submit(tester, "in the database", SHORT)  # the slot is full: no message yet
-    assert Job.objects.get(id=handed_out.id).dispatched_at is not None
+    wait_for(
+        lambda: Job.objects.filter(id=handed_out.id, dispatched_at__isnull=False).exists(),
+        30,
+        "the woken dispatcher to hand out the second job",
+    )
     assert Job.objects.get(id=waiting.id).dispatched_at is None
     _running(running, step=1)
 
@@ -213,8 +217,12 @@ def test_a_cancelled_running_job_stops_at_its_next_step_and_keeps_nothing(
 
 
 def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
-    tester, start_worker, outputs_dir
+    tester, start_worker, outputs_dir, settings
 ):
+    # The redelivered message is what is under test: a fresh pool child can take longer than
+    # the stall window to load the pipeline on a loaded machine, and the dispatcher's
+    # requeue of a silent run (tested below) would then win instead.
+    settings.JOB_STALL_SECONDS = 3600
     worker = start_worker()
     jobs = [_submit(tester, f"job {n}", MEDIUM) for n in range(5)]
     killed: list = []
@@ -282,6 +290,7 @@ def test_a_job_whose_whole_worker_died_is_dispatched_again_and_finishes_once(
         "the reconciler to requeue and dispatch the dead run",
     )
     assert requeued.dispatch_id not in (None, first_run.dispatch_id)
+    settings.JOB_STALL_SECONDS = 3600  # the fresh worker's first beat may take a while to come
     fresh = start_worker("engine-fresh")
     [final] = _wait_final([job], timeout=60)
     assert (final.state, final.attempt, final.dispatch_id) == (

@@ -37,6 +37,9 @@ def _slow_model(demo_model) -> dict:
 def slow_worker(stack_env, demo_model, artifacts_dir, settings):
     models = [_slow_model(demo_model)]
     settings.VERNISSAGE_MODELS = models
+    # The redelivered message is under test, not the dispatcher's requeue of a silent run: a
+    # fresh pool child may take longer than the stall window to load on a loaded machine.
+    settings.JOB_STALL_SECONDS = 3600
     with running_worker(
         "gpu.demo-slow",
         "crash-test@%h",
