@@ -102,6 +102,9 @@ class User(AbstractUser):
     display_name = models.CharField(
         max_length=80, blank=True, help_text="Credit shown on public share pages."
     )
+    credit_url = models.URLField(
+        max_length=300, blank=True, help_text="Optional link beside the credit (https only)."
+    )
     cohort = models.ForeignKey(
         Cohort, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
     )

@@ -15,6 +15,7 @@ ADMINS = "Admins"
 # Permissions named by string: access knows the roles of the whole program, not the apps' code.
 SUBMIT_PERMISSION = "generation.submit_job"
 MODERATE_PERMISSION = "review.moderate_output"
+USE_REQUEST_PERMISSION = "fairness.request_output_use"
 
 ROLE_PERMISSIONS = {
     TESTERS: [("generation", "submit_job")],
@@ -33,6 +34,7 @@ ROLE_PERMISSIONS = {
         ("access", "change_apitoken"),
         ("access", "add_termsversion"),
         ("access", "view_termsversion"),
+        ("fairness", "request_output_use"),
     ],
 }
 
@@ -60,6 +62,11 @@ def role_grant(*, user: User, role: str) -> None:
 def can_moderate(user: User) -> bool:
     """May `user` moderate outputs (review queue, other testers' jobs)? A role, not a standing."""
     return bool(user.is_active) and user.has_perm(MODERATE_PERMISSION)
+
+
+def can_request_use(user: User) -> bool:
+    """May `user` ask artists to use their outputs, record uses and export consented outputs?"""
+    return bool(user.is_active) and user.has_perm(USE_REQUEST_PERMISSION)
 
 
 def can_submit(user: User) -> bool:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("access.urls")),
     path("", include("generation.urls")),
     path("", include("review.urls")),
+    path("", include("fairness.urls")),
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("review.api.urls")),
 ]

@@ -7,6 +7,7 @@ APPROVAL_VOIDED = register("review.output.approval_voided", "Approval voided (fi
 OUTPUT_APPROVED = register("review.output.approved", "Output approved")
 OUTPUT_REJECTED = register("review.output.rejected", "Output rejected")
 OUTPUT_CHANGES_REQUESTED = register("review.output.changes_requested", "Changes requested")
+OUTPUT_OVERTURNED = register("review.output.overturned", "Decision overturned on appeal")
 OUTPUT_WITHDRAWN = register("review.output.withdrawn", "Approval withdrawn")
 SHARE_LINK_CREATED = register("review.share_link.created", "Share link created")
 SHARE_LINK_REVOKED = register("review.share_link.revoked", "Share link revoked")

@@ -20,7 +20,9 @@ class Output(HasTransitions, models.Model):
         PENDING -> REJECTED | NEEDS_CHANGES
         APPROVED -> WITHDRAWN      (staff take an approval back; share links die at once)
         APPROVED -> PENDING        (the stored file no longer matches the approved hash)
-    REJECTED, NEEDS_CHANGES and WITHDRAWN are final. A CheckConstraint bounds `state`.
+        REJECTED -> APPROVED       (overturned on appeal by a reviewer other than the decider)
+        NEEDS_CHANGES -> APPROVED  (likewise)
+    WITHDRAWN is final. A CheckConstraint bounds `state`.
     Nothing is shareable unless APPROVED. Files live in the private "outputs" storage and are only
     served through views that check who is asking.
 
@@ -38,6 +40,8 @@ class Output(HasTransitions, models.Model):
     TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.NEEDS_CHANGES}),
         State.APPROVED: frozenset({State.WITHDRAWN, State.PENDING}),
+        State.REJECTED: frozenset({State.APPROVED}),
+        State.NEEDS_CHANGES: frozenset({State.APPROVED}),
     }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -127,6 +127,7 @@ def _decide(
     note: str,
     action: str,
     approved_sha256: str = "",
+    notify_owner: bool = True,
 ) -> Output:
     decided = Output.objects.filter(id=output.id).transition(
         state,
@@ -147,15 +148,16 @@ def _decide(
         target=output,
         details={"reason": reason, "note": note, "job": str(output.job_id)},
     )
-    transaction.on_commit(lambda: _after_decision(output.id))
+    transaction.on_commit(lambda: _after_decision(output.id, notify_owner=notify_owner))
     return output
 
 
-def _after_decision(output_id) -> None:
+def _after_decision(output_id, *, notify_owner: bool = True) -> None:
     output = Output.objects.select_related("job", "job__owner", "claimed_by").get(id=output_id)
     publish_job(Job.objects.select_related("output").get(id=output.job_id))
     _announce(output)
-    _notify_owner(output)
+    if notify_owner:
+        _notify_owner(output)
 
 
 def _notify_owner(output: Output) -> None:
@@ -239,6 +241,36 @@ def output_request_changes(*, output: Output, by: User, note: str) -> Output:
             reason="Needs changes",
             note=note,
             action=audit.OUTPUT_CHANGES_REQUESTED,
+        )
+
+
+def output_overturn(*, output: Output, by: User, note: str) -> Output:
+    """Approve a rejected or needs-changes output on appeal, by a reviewer other than the one who
+    decided it (four eyes again), bound to the file's hash like any approval. The caller (the
+    appeal) tells the owner, once, so this sends no decision email of its own."""
+    note = clean_note(note, required=True, what="to overturn a decision")
+    with transaction.atomic():
+        output = locked(output)
+        require_moderator(by)
+        if output.state not in (Output.State.REJECTED, Output.State.NEEDS_CHANGES):
+            raise ReviewError("Only a rejected or needs-changes output can be overturned.")
+        if output.job.owner_id == by.id:
+            raise ReviewError("Nobody reviews their own output.")
+        if output.decided_by_id == by.id:
+            raise ReviewError("The reviewer who made a decision cannot overturn it.")
+        current = file_sha256(output.video_name)
+        if current != output.sha256:
+            raise ReviewError("The stored file differs from what the worker produced.")
+        Approval.objects.get_or_create(output=output, reviewer=by, defaults={"sha256": current})
+        return _decide(
+            output,
+            by,
+            state=Output.State.APPROVED,
+            reason="Approved on appeal",
+            note=note,
+            action=audit.OUTPUT_OVERTURNED,
+            approved_sha256=current,
+            notify_owner=False,
         )
 
 

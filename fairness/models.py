@@ -1,0 +1,182 @@
+"""What the lab may do with an artist's work, and what artists can hold it to.
+
+- `UseRequest`: staff ask to use one output for one purpose beyond review and the artist's own
+  sharing; only a GRANTED request permits a use (`OutputUse` records each one).
+- `TrainingPreference` / `JobTrainingRecord`: the artist's default for training, and the value in
+  force when each job was submitted (like `Job.terms_version`).
+- `Appeal`: one per rejected or needs-changes output, decided by a reviewer other than the one
+  who decided the output.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from access.states import HasTransitions, TransitionQuerySet
+from generation.models import Job
+from review.models import Output
+
+
+class Purpose(models.TextChoices):
+    SHOWCASE = "showcase", "Showcase on the lab's site"
+    MARKETING = "marketing", "Marketing or press"
+    TRAINING = "training", "Training dataset"
+    EVALUATION = "evaluation", "Evaluation dataset"
+
+
+class UseRequest(HasTransitions, models.Model):
+    """Staff's request to use one output for one purpose, and the artist's answer.
+
+    Transitions (`TRANSITIONS` below; only `fairness.services` changes them, each through
+    `objects.transition`):
+        PENDING -> GRANTED | DECLINED   (the artist answers)
+        GRANTED -> WITHDRAWN            (the artist takes consent back: no use from then on)
+    DECLINED and WITHDRAWN are final. At most one open (pending or granted) request per output and
+    purpose; after a decline or withdrawal staff may ask again, with a new message.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Awaiting your answer"
+        GRANTED = "granted", "Granted"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        State.PENDING: frozenset({State.GRANTED, State.DECLINED}),
+        State.GRANTED: frozenset({State.WITHDRAWN}),
+    }
+
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="use_requests")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    message = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TransitionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("request_output_use", "Can ask artists to use their outputs")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["pending", "granted", "declined", "withdrawn"]),
+                name="fairness_userequest_state_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["output", "purpose"],
+                condition=Q(state__in=["pending", "granted"]),
+                name="fairness_one_open_request_per_purpose",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} of {self.output_id} ({self.state})"
+
+
+class OutputUse(models.Model):
+    """One use of an output under a granted request (an export, a post, a dataset build)."""
+
+    request = models.ForeignKey(UseRequest, on_delete=models.PROTECT, related_name="uses")
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Use of {self.request}"
+
+
+class TrainingPreference(models.Model):
+    """An artist's default for training use; off unless they opt in (no row: off)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="training_preference"
+    )
+    opted_in = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Training {'opt-in' if self.opted_in else 'opt-out'} of {self.user_id}"
+
+
+class JobTrainingRecord(models.Model):
+    """The training preference in force when a job was submitted; never changed afterwards."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="training_record")
+    opted_in = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Job {self.job_id}: training {'opt-in' if self.opted_in else 'opt-out'}"
+
+
+class Appeal(HasTransitions, models.Model):
+    """An artist's appeal of a rejection or a request for changes: one per output.
+
+    Transitions (`TRANSITIONS` below; only `fairness.services` changes them):
+        OPEN -> UPHELD       (the decision stands)
+              | OVERTURNED   (the output is approved by the appeal's reviewer)
+    UPHELD and OVERTURNED are final. The reviewer who made the appealed decision never decides
+    its appeal: the service refuses it and a CheckConstraint forbids it in the database too.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Under appeal"
+        UPHELD = "upheld", "Decision upheld"
+        OVERTURNED = "overturned", "Decision overturned"
+
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        State.OPEN: frozenset({State.UPHELD, State.OVERTURNED}),
+    }
+
+    output = models.OneToOneField(Output, on_delete=models.CASCADE, related_name="appeal")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField()
+    appealed_state = models.CharField(max_length=16)
+    appealed_reason = models.CharField(max_length=200, blank=True)
+    original_reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    due_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TransitionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["open", "upheld", "overturned"]),
+                name="fairness_appeal_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True)
+                | Q(original_reviewer__isnull=True)
+                | ~Q(decided_by=F("original_reviewer")),
+                name="fairness_appeal_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Appeal of {self.output_id} ({self.state})"

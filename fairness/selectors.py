@@ -1,0 +1,126 @@
+"""What the artist's page, the staff pages and the export read."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from access.models import TermsAcceptance, TermsVersion, User
+from fairness.models import Appeal, Purpose, TrainingPreference, UseRequest
+from review.models import Output
+
+MEDIAN_WINDOW = timedelta(days=7)
+# Uses the public sees need an approved output as well as the artist's consent.
+PUBLIC_PURPOSES = (Purpose.SHOWCASE, Purpose.MARKETING)
+
+
+def training_opted_in(user_id: int) -> bool:
+    """The artist's training default now: off unless they opted in."""
+    return TrainingPreference.objects.filter(user_id=user_id, opted_in=True).exists()
+
+
+def consented_requests(*, purpose: str) -> QuerySet[UseRequest]:
+    """Granted (and not withdrawn) requests for `purpose`: the only outputs usable for it."""
+    requests = UseRequest.objects.filter(purpose=purpose, state=UseRequest.State.GRANTED)
+    if purpose in PUBLIC_PURPOSES:
+        requests = requests.filter(output__state=Output.State.APPROVED)
+    return requests.select_related("output", "output__job", "output__job__owner").order_by(
+        "created_at"
+    )
+
+
+def use_requests_of_artist(user: User) -> QuerySet[UseRequest]:
+    return (
+        UseRequest.objects.filter(output__job__owner=user)
+        .select_related("output", "output__job")
+        .order_by("-created_at")
+    )
+
+
+def use_requests_for_staff() -> QuerySet[UseRequest]:
+    return UseRequest.objects.select_related("output__job__owner", "requested_by").annotate(
+        use_count=Count("uses")
+    )
+
+
+def median_decision_seconds(*, window: timedelta = MEDIAN_WINDOW) -> float | None:
+    """Median time from output to decision over the decisions of the last `window`."""
+    rows = Output.objects.filter(decided_at__gte=timezone.now() - window).values_list(
+        "created_at", "decided_at"
+    )
+    waits = [(decided - created).total_seconds() for created, decided in rows if decided]
+    return statistics.median(waits) if waits else None
+
+
+def queue_positions(outputs: list[Output]) -> dict[object, int]:
+    """1-based place in the review queue (oldest first, as reviewers see it) of pending outputs."""
+    pending = [output for output in outputs if output.state == Output.State.PENDING]
+    if not pending:
+        return {}
+    ahead = Output.objects.filter(state=Output.State.PENDING)
+    return {
+        output.id: ahead.filter(created_at__lt=output.created_at).count() + 1 for output in pending
+    }
+
+
+@dataclass(frozen=True)
+class ArtistStats:
+    decided: int
+    approved: int
+    rejected: int
+    needs_changes: int
+    pending: int
+
+    @property
+    def approval_rate(self) -> int | None:
+        return round(100 * self.approved / self.decided) if self.decided else None
+
+
+def artist_stats(user: User) -> ArtistStats:
+    states = Output.State
+    counts = Output.objects.filter(job__owner=user).aggregate(
+        approved=Count("id", filter=Q(state__in=[states.APPROVED, states.WITHDRAWN])),
+        rejected=Count("id", filter=Q(state=states.REJECTED)),
+        needs_changes=Count("id", filter=Q(state=states.NEEDS_CHANGES)),
+        pending=Count("id", filter=Q(state=states.PENDING)),
+    )
+    decided = counts["approved"] + counts["rejected"] + counts["needs_changes"]
+    return ArtistStats(decided=decided, **counts)
+
+
+def artist_outputs(user: User) -> QuerySet[Output]:
+    """The artist's outputs, newest first, with their appeal (if any) in the same query."""
+    return (
+        Output.objects.filter(job__owner=user)
+        .select_related("job", "appeal")
+        .prefetch_related(Prefetch("use_requests", queryset=UseRequest.objects.order_by("-id")))
+        .order_by("-created_at")
+    )
+
+
+def approved_outputs_of(user: User) -> QuerySet[Output]:
+    return Output.objects.filter(job__owner=user, state=Output.State.APPROVED).select_related("job")
+
+
+def open_appeals() -> QuerySet[Appeal]:
+    return (
+        Appeal.objects.filter(state=Appeal.State.OPEN)
+        .select_related("output", "output__job", "author", "original_reviewer")
+        .order_by("due_at")
+    )
+
+
+def terms_of(user: User) -> tuple[TermsVersion | None, TermsVersion | None]:
+    """(the current published terms, the newest version `user` accepted)."""
+    current = TermsVersion.objects.filter(published_at__isnull=False).order_by("-version").first()
+    accepted = (
+        TermsAcceptance.objects.filter(user=user)
+        .select_related("terms")
+        .order_by("-terms__version")
+        .first()
+    )
+    return current, accepted.terms if accepted else None

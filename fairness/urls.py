@@ -1,0 +1,18 @@
+from django.urls import path
+
+from fairness import views
+
+urlpatterns = [
+    path("artist/", views.artist_home, name="artist_home"),
+    path("artist/settings/", views.artist_settings, name="artist_settings"),
+    path("artist/archive.zip", views.archive, name="artist_archive"),
+    path("artist/uses/<int:use_request_id>/", views.use_answer, name="use_answer"),
+    path("outputs/<uuid:output_id>/appeal/", views.output_appeal, name="output_appeal"),
+    path("staff/uses/", views.staff_uses, name="staff_uses"),
+    path("staff/uses/export.csv", views.staff_uses_export, name="staff_uses_export"),
+    path(
+        "staff/uses/<int:use_request_id>/record/", views.staff_use_record, name="staff_use_record"
+    ),
+    path("review/appeals/", views.appeals, name="appeals"),
+    path("review/appeals/<int:appeal_id>/decide/", views.appeal_decision, name="appeal_decision"),
+]

@@ -1,0 +1,277 @@
+"""The artist's page (consent, appeals, review transparency, credit, archive), and the staff
+pages for use requests, the consented export and appeals. Thin doors into `fairness.services`."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
+
+from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST
+from access.roles import can_moderate, can_request_use
+from fairness.forms import (
+    AppealDecisionForm,
+    AppealForm,
+    ArtistSettingsForm,
+    ExportForm,
+    UseAnswerForm,
+    UseRecordForm,
+    UseRequestForm,
+)
+from fairness.models import Purpose
+from fairness.selectors import (
+    artist_outputs,
+    artist_stats,
+    median_decision_seconds,
+    open_appeals,
+    queue_positions,
+    training_opted_in,
+    use_requests_for_staff,
+    use_requests_of_artist,
+)
+from fairness.services import (
+    FairnessError,
+    appeal_decide,
+    appeal_file,
+    artist_archive,
+    consented_export,
+    credit_set,
+    output_use_record,
+    training_preference_set,
+    use_consent_withdraw,
+    use_request_answer,
+    use_request_create,
+)
+from review.models import Output
+
+ARTIST_PAGE_OUTPUTS = 100
+STAFF_PAGE_REQUESTS = 200
+
+
+# --- the artist's side -----------------------------------------------------------------------
+
+
+@require_safe
+@login_required
+def artist_home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    user = request.user
+    outputs = list(artist_outputs(user)[:ARTIST_PAGE_OUTPUTS])
+    positions = queue_positions(outputs)
+    for output in outputs:
+        output.queue_position = positions.get(output.id)  # type: ignore[attr-defined]
+    settings_form = ArtistSettingsForm(
+        initial={
+            "training_opt_in": training_opted_in(user.id),
+            "credit_name": user.display_name,
+            "credit_url": user.credit_url,
+        }
+    )
+    return render(
+        request,
+        "fairness/artist.html",
+        {
+            "outputs": outputs,
+            "median": _duration(median_decision_seconds()),
+            "stats": artist_stats(user),
+            "requests": use_requests_of_artist(user),
+            "settings_form": settings_form,
+            "appeal_form": AppealForm(),
+        },
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return f"{round(seconds)} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+@require_POST
+@login_required
+def artist_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
+    form = ArtistSettingsForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    data = form.cleaned_data
+    try:
+        credit_set(user=request.user, name=data["credit_name"], url=data["credit_url"])
+    except FairnessError as exc:
+        form.add_error("credit_url", str(exc))
+        return refused(request, form)
+    if data["training_opt_in"] != training_opted_in(request.user.id):
+        training_preference_set(user=request.user, opted_in=data["training_opt_in"])
+    messages.success(request, "Saved.")
+    return redirect("artist_home")
+
+
+@require_POST
+@login_required
+def use_answer(request: AuthenticatedHttpRequest, use_request_id: int) -> HttpResponse:
+    use_request = get_object_or_404(use_requests_of_artist(request.user), pk=use_request_id)
+    form = UseAnswerForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    answer = form.cleaned_data["answer"]
+    try:
+        if answer == "withdraw":
+            use_consent_withdraw(request=use_request, by=request.user)
+        else:
+            use_request_answer(request=use_request, by=request.user, grant=answer == "grant")
+    except FairnessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{use_request.get_purpose_display()}: {answer} recorded.")
+    return redirect("artist_home")
+
+
+@require_POST
+@login_required
+def output_appeal(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
+    output = Output.objects.filter(id=output_id, job__owner=request.user).first()
+    if output is None:
+        raise Http404("No such output.")
+    form = AppealForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    try:
+        appeal_file(output=output, by=request.user, note=form.cleaned_data["note"])
+    except FairnessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Appeal filed; another reviewer will decide it.")
+    return redirect("artist_home")
+
+
+@require_safe
+@login_required
+def archive(request: AuthenticatedHttpRequest) -> FileResponse:
+    return FileResponse(
+        artist_archive(user=request.user),
+        as_attachment=True,
+        filename="vernissage-archive.zip",
+        content_type="application/zip",
+    )
+
+
+# --- staff: use requests and the consented export ------------------------------------------------
+
+
+def _staff_required(request: AuthenticatedHttpRequest) -> None:
+    if not can_request_use(request.user):
+        raise PermissionDenied("This page is for staff who manage the program.")
+
+
+@require_safe_or_POST
+@login_required
+def staff_uses(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _staff_required(request)
+    if request.method == "POST":
+        form = UseRequestForm(request.POST)
+        if not form.is_valid():
+            return refused(request, form)
+        output = Output.objects.filter(id=form.cleaned_data["output"]).select_related("job").first()
+        if output is None:
+            form.add_error("output", "No output with this id.")
+            return refused(request, form)
+        try:
+            use_request_create(
+                output=output,
+                purpose=form.cleaned_data["purpose"],
+                message=form.cleaned_data["message"],
+                by=request.user,
+            )
+        except FairnessError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Request sent to the artist.")
+        return redirect("staff_uses")
+    return render(
+        request,
+        "fairness/staff_uses.html",
+        {
+            "requests": use_requests_for_staff()[:STAFF_PAGE_REQUESTS],
+            "form": UseRequestForm(),
+            "purposes": Purpose.choices,
+        },
+    )
+
+
+@require_POST
+@login_required
+def staff_use_record(request: AuthenticatedHttpRequest, use_request_id: int) -> HttpResponse:
+    _staff_required(request)
+    use_request = get_object_or_404(use_requests_for_staff(), pk=use_request_id)
+    form = UseRecordForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    try:
+        output_use_record(request=use_request, by=request.user, note=form.cleaned_data["note"])
+    except FairnessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Use recorded.")
+    return redirect("staff_uses")
+
+
+@require_safe
+@login_required
+def staff_uses_export(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _staff_required(request)
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        return refused(request, form)
+    purpose = form.cleaned_data["purpose"]
+    response = HttpResponse(
+        consented_export(purpose=purpose, by=request.user), content_type="text/csv"
+    )
+    response["Content-Disposition"] = f'attachment; filename="vernissage-{purpose}.csv"'
+    return response
+
+
+# --- reviewers: appeals ------------------------------------------------------------------------
+
+
+def _reviewer_required(request: AuthenticatedHttpRequest) -> None:
+    if not can_moderate(request.user):
+        raise PermissionDenied("This page is for reviewers.")
+
+
+@require_safe
+@login_required
+def appeals(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _reviewer_required(request)
+    return render(
+        request,
+        "fairness/appeals.html",
+        {"appeals": open_appeals(), "form": AppealDecisionForm(), "now": timezone.now()},
+    )
+
+
+@require_POST
+@login_required
+def appeal_decision(request: AuthenticatedHttpRequest, appeal_id: int) -> HttpResponse:
+    _reviewer_required(request)
+    appeal = get_object_or_404(open_appeals(), pk=appeal_id)
+    form = AppealDecisionForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    try:
+        appeal_decide(
+            appeal=appeal,
+            by=request.user,
+            overturn=form.cleaned_data["outcome"] == "overturn",
+            note=form.cleaned_data["note"],
+        )
+    except FairnessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Appeal decided; the artist has been told.")
+    return redirect("appeals")
