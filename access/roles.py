@@ -6,6 +6,7 @@
 """
 
 from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
 
 from access.models import User
 
@@ -40,14 +41,20 @@ ROLE_PERMISSIONS = {
 
 
 def roles_ensure(**kwargs) -> None:
+    """Create the role groups and give them their permissions: a handful of queries in all (it
+    runs at every `role_grant`, so once per user many tests make)."""
+    wanted = Q()
+    for codenames in ROLE_PERMISSIONS.values():
+        for app_label, codename in codenames:
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+    found = {
+        (permission.content_type.app_label, permission.codename): permission
+        for permission in Permission.objects.filter(wanted).select_related("content_type")
+    }
     for name, codenames in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        for app_label, codename in codenames:
-            permission = Permission.objects.filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
-            if permission is not None:  # missing only while an app's own migrations run
-                group.permissions.add(permission)
+        # A permission is missing only while its app's own migrations run.
+        group.permissions.add(*(found[c] for c in codenames if c in found))
 
 
 def role_grant(*, user: User, role: str) -> None:

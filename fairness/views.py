@@ -221,11 +221,12 @@ def staff_use_record(request: AuthenticatedHttpRequest, use_request_id: int) -> 
     return redirect("staff_uses")
 
 
-@require_safe
+@require_POST
 @login_required
 def staff_uses_export(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """A POST: every exported row is recorded as a use of its output."""
     _staff_required(request)
-    form = ExportForm(request.GET)
+    form = ExportForm(request.POST)
     if not form.is_valid():
         return refused(request, form)
     purpose = form.cleaned_data["purpose"]

@@ -4,11 +4,13 @@ Rows are (URL name, method); columns are the roles below. Another tester's objec
 (their existence is not disclosed); staff-only pages answer 403 to everyone else; anonymous
 visitors are sent to sign in (HTML) or refused with 401 (API); a suspended tester gets 403
 everywhere. A refused request (and every GET) changes nothing. A URL name in `access.urls`,
-`generation.urls`, `review.urls` or either API without a row fails `test_every_endpoint_has_a_row`.
+`generation.urls`, `review.urls`, `fairness.urls` or either API without a row fails
+`test_every_endpoint_has_a_row`.
 
 The objects: the owner's queued job, approved output (not in the gallery) with a live share
-link, output awaiting review and API token; a pending invitation; a red-teamer's finding on their
-own output; a tester for staff to act on.
+link and staff's pending request to showcase it, output awaiting review, rejected output, open
+appeal and API token; a pending invitation; a red-teamer's finding on their own output; a tester
+for staff to act on.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from access.services import (
     token_create,
 )
 from containment.services import tester_suspend as suspend
+from fairness import urls as fairness_urls
+from fairness.models import Appeal, OutputUse, TrainingPreference, UseRequest
+from fairness.services import appeal_file, use_request_create
 from generation import urls as generation_urls
 from generation.api import urls as generation_api_urls
 from generation.models import Job
@@ -107,11 +112,32 @@ MATRIX = {
     ("api_job_cancel", "post"): (401, 200, 404, 404, 200, 404, 403),
     # review API
     ("api_review_queue", "get"): (401, 403, 403, 403, 200, 403, 403),
+    # fairness: the artist's own page, settings, archive, answers and appeals
+    ("artist_home", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("artist_settings", "post"): (LOGIN, 302, 302, 302, 302, 302, 403),
+    ("artist_archive", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("use_answer", "post"): (LOGIN, 302, 404, 404, 404, 404, 403),  # the owner's request
+    ("output_appeal", "post"): (LOGIN, 302, 404, 404, 404, 404, 403),  # the owner's rejection
+    # fairness: staff who manage the program (admins) ask, record uses and export
+    ("staff_uses", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_uses", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_uses_export", "post"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_use_record", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    # fairness: appeals (reviewers)
+    ("appeals", "get"): (LOGIN, 403, 403, 403, 200, 403, 403),
+    ("appeal_decision", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
 }
 
 
 def test_every_endpoint_has_a_row():
-    modules = (access_urls, generation_urls, review_urls, generation_api_urls, review_api_urls)
+    modules = (
+        access_urls,
+        generation_urls,
+        review_urls,
+        generation_api_urls,
+        review_api_urls,
+        fairness_urls,
+    )
     names = {pattern.name for module in modules for pattern in module.urlpatterns}
 
     assert names == {name for name, _method in MATRIX}
@@ -131,6 +157,9 @@ class World:
     link: ShareLink  # to the owner's output
     finding: Finding  # the red-teamer's, on their own output
     target: User  # a tester for staff to act on
+    rejected: Output  # the owner's, rejected, not yet appealed
+    use_request: UseRequest  # staff's pending request to showcase the owner's output
+    appeal: Appeal  # the owner's open appeal of another rejection
 
 
 @pytest.fixture
@@ -173,6 +202,13 @@ def world(people, make_user, cohort, outputs_dir) -> World:
         link=share_link_create(output=output, by=owner),
         finding=finding,
         target=target,
+        rejected=make_output(owner, state=Output.State.REJECTED),
+        use_request=use_request_create(
+            output=output, purpose="showcase", message="For the site?", by=admin
+        ),
+        appeal=appeal_file(
+            output=make_output(owner, state=Output.State.REJECTED), by=owner, note="look again"
+        ),
     )
 
 
@@ -208,6 +244,10 @@ def _kwargs(world: World, name: str) -> dict:
         "shared_page": share,
         "shared_video": share,
         "shared_poster": share,
+        "use_answer": {"use_request_id": world.use_request.pk},
+        "output_appeal": {"output_id": world.rejected.id},
+        "staff_use_record": {"use_request_id": world.use_request.pk},
+        "appeal_decision": {"appeal_id": world.appeal.pk},
     }.get(name, {})
 
 
@@ -231,6 +271,17 @@ def _form(world: World, name: str) -> dict:
         "output_gallery": {"show": "1"},
         "output_feedback": {"rating": "4"},
         "output_finding": {"category": "other", "severity": "low", "description": "odd"},
+        "artist_settings": {"credit_name": "A. Artist", "training_opt_in": "on"},
+        "use_answer": {"answer": "grant"},
+        "output_appeal": {"note": "please look again"},
+        "staff_uses": {
+            "output": str(world.pending.id),
+            "purpose": "training",
+            "message": "May we?",
+        },
+        "staff_uses_export": {"purpose": "showcase"},
+        "staff_use_record": {"note": "homepage"},
+        "appeal_decision": {"outcome": "uphold", "note": "it stands"},
     }.get(name, {})
 
 
@@ -262,6 +313,11 @@ def _state(world: World) -> tuple:
         Feedback.objects.count(),
         NotificationPreference.objects.count(),
         AuditEntry.objects.count(),
+        sorted(UseRequest.objects.values_list("id", "state")),
+        OutputUse.objects.count(),
+        sorted(Appeal.objects.values_list("id", "state")),
+        sorted(TrainingPreference.objects.values_list("user_id", "opted_in")),
+        sorted(User.objects.values_list("id", "display_name", "credit_url")),
     )
 
 
@@ -323,6 +379,7 @@ SOCKETS = {
     "/ws/studio/": (4401, OPEN, OPEN, OPEN, OPEN, OPEN, 4403),
     "/ws/jobs/{job}/": (4401, OPEN, 4404, 4404, OPEN, 4404, 4403),  # the owner's job
     "/ws/review/": (4401, 4403, 4403, 4403, OPEN, 4403, 4403),
+    "/ws/artist/": (4401, OPEN, OPEN, OPEN, OPEN, OPEN, 4403),
 }
 
 
