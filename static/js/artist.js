@@ -11,7 +11,7 @@
     item.textContent = notice.text + " ";
     const link = document.createElement("a");
     link.href = notice.url;
-    link.textContent = "Reload to answer";
+    link.textContent = "Reload the page";
     item.appendChild(link);
     list.prepend(item);
   }
