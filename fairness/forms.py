@@ -8,11 +8,12 @@ from django.db import transaction
 from access.fields import TextField
 from access.forms import InvitationSignupForm
 from access.models import User
-from fairness.models import Purpose
+from fairness.models import Purpose, Thread
 from fairness.services import training_preference_set
 from fairness.services.artists import CREDIT_NAME_MAX_CHARS, CREDIT_URL_MAX_CHARS
 from fairness.services.common import NOTE_MAX_CHARS
 from fairness.services.consent import USE_NOTE_MAX_CHARS
+from fairness.services.threads import MODEL_VERSION_MAX_CHARS
 
 TRAINING_LABEL = "Let the lab include my videos in training datasets by default"
 TRAINING_HELP = (
@@ -78,3 +79,13 @@ class AppealDecisionForm(forms.Form):
         error_messages={"required": "Choose uphold or overturn."},
     )
     note = TextField(max_length=NOTE_MAX_CHARS)
+
+
+class ReplyForm(forms.Form):
+    body = TextField(max_length=NOTE_MAX_CHARS, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ThreadStatusForm(forms.Form):
+    to = forms.ChoiceField(choices=[c for c in Thread.State.choices if c[0] != "received"])
+    note = TextField(max_length=NOTE_MAX_CHARS)
+    model_version = TextField(required=False, max_length=MODEL_VERSION_MAX_CHARS)

@@ -18,7 +18,7 @@ from django.db.models import F, Q
 
 from access.states import HasTransitions, TransitionQuerySet
 from generation.models import Job
-from review.models import Output
+from review.models import Feedback, Finding, Output
 
 
 class Purpose(models.TextChoices):
@@ -180,3 +180,77 @@ class Appeal(HasTransitions, models.Model):
 
     def __str__(self) -> str:
         return f"Appeal of {self.output_id} ({self.state})"
+
+
+class Thread(HasTransitions, models.Model):
+    """The lab's answer to one piece of feedback or one finding: a status its author sees, and
+    messages between the author and staff. A row appears with the first reply or status change;
+    until then the item is simply RECEIVED.
+
+    Transitions (`TRANSITIONS` below; only `fairness.services` changes them):
+        RECEIVED -> INVESTIGATING | ADDRESSED | WONT_FIX
+        INVESTIGATING -> ADDRESSED | WONT_FIX
+    ADDRESSED and WONT_FIX are final. ADDRESSED names the model version (a CheckConstraint).
+    A finding's thread is visible to its reporter and staff only, like the finding.
+    """
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        INVESTIGATING = "investigating", "Under investigation"
+        ADDRESSED = "addressed", "Addressed in a model version"
+        WONT_FIX = "wont_fix", "Won't fix"
+
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        State.RECEIVED: frozenset({State.INVESTIGATING, State.ADDRESSED, State.WONT_FIX}),
+        State.INVESTIGATING: frozenset({State.ADDRESSED, State.WONT_FIX}),
+    }
+
+    feedback = models.OneToOneField(
+        Feedback, null=True, blank=True, on_delete=models.CASCADE, related_name="thread"
+    )
+    finding = models.OneToOneField(
+        Finding, null=True, blank=True, on_delete=models.CASCADE, related_name="thread"
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RECEIVED)
+    status_note = models.TextField(blank=True)
+    model_version = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TransitionQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["received", "investigating", "addressed", "wont_fix"]),
+                name="fairness_thread_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(feedback__isnull=True, finding__isnull=False)
+                | Q(feedback__isnull=False, finding__isnull=True),
+                name="fairness_thread_one_item",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="addressed") | ~Q(model_version=""),
+                name="fairness_thread_addressed_names_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        item = f"feedback {self.feedback_id}" if self.feedback_id else f"finding {self.finding_id}"
+        return f"Thread on {item} ({self.state})"
+
+
+class ThreadMessage(models.Model):
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Message in {self.thread_id} by {self.author_id}"

@@ -10,8 +10,10 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from access.models import TermsAcceptance, TermsVersion, User
-from fairness.models import Appeal, Purpose, TrainingPreference, UseRequest
-from review.models import Output
+from access.roles import can_moderate
+from fairness.models import Appeal, Purpose, ThreadMessage, TrainingPreference, UseRequest
+from review.models import Feedback, Finding, Output
+from review.selectors import findings_visible_to
 
 MEDIAN_WINDOW = timedelta(days=7)
 # Uses the public sees need an approved output as well as the artist's consent.
@@ -124,3 +126,27 @@ def terms_of(user: User) -> tuple[TermsVersion | None, TermsVersion | None]:
         .first()
     )
     return current, accepted.terms if accepted else None
+
+
+THREAD_PAGE_ITEMS = 200
+
+
+def _with_threads(items: QuerySet) -> QuerySet:
+    return items.select_related("output__job", "thread").prefetch_related(
+        Prefetch("thread__messages", queryset=ThreadMessage.objects.select_related("author"))
+    )
+
+
+def feedback_visible_to(user: User) -> QuerySet[Feedback]:
+    """Staff see all feedback; a tester sees their own."""
+    feedback = Feedback.objects.order_by("-created_at")
+    return feedback if can_moderate(user) else feedback.filter(author=user)
+
+
+def thread_items_of(user: User) -> tuple[list[Feedback], list[Finding]]:
+    """The feedback and findings `user` may read, newest first, with statuses and messages.
+    Findings stay restricted to their reporter and staff (`findings_visible_to`)."""
+    return (
+        list(_with_threads(feedback_visible_to(user).select_related("author"))[:THREAD_PAGE_ITEMS]),
+        list(_with_threads(findings_visible_to(user))[:THREAD_PAGE_ITEMS]),
+    )

@@ -13,6 +13,15 @@ urlpatterns = [
     path(
         "staff/uses/<int:use_request_id>/record/", views.staff_use_record, name="staff_use_record"
     ),
+    path("threads/", views.threads, name="threads"),
+    path("threads/feedback/<int:feedback_id>/", views.feedback_reply, name="feedback_reply"),
+    path(
+        "threads/feedback/<int:feedback_id>/status/",
+        views.feedback_status,
+        name="feedback_status",
+    ),
+    path("threads/findings/<int:finding_id>/", views.finding_reply, name="finding_reply"),
+    path("threads/findings/<int:finding_id>/status/", views.finding_status, name="finding_status"),
     path("review/appeals/", views.appeals, name="appeals"),
     path("review/appeals/<int:appeal_id>/decide/", views.appeal_decision, name="appeal_decision"),
 ]

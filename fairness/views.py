@@ -18,6 +18,8 @@ from fairness.forms import (
     AppealForm,
     ArtistSettingsForm,
     ExportForm,
+    ReplyForm,
+    ThreadStatusForm,
     UseAnswerForm,
     UseRecordForm,
     UseRequestForm,
@@ -26,9 +28,11 @@ from fairness.models import Purpose
 from fairness.selectors import (
     artist_outputs,
     artist_stats,
+    feedback_visible_to,
     median_decision_seconds,
     open_appeals,
     queue_positions,
+    thread_items_of,
     training_opted_in,
     use_requests_for_staff,
     use_requests_of_artist,
@@ -41,12 +45,15 @@ from fairness.services import (
     consented_export,
     credit_set,
     output_use_record,
+    thread_move,
+    thread_reply,
     training_preference_set,
     use_consent_withdraw,
     use_request_answer,
     use_request_create,
 )
-from review.models import Output
+from review.models import Feedback, Finding, Output
+from review.selectors import findings_visible_to
 
 ARTIST_PAGE_OUTPUTS = 100
 STAFF_PAGE_REQUESTS = 200
@@ -276,3 +283,71 @@ def appeal_decision(request: AuthenticatedHttpRequest, appeal_id: int) -> HttpRe
     else:
         messages.success(request, "Appeal decided; the artist has been told.")
     return redirect("appeals")
+
+
+# --- feedback and findings: threads and statuses ------------------------------------------------
+
+
+@require_safe
+@login_required
+def threads(request: AuthenticatedHttpRequest) -> HttpResponse:
+    feedback, findings = thread_items_of(request.user)
+    return render(
+        request,
+        "fairness/threads.html",
+        {
+            "feedback": feedback,
+            "findings": findings,
+            "staff": can_moderate(request.user),
+            "reply_form": ReplyForm(),
+            "status_form": ThreadStatusForm(),
+        },
+    )
+
+
+def _reply(request: AuthenticatedHttpRequest, item: Feedback | Finding) -> HttpResponse:
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    thread_reply(item=item, by=request.user, body=form.cleaned_data["body"])
+    messages.success(request, "Message sent.")
+    return redirect("threads")
+
+
+def _move(request: AuthenticatedHttpRequest, item: Feedback | Finding) -> HttpResponse:
+    if not can_moderate(request.user):
+        raise PermissionDenied("Only staff change a feedback status.")
+    form = ThreadStatusForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    try:
+        thread_move(item=item, by=request.user, **form.cleaned_data)
+    except FairnessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Status changed; the author has been told.")
+    return redirect("threads")
+
+
+@require_POST
+@login_required
+def feedback_reply(request: AuthenticatedHttpRequest, feedback_id: int) -> HttpResponse:
+    return _reply(request, get_object_or_404(feedback_visible_to(request.user), pk=feedback_id))
+
+
+@require_POST
+@login_required
+def feedback_status(request: AuthenticatedHttpRequest, feedback_id: int) -> HttpResponse:
+    return _move(request, get_object_or_404(feedback_visible_to(request.user), pk=feedback_id))
+
+
+@require_POST
+@login_required
+def finding_reply(request: AuthenticatedHttpRequest, finding_id: int) -> HttpResponse:
+    return _reply(request, get_object_or_404(findings_visible_to(request.user), pk=finding_id))
+
+
+@require_POST
+@login_required
+def finding_status(request: AuthenticatedHttpRequest, finding_id: int) -> HttpResponse:
+    return _move(request, get_object_or_404(findings_visible_to(request.user), pk=finding_id))

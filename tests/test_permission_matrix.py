@@ -8,9 +8,9 @@ everywhere. A refused request (and every GET) changes nothing. A URL name in `ac
 `test_every_endpoint_has_a_row`.
 
 The objects: the owner's queued job, approved output (not in the gallery) with a live share
-link and staff's pending request to showcase it, output awaiting review, rejected output, open
-appeal and API token; a pending invitation; a red-teamer's finding on their own output; a tester
-for staff to act on.
+link, feedback and staff's pending request to showcase it, output awaiting review, rejected
+output, open appeal and API token; a pending invitation; a red-teamer's finding on their own
+output; a tester for staff to act on.
 """
 
 from __future__ import annotations
@@ -40,7 +40,14 @@ from access.services import (
 )
 from containment.services import tester_suspend as suspend
 from fairness import urls as fairness_urls
-from fairness.models import Appeal, OutputUse, TrainingPreference, UseRequest
+from fairness.models import (
+    Appeal,
+    OutputUse,
+    Thread,
+    ThreadMessage,
+    TrainingPreference,
+    UseRequest,
+)
 from fairness.services import appeal_file, use_request_create
 from generation import urls as generation_urls
 from generation.api import urls as generation_api_urls
@@ -48,7 +55,7 @@ from generation.models import Job
 from review import urls as review_urls
 from review.api import urls as review_api_urls
 from review.models import Approval, Feedback, Finding, NotificationPreference, Output, ShareLink
-from review.services import finding_file, share_link_create
+from review.services import feedback_submit, finding_file, share_link_create
 from tests.conftest import run_async, socket_outcome
 from tests.factories import make_job, make_output
 
@@ -126,6 +133,12 @@ MATRIX = {
     # fairness: appeals (reviewers)
     ("appeals", "get"): (LOGIN, 403, 403, 403, 200, 403, 403),
     ("appeal_decision", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
+    # fairness: threads on feedback (the owner's) and findings (the red-teamer's)
+    ("threads", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("feedback_reply", "post"): (LOGIN, 302, 404, 404, 302, 404, 403),
+    ("feedback_status", "post"): (LOGIN, 403, 404, 404, 302, 404, 403),
+    ("finding_reply", "post"): (LOGIN, 404, 404, 302, 302, 404, 403),
+    ("finding_status", "post"): (LOGIN, 404, 404, 403, 302, 404, 403),
 }
 
 
@@ -160,6 +173,7 @@ class World:
     rejected: Output  # the owner's, rejected, not yet appealed
     use_request: UseRequest  # staff's pending request to showcase the owner's output
     appeal: Appeal  # the owner's open appeal of another rejection
+    feedback: Feedback  # the owner's, on their approved output
 
 
 @pytest.fixture
@@ -209,6 +223,7 @@ def world(people, make_user, cohort, outputs_dir) -> World:
         appeal=appeal_file(
             output=make_output(owner, state=Output.State.REJECTED), by=owner, note="look again"
         ),
+        feedback=feedback_submit(output=output, by=owner, rating=3, notes="hands melt"),
     )
 
 
@@ -248,6 +263,10 @@ def _kwargs(world: World, name: str) -> dict:
         "output_appeal": {"output_id": world.rejected.id},
         "staff_use_record": {"use_request_id": world.use_request.pk},
         "appeal_decision": {"appeal_id": world.appeal.pk},
+        "feedback_reply": {"feedback_id": world.feedback.pk},
+        "feedback_status": {"feedback_id": world.feedback.pk},
+        "finding_reply": {"finding_id": world.finding.pk},
+        "finding_status": {"finding_id": world.finding.pk},
     }.get(name, {})
 
 
@@ -282,6 +301,10 @@ def _form(world: World, name: str) -> dict:
         "staff_uses_export": {"purpose": "showcase"},
         "staff_use_record": {"note": "homepage"},
         "appeal_decision": {"outcome": "uphold", "note": "it stands"},
+        "feedback_reply": {"body": "thanks"},
+        "feedback_status": {"to": "investigating", "note": "looking"},
+        "finding_reply": {"body": "thanks"},
+        "finding_status": {"to": "investigating", "note": "looking"},
     }.get(name, {})
 
 
@@ -318,6 +341,8 @@ def _state(world: World) -> tuple:
         sorted(Appeal.objects.values_list("id", "state")),
         sorted(TrainingPreference.objects.values_list("user_id", "opted_in")),
         sorted(User.objects.values_list("id", "display_name", "credit_url")),
+        sorted(Thread.objects.values_list("id", "state")),
+        ThreadMessage.objects.count(),
     )
 
 

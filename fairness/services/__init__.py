@@ -3,6 +3,7 @@
 - `consent`: use requests, answers, withdrawals, recorded uses and the consented export
 - `appeals`: filing and deciding appeals
 - `artists`: training preference (and its record per job), credit, the artist's archive
+- `threads`: replies to feedback and findings, and their statuses
 """
 
 from fairness.services.appeals import appeal_decide, appeal_file
@@ -20,6 +21,7 @@ from fairness.services.consent import (
     use_request_answer,
     use_request_create,
 )
+from fairness.services.threads import thread_move, thread_reply
 
 __all__ = [
     "FairnessError",
@@ -30,6 +32,8 @@ __all__ = [
     "credit_set",
     "job_training_record",
     "output_use_record",
+    "thread_move",
+    "thread_reply",
     "training_preference_set",
     "use_consent_withdraw",
     "use_request_answer",

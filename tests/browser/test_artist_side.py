@@ -1,6 +1,6 @@
 """The artist's side of fairness in a real Chromium, against the real ASGI server: Ada grants a
-request to showcase her video and withdraws it, appeals a rejection, and sees a new request and
-her appeal's outcome arrive live, with the reviewer's reason.
+request to showcase her video and withdraws it, appeals a rejection, sees a new request, her
+appeal's outcome and the lab's answer to her feedback arrive live, and replies in that thread.
 
 Screenshots land in test-artifacts/browser/.
 """
@@ -11,10 +11,10 @@ import pytest
 from playwright.sync_api import expect
 
 from access.models import User
-from fairness.models import Appeal, UseRequest
-from fairness.services import appeal_decide, use_request_create
-from review.models import Output
-from review.services import output_reject
+from fairness.models import Appeal, ThreadMessage, UseRequest
+from fairness.services import appeal_decide, thread_move, use_request_create
+from review.models import Feedback, Output
+from review.services import feedback_submit, output_reject
 from tests.browser.conftest import (
     Watch,
     expect_live,
@@ -36,6 +36,7 @@ def artist_world(tester, admin, make_user, outputs_dir) -> dict:
     showcase = use_request_create(
         output=approved, purpose="showcase", message="For the launch page?", by=admin
     )
+    feedback_submit(output=approved, by=tester, rating=2, notes="The hands melt.")
     return {
         "admin": admin,
         "otto": otto,
@@ -99,4 +100,27 @@ def test_the_artist_answers_consent_appeals_and_hears_the_outcomes_live(
     expect(rejected.get_by_test_id("output-state")).to_contain_text("Approved on appeal")
     states = off_the_event_loop(lambda: sorted(UseRequest.objects.values_list("state", flat=True)))
     assert states == ["pending", "withdrawn"]
+
+    expect_live(page)
+    off_the_event_loop(
+        lambda: thread_move(
+            item=Feedback.objects.get(),
+            by=User.objects.get(email="otto@vernissage.local"),
+            to="investigating",
+            note="We can reproduce the hands.",
+        )
+    )
+    expect(page.locator("[data-testid=notice][data-kind=thread]")).to_contain_text(
+        "Under investigation"
+    )
+    page.goto("/threads/")
+    thread = page.locator("[data-testid=thread][data-kind=feedback]")
+    expect(thread.get_by_test_id("thread-status")).to_contain_text(
+        "Under investigation — We can reproduce the hands."
+    )
+    thread.get_by_test_id("reply-body").fill("It happens with gloves too.")
+    thread.get_by_test_id("reply").click()
+    expect(thread.get_by_test_id("thread-message")).to_contain_text("It happens with gloves too.")
+    page.screenshot(path=screenshots / "42-artist-feedback-thread.png", full_page=True)
+    assert off_the_event_loop(lambda: ThreadMessage.objects.get().author.email) == "ada@example.com"
     watch.assert_clean()
