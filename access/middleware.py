@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 # Paths every signed-in user may reach whatever their MFA or terms (standing is checked first).
 # The API checks MFA and terms itself (access.api.permissions, job_submit).
-OPEN_PREFIXES = ("/accounts/", "/static/", "/s/", "/invite/", "/terms/", "/api/")
+# The program page too: it is where a tester reads what changed in new terms before accepting.
+OPEN_PREFIXES = ("/accounts/", "/static/", "/s/", "/invite/", "/terms/", "/program/", "/api/")
 
 
 class NulByteMiddleware:

@@ -36,6 +36,9 @@ ROLE_PERMISSIONS = {
         ("access", "add_termsversion"),
         ("access", "view_termsversion"),
         ("fairness", "request_output_use"),
+        ("fairness", "add_programpage"),
+        ("fairness", "change_programpage"),
+        ("fairness", "view_programpage"),
     ],
 }
 

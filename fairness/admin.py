@@ -1,6 +1,8 @@
 from django.contrib import admin
 
-from fairness.models import Appeal, OutputUse, UseRequest
+from access.services import audit_record
+from fairness import audit
+from fairness.models import Appeal, OutputUse, ProgramPage, UseRequest
 
 
 @admin.register(UseRequest)
@@ -32,3 +34,26 @@ class AppealAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(ProgramPage)
+class ProgramPageAdmin(admin.ModelAdmin):
+    """One row: what the program page says about the program, rewards and outputs."""
+
+    list_display = ("__str__", "updated_at")
+
+    def has_add_permission(self, request) -> bool:
+        return not ProgramPage.objects.exists() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = 1
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action=audit.PROGRAM_PAGE_CHANGED,
+            actor=request.user,
+            target=obj,
+            details={"fields": form.changed_data},
+        )

@@ -15,3 +15,4 @@ APPEAL_UPHELD = register("fairness.appeal.upheld", "Appeal decided: decision uph
 APPEAL_OVERTURNED = register("fairness.appeal.overturned", "Appeal decided: decision overturned")
 THREAD_REPLIED = register("fairness.thread.replied", "Reply in a feedback thread")
 THREAD_MOVED = register("fairness.thread.moved", "Feedback status changed")
+PROGRAM_PAGE_CHANGED = register("fairness.program_page.changed", "Program page changed")

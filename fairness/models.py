@@ -254,3 +254,40 @@ class ThreadMessage(models.Model):
 
     def __str__(self) -> str:
         return f"Message in {self.thread_id} by {self.author_id}"
+
+
+DEFAULT_ABOUT = (
+    "A closed alpha of an unreleased text-to-video model. You make videos with it before anyone "
+    "else, and tell the lab what works and what does not."
+)
+DEFAULT_RECEIVE = (
+    "Ask the program's organisers what participants receive (grants, credits, events)."
+)
+DEFAULT_OUTPUTS = (
+    "You see your videos; reviewers see them to decide whether they may be shared. Members of the "
+    "program see those you put in the gallery, and anyone sees those you share by link, always "
+    "with your credit. The lab uses a video for anything else (its site, marketing or press, a "
+    "training or evaluation dataset) only with your consent for that video and that purpose, "
+    "which you can withdraw."
+)
+
+
+class ProgramPage(models.Model):
+    """The program page's configurable text: one row (pk 1), edited by admins in the admin."""
+
+    about = models.TextField(default=DEFAULT_ABOUT, help_text="What the program is.")
+    participants_receive = models.TextField(
+        default=DEFAULT_RECEIVE, help_text="What participants receive: grants, credits, events."
+    )
+    outputs_policy = models.TextField(
+        default=DEFAULT_OUTPUTS, help_text="What happens to outputs: who sees them, retention."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "Program page"
+
+    @classmethod
+    def current(cls) -> ProgramPage:
+        return cls.objects.filter(pk=1).first() or cls(pk=1)

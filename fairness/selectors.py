@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import statistics
 from dataclasses import dataclass
 from datetime import timedelta
@@ -150,3 +151,19 @@ def thread_items_of(user: User) -> tuple[list[Feedback], list[Finding]]:
         list(_with_threads(feedback_visible_to(user).select_related("author"))[:THREAD_PAGE_ITEMS]),
         list(_with_threads(findings_visible_to(user))[:THREAD_PAGE_ITEMS]),
     )
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # "added", "removed" or "same"
+    text: str
+
+
+def terms_diff(old: str, new: str) -> list[DiffLine]:
+    """The current terms against the version the artist accepted, line by line."""
+    kinds = {"+": "added", "-": "removed", " ": "same"}
+    return [
+        DiffLine(kind=kinds[line[0]], text=line[2:])
+        for line in difflib.ndiff(old.splitlines(), new.splitlines())
+        if line[0] in kinds
+    ]

@@ -3,6 +3,7 @@ from django.urls import path
 from fairness import views
 
 urlpatterns = [
+    path("program/", views.program, name="program"),
     path("artist/", views.artist_home, name="artist_home"),
     path("artist/settings/", views.artist_settings, name="artist_settings"),
     path("artist/archive.zip", views.archive, name="artist_archive"),

@@ -24,7 +24,7 @@ from fairness.forms import (
     UseRecordForm,
     UseRequestForm,
 )
-from fairness.models import Purpose
+from fairness.models import ProgramPage, Purpose
 from fairness.selectors import (
     artist_outputs,
     artist_stats,
@@ -32,6 +32,8 @@ from fairness.selectors import (
     median_decision_seconds,
     open_appeals,
     queue_positions,
+    terms_diff,
+    terms_of,
     thread_items_of,
     training_opted_in,
     use_requests_for_staff,
@@ -165,6 +167,28 @@ def archive(request: AuthenticatedHttpRequest) -> FileResponse:
         as_attachment=True,
         filename="vernissage-archive.zip",
         content_type="application/zip",
+    )
+
+
+@require_safe
+@login_required
+def program(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """What the program is and gives, the terms (with what changed since the version the artist
+    accepted), and what happens to outputs."""
+    current, accepted = terms_of(request.user)
+    changed = current is not None and accepted is not None and accepted.pk != current.pk
+    return render(
+        request,
+        "fairness/program.html",
+        {
+            "page": ProgramPage.current(),
+            "terms": current,
+            "accepted": accepted,
+            "diff": terms_diff(accepted.body, current.body)
+            if changed and accepted and current
+            else [],
+            "changed": changed,
+        },
     )
 
 

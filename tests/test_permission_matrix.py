@@ -119,7 +119,8 @@ MATRIX = {
     ("api_job_cancel", "post"): (401, 200, 404, 404, 200, 404, 403),
     # review API
     ("api_review_queue", "get"): (401, 403, 403, 403, 200, 403, 403),
-    # fairness: the artist's own page, settings, archive, answers and appeals
+    # fairness: the program page, the artist's own page, settings, archive, answers and appeals
+    ("program", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
     ("artist_home", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
     ("artist_settings", "post"): (LOGIN, 302, 302, 302, 302, 302, 403),
     ("artist_archive", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
