@@ -62,9 +62,9 @@ from django.utils.datastructures import MultiValueDict
 from access.models import AuditEntry, User
 from access.roles import ADMINS, role_grant
 from access.services import invitation_create, terms_accept, terms_publish, token_create
+from fairness.services import appeal_file, use_request_create
 from generation.models import Job
 from review.models import Finding, Output, ShareLink
-from fairness.services import appeal_file, use_request_create
 from review.services import feedback_submit, finding_file, share_link_create
 from tests.conftest import totp_enable
 from tests.factories import make_job, make_output
