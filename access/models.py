@@ -60,6 +60,12 @@ class Cohort(models.Model):
         help_text="Approvals from different reviewers before an output is shared; "
         "empty: 2 for the red-team lane, 1 otherwise.",
     )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete members' videos this many days after they were made (empty: keep). "
+        "Legal holds pause it; the audit log keeps who made what.",
+    )
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()
     suspended_at = models.DateTimeField(null=True, blank=True, editable=False)

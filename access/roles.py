@@ -17,6 +17,7 @@ ADMINS = "Admins"
 SUBMIT_PERMISSION = "generation.submit_job"
 MODERATE_PERMISSION = "review.moderate_output"
 USE_REQUEST_PERMISSION = "fairness.request_output_use"
+LEGAL_HOLD_PERMISSION = "fairness.place_legal_hold"
 
 ROLE_PERMISSIONS = {
     TESTERS: [("generation", "submit_job")],
@@ -36,6 +37,7 @@ ROLE_PERMISSIONS = {
         ("access", "add_termsversion"),
         ("access", "view_termsversion"),
         ("fairness", "request_output_use"),
+        ("fairness", "place_legal_hold"),
         ("fairness", "add_programpage"),
         ("fairness", "change_programpage"),
         ("fairness", "view_programpage"),
@@ -77,6 +79,11 @@ def can_moderate(user: User) -> bool:
 def can_request_use(user: User) -> bool:
     """May `user` ask artists to use their outputs, record uses and export consented outputs?"""
     return bool(user.is_active) and user.has_perm(USE_REQUEST_PERMISSION)
+
+
+def can_place_legal_hold(user: User) -> bool:
+    """May `user` pause (and resume) the deletion of a tester's outputs for an investigation?"""
+    return bool(user.is_active) and user.has_perm(LEGAL_HOLD_PERMISSION)
 
 
 def can_submit(user: User) -> bool:

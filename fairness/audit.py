@@ -16,3 +16,5 @@ APPEAL_OVERTURNED = register("fairness.appeal.overturned", "Appeal decided: deci
 THREAD_REPLIED = register("fairness.thread.replied", "Reply in a feedback thread")
 THREAD_MOVED = register("fairness.thread.moved", "Feedback status changed")
 PROGRAM_PAGE_CHANGED = register("fairness.program_page.changed", "Program page changed")
+LEGAL_HOLD_PLACED = register("fairness.legal_hold.placed", "Legal hold placed")
+LEGAL_HOLD_RELEASED = register("fairness.legal_hold.released", "Legal hold released")

@@ -89,3 +89,15 @@ class ThreadStatusForm(forms.Form):
     to = forms.ChoiceField(choices=[c for c in Thread.State.choices if c[0] != "received"])
     note = TextField(max_length=NOTE_MAX_CHARS)
     model_version = TextField(required=False, max_length=MODEL_VERSION_MAX_CHARS)
+
+
+class DeleteForm(forms.Form):
+    confirm = forms.BooleanField(
+        error_messages={"required": "Tick the box to confirm the deletion."},
+        label="Delete this video, its poster and its share links",
+    )
+
+
+class LegalHoldForm(forms.Form):
+    tester = forms.EmailField(label="Tester's email")
+    reason = TextField(max_length=500)

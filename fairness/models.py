@@ -268,7 +268,12 @@ DEFAULT_OUTPUTS = (
     "program see those you put in the gallery, and anyone sees those you share by link, always "
     "with your credit. The lab uses a video for anything else (its site, marketing or press, a "
     "training or evaluation dataset) only with your consent for that video and that purpose, "
-    "which you can withdraw."
+    "which you can withdraw.\n\n"
+    "You can delete any of your videos, and your cohort may set a retention period after which "
+    "they are deleted. Deleting erases the video, its poster and its share links. A legal hold "
+    "placed by staff for an investigation pauses deletion. The record that you made the video "
+    "(its id, job, prompt and file fingerprint) stays in the audit log, so that a leak can still "
+    "be traced."
 )
 
 
@@ -291,3 +296,37 @@ class ProgramPage(models.Model):
     @classmethod
     def current(cls) -> ProgramPage:
         return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+
+class LegalHold(models.Model):
+    """Staff pause the deletion of a tester's outputs for an investigation: neither the artist
+    nor the retention period deletes anything while a hold is active (not released). Placing and
+    releasing are audited; at most one active hold per tester."""
+
+    tester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="legal_holds"
+    )
+    reason = models.CharField(max_length=500)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("place_legal_hold", "Can place and release legal holds")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tester"],
+                condition=Q(released_at__isnull=True),
+                name="fairness_one_active_hold_per_tester",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Legal hold on {self.tester_id}{' (released)' if self.released_at else ''}"

@@ -28,7 +28,9 @@ def training_opted_in(user_id: int) -> bool:
 
 def consented_requests(*, purpose: str) -> QuerySet[UseRequest]:
     """Granted (and not withdrawn) requests for `purpose`: the only outputs usable for it."""
-    requests = UseRequest.objects.filter(purpose=purpose, state=UseRequest.State.GRANTED)
+    requests = UseRequest.objects.filter(purpose=purpose, state=UseRequest.State.GRANTED).exclude(
+        output__state=Output.State.DELETED
+    )
     if purpose in PUBLIC_PURPOSES:
         requests = requests.filter(output__state=Output.State.APPROVED)
     return requests.select_related("output", "output__job", "output__job__owner").order_by(

@@ -9,6 +9,13 @@ urlpatterns = [
     path("artist/archive.zip", views.archive, name="artist_archive"),
     path("artist/uses/<int:use_request_id>/", views.use_answer, name="use_answer"),
     path("outputs/<uuid:output_id>/appeal/", views.output_appeal, name="output_appeal"),
+    path("outputs/<uuid:output_id>/delete/", views.delete_output, name="output_delete"),
+    path("staff/holds/", views.staff_holds, name="staff_holds"),
+    path(
+        "staff/holds/<int:legal_hold_id>/release/",
+        views.staff_hold_release,
+        name="staff_hold_release",
+    ),
     path("staff/uses/", views.staff_uses, name="staff_uses"),
     path("staff/uses/export.csv", views.staff_uses_export, name="staff_uses_export"),
     path(

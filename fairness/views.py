@@ -12,19 +12,22 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST
-from access.roles import can_moderate, can_request_use
+from access.models import User
+from access.roles import can_moderate, can_place_legal_hold, can_request_use
 from fairness.forms import (
     AppealDecisionForm,
     AppealForm,
     ArtistSettingsForm,
+    DeleteForm,
     ExportForm,
+    LegalHoldForm,
     ReplyForm,
     ThreadStatusForm,
     UseAnswerForm,
     UseRecordForm,
     UseRequestForm,
 )
-from fairness.models import ProgramPage, Purpose
+from fairness.models import LegalHold, ProgramPage, Purpose
 from fairness.selectors import (
     artist_outputs,
     artist_stats,
@@ -46,6 +49,9 @@ from fairness.services import (
     artist_archive,
     consented_export,
     credit_set,
+    legal_hold_place,
+    legal_hold_release,
+    output_delete,
     output_use_record,
     thread_move,
     thread_reply,
@@ -159,6 +165,29 @@ def output_appeal(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     return redirect("artist_home")
 
 
+@require_POST
+@login_required
+def delete_output(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
+    output = Output.objects.filter(id=output_id, job__owner=request.user).first()
+    if output is None:
+        raise Http404("No such output.")
+    form = DeleteForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    try:
+        output_delete(output=output, by=request.user)
+    except FairnessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "Deleted: the video, its poster and its share links are gone. The record that you "
+            "made it (id, job, prompt, file fingerprint) stays in the audit log, so that a leak "
+            "can still be traced.",
+        )
+    return redirect("artist_home")
+
+
 @require_safe
 @login_required
 def archive(request: AuthenticatedHttpRequest) -> FileResponse:
@@ -176,6 +205,7 @@ def program(request: AuthenticatedHttpRequest) -> HttpResponse:
     """What the program is and gives, the terms (with what changed since the version the artist
     accepted), and what happens to outputs."""
     current, accepted = terms_of(request.user)
+    cohort = request.user.cohort
     changed = current is not None and accepted is not None and accepted.pk != current.pk
     return render(
         request,
@@ -188,6 +218,7 @@ def program(request: AuthenticatedHttpRequest) -> HttpResponse:
             if changed and accepted and current
             else [],
             "changed": changed,
+            "retention_days": cohort.retention_days if cohort else None,
         },
     )
 
@@ -266,6 +297,53 @@ def staff_uses_export(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="vernissage-{purpose}.csv"'
     return response
+
+
+# --- staff: legal holds -----------------------------------------------------------------------
+
+
+def _holds_staff_required(request: AuthenticatedHttpRequest) -> None:
+    if not can_place_legal_hold(request.user):
+        raise PermissionDenied("This page is for staff who manage access.")
+
+
+@require_safe_or_POST
+@login_required
+def staff_holds(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _holds_staff_required(request)
+    if request.method == "POST":
+        form = LegalHoldForm(request.POST)
+        if not form.is_valid():
+            return refused(request, form)
+        tester = User.objects.filter(email__iexact=form.cleaned_data["tester"]).first()
+        if tester is None:
+            form.add_error("tester", "Nobody has this email address.")
+            return refused(request, form)
+        try:
+            legal_hold_place(tester=tester, by=request.user, reason=form.cleaned_data["reason"])
+        except FairnessError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Deletion of {tester.email}'s videos is paused.")
+        return redirect("staff_holds")
+    holds = LegalHold.objects.select_related("tester", "placed_by", "released_by")
+    return render(
+        request, "fairness/staff_holds.html", {"holds": holds[:200], "form": LegalHoldForm()}
+    )
+
+
+@require_POST
+@login_required
+def staff_hold_release(request: AuthenticatedHttpRequest, legal_hold_id: int) -> HttpResponse:
+    _holds_staff_required(request)
+    hold = get_object_or_404(LegalHold, pk=legal_hold_id)
+    try:
+        legal_hold_release(hold=hold, by=request.user)
+    except FairnessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Hold released.")
+    return redirect("staff_holds")
 
 
 # --- reviewers: appeals ------------------------------------------------------------------------

@@ -62,7 +62,7 @@ from django.utils.datastructures import MultiValueDict
 from access.models import AuditEntry, User
 from access.roles import ADMINS, role_grant
 from access.services import invitation_create, terms_accept, terms_publish, token_create
-from fairness.services import appeal_file, use_request_create
+from fairness.services import appeal_file, legal_hold_place, use_request_create
 from generation.models import Job
 from review.models import Finding, Output, ShareLink
 from review.services import feedback_submit, finding_file, share_link_create
@@ -224,6 +224,7 @@ def world(db, tester, other_tester, reviewer, outputs_dir) -> dict[str, Any]:
     )
     feedback_submit(output=approved, by=tester, rating=3, notes="hands melt")
     use_request_create(output=approved, purpose="showcase", message="For the site?", by=admin)
+    legal_hold_place(tester=other_tester, by=admin, reason="an investigation")
     appeal_file(
         output=make_output(tester, state=Output.State.REJECTED), by=tester, note="look again"
     )

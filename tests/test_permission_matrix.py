@@ -10,7 +10,7 @@ everywhere. A refused request (and every GET) changes nothing. A URL name in `ac
 The objects: the owner's queued job, approved output (not in the gallery) with a live share
 link, feedback and staff's pending request to showcase it, output awaiting review, rejected
 output, open appeal and API token; a pending invitation; a red-teamer's finding on their own
-output; a tester for staff to act on.
+output; a tester for staff to act on, under a legal hold.
 """
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ from containment.services import tester_suspend as suspend
 from fairness import urls as fairness_urls
 from fairness.models import (
     Appeal,
+    LegalHold,
     OutputUse,
     Thread,
     ThreadMessage,
     TrainingPreference,
     UseRequest,
 )
-from fairness.services import appeal_file, use_request_create
+from fairness.services import appeal_file, legal_hold_place, use_request_create
 from generation import urls as generation_urls
 from generation.api import urls as generation_api_urls
 from generation.models import Job
@@ -126,11 +127,15 @@ MATRIX = {
     ("artist_archive", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
     ("use_answer", "post"): (LOGIN, 302, 404, 404, 404, 404, 403),  # the owner's request
     ("output_appeal", "post"): (LOGIN, 302, 404, 404, 404, 404, 403),  # the owner's rejection
+    ("output_delete", "post"): (LOGIN, 302, 404, 404, 404, 404, 403),  # the owner's rejection
     # fairness: staff who manage the program (admins) ask, record uses and export
     ("staff_uses", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
     ("staff_uses", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
     ("staff_uses_export", "post"): (LOGIN, 403, 403, 403, 403, 200, 403),
     ("staff_use_record", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_holds", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_holds", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_hold_release", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
     # fairness: appeals (reviewers)
     ("appeals", "get"): (LOGIN, 403, 403, 403, 200, 403, 403),
     ("appeal_decision", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
@@ -175,6 +180,7 @@ class World:
     use_request: UseRequest  # staff's pending request to showcase the owner's output
     appeal: Appeal  # the owner's open appeal of another rejection
     feedback: Feedback  # the owner's, on their approved output
+    hold: LegalHold  # an active one, on the tester for staff to act on
 
 
 @pytest.fixture
@@ -225,6 +231,7 @@ def world(people, make_user, cohort, outputs_dir) -> World:
             output=make_output(owner, state=Output.State.REJECTED), by=owner, note="look again"
         ),
         feedback=feedback_submit(output=output, by=owner, rating=3, notes="hands melt"),
+        hold=legal_hold_place(tester=target, by=admin, reason="an investigation"),
     )
 
 
@@ -262,6 +269,8 @@ def _kwargs(world: World, name: str) -> dict:
         "shared_poster": share,
         "use_answer": {"use_request_id": world.use_request.pk},
         "output_appeal": {"output_id": world.rejected.id},
+        "output_delete": {"output_id": world.rejected.id},
+        "staff_hold_release": {"legal_hold_id": world.hold.pk},
         "staff_use_record": {"use_request_id": world.use_request.pk},
         "appeal_decision": {"appeal_id": world.appeal.pk},
         "feedback_reply": {"feedback_id": world.feedback.pk},
@@ -294,6 +303,8 @@ def _form(world: World, name: str) -> dict:
         "artist_settings": {"credit_name": "A. Artist", "training_opt_in": "on"},
         "use_answer": {"answer": "grant"},
         "output_appeal": {"note": "please look again"},
+        "output_delete": {"confirm": "1"},
+        "staff_holds": {"tester": "bob@example.com", "reason": "an investigation"},
         "staff_uses": {
             "output": str(world.pending.id),
             "purpose": "training",
@@ -344,6 +355,7 @@ def _state(world: World) -> tuple:
         sorted(User.objects.values_list("id", "display_name", "credit_url")),
         sorted(Thread.objects.values_list("id", "state")),
         ThreadMessage.objects.count(),
+        sorted(LegalHold.objects.values_list("id", "tester_id", "released_at")),
     )
 
 

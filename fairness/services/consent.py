@@ -51,6 +51,8 @@ def use_request_create(*, output: Output, purpose: str, message: str, by: User) 
     if purpose not in Purpose.values:
         raise FairnessError(f"Unknown purpose {purpose!r}.")
     message = clean_text(message, what="A message to the artist")
+    if output.state == Output.State.DELETED:
+        raise FairnessError("This output was deleted.")
     by_preference = _granted_by_preference(output, purpose)
     now = timezone.now()
     try:

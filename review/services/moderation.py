@@ -301,6 +301,57 @@ def output_withdraw(*, output: Output, by: User, reason: str) -> Output:
     return output
 
 
+def output_erase(*, output: Output, by: User | None, why: str) -> Output:
+    """Erase an output's files (video and poster) and every way to reach them (share links, the
+    gallery). The row stays, DELETED, and one audit entry keeps the trace a leak investigation
+    needs: output, job, tester, file hash and prompt. `by` is its owner, or None when the cohort's
+    retention period ran out (the caller decides that, and legal holds)."""
+    with transaction.atomic():
+        output = locked(output)
+        if by is not None and (output.job.owner_id != by.id or not by.may_act()):
+            raise PermissionDenied("Only the output's artist can delete it.")
+        now = timezone.now()
+        links = output.share_links.filter(revoked_at__isnull=True).update(
+            revoked_at=now, updated_at=now
+        )
+        erased = Output.objects.filter(id=output.id).transition(
+            Output.State.DELETED,
+            deleted_at=now,
+            in_gallery=False,
+            claimed_by=None,
+            claim_expires_at=None,
+        )
+        if not erased:
+            raise ReviewError("This output was already deleted.")
+        owner = output.job.owner
+        audit_record(
+            action=audit.OUTPUT_ERASED,
+            actor=by,
+            target=output,
+            details={
+                "why": why,
+                "job": str(output.job_id),
+                "tester": owner.pk,
+                "tester_email": owner.email,
+                "sha256": output.sha256,
+                "prompt": output.job.prompt,
+                "created_at": output.created_at.isoformat(),
+                "share_links_revoked": links,
+            },
+        )
+        names = [output.video_name, output.poster_name]
+        transaction.on_commit(lambda: _delete_files(names))
+        transaction.on_commit(lambda: _after_decision(output.id, notify_owner=False))
+    output.refresh_from_db()
+    return output
+
+
+def _delete_files(names: list[str]) -> None:
+    storage = storages["outputs"]
+    for name in names:
+        storage.delete(name)  # a missing file is no error
+
+
 def output_verify_integrity(*, output: Output) -> bool:
     """True if the file still matches its approval; otherwise void it and requeue the output."""
     if (
