@@ -7,7 +7,8 @@ import statistics
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from access.models import TermsAcceptance, TermsVersion, User
@@ -62,14 +63,22 @@ def median_decision_seconds(*, window: timedelta = MEDIAN_WINDOW) -> float | Non
 
 
 def queue_positions(outputs: list[Output]) -> dict[object, int]:
-    """1-based place in the review queue (oldest first, as reviewers see it) of pending outputs."""
-    pending = [output for output in outputs if output.state == Output.State.PENDING]
+    """1-based place in the review queue (oldest first, as reviewers see it) of the pending ones
+    among `outputs`: one query, however many there are."""
+    pending = [output.id for output in outputs if output.state == Output.State.PENDING]
     if not pending:
         return {}
-    ahead = Output.objects.filter(state=Output.State.PENDING)
-    return {
-        output.id: ahead.filter(created_at__lt=output.created_at).count() + 1 for output in pending
-    }
+    ahead = (
+        Output.objects.filter(state=Output.State.PENDING, created_at__lt=OuterRef("created_at"))
+        .order_by()
+        .values("state")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    ranked = Output.objects.filter(id__in=pending).annotate(
+        position=Coalesce(Subquery(ahead), 0) + 1
+    )
+    return dict(ranked.values_list("id", "position"))
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,6 @@ def artist_outputs(user: User) -> QuerySet[Output]:
     return (
         Output.objects.filter(job__owner=user)
         .select_related("job", "appeal")
-        .prefetch_related(Prefetch("use_requests", queryset=UseRequest.objects.order_by("-id")))
         .order_by("-created_at")
     )
 

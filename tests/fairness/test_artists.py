@@ -123,3 +123,19 @@ def test_the_artist_sees_queue_position_median_time_their_stats_and_every_reason
     assert "Median time to a decision over the last 7 days: 2 h 0 min." in page
     assert "0 approved, 1 rejected, 0 needs changes, 1 waiting" in page
     assert "Violence or gore" in page and "Reviewer's note: too dark" in page
+
+
+@pytest.mark.parametrize("count", [1, 8])
+def test_the_artist_page_costs_the_same_queries_for_one_output_or_many(
+    client, tester, other_tester, outputs_dir, count, django_assert_num_queries
+):
+    make_output(other_tester)
+    for _ in range(count):
+        make_output(tester)
+    make_output(tester, state=Output.State.REJECTED)
+    client.force_login(tester)
+
+    with django_assert_num_queries(13):
+        response = client.get(reverse("artist_home"))
+
+    assert response.content.decode().count("in the review queue") == count
