@@ -115,9 +115,10 @@ def artist_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ArtistSettingsForm(request.POST)
     if not form.is_valid():
         return refused(request, form)
-    data = form.cleaned_data
+    data, user = form.cleaned_data, request.user
     try:
-        credit_set(user=request.user, name=data["credit_name"], url=data["credit_url"])
+        if (data["credit_name"], data["credit_url"]) != (user.display_name, user.credit_url):
+            credit_set(user=user, name=data["credit_name"], url=data["credit_url"])
     except FairnessError as exc:
         form.add_error("credit_url", str(exc))
         return refused(request, form)

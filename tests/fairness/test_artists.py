@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from access.models import User
+from access.models import AuditEntry, User
 from access.services import invitation_create
 from fairness.models import JobTrainingRecord, TrainingPreference
 from fairness.selectors import training_opted_in
@@ -139,3 +139,24 @@ def test_the_artist_page_costs_the_same_queries_for_one_output_or_many(
         response = client.get(reverse("artist_home"))
 
     assert response.content.decode().count("in the review queue") == count
+
+
+def test_the_artist_sets_credit_and_training_from_their_page_and_each_change_is_audited(
+    client, tester
+):
+    client.force_login(tester)
+    url = reverse("artist_settings")
+
+    refused = client.post(url, {"credit_name": "Ada", "credit_url": "http://ada.example"})
+    client.post(url, {"credit_name": "Ada", "credit_url": "https://ada.example"})
+    client.post(
+        url, {"credit_name": "Ada", "credit_url": "https://ada.example", "training_opt_in": "on"}
+    )
+
+    assert refused.status_code == 400 and "https://" in refused.content.decode()
+    tester.refresh_from_db()
+    assert (tester.display_name, tester.credit_url) == ("Ada", "https://ada.example")
+    assert training_opted_in(tester.id) is True
+    assert list(
+        AuditEntry.objects.filter(action__startswith="fairness.").values_list("action", flat=True)
+    ) == ["fairness.training.preference_set", "fairness.credit.set"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from access.models import AuditEntry
 from access.services import terms_accept, terms_publish
 from fairness.models import ProgramPage
 
@@ -38,3 +39,20 @@ def test_the_program_page_shows_the_admins_text(client, tester):
 
     assert "A $500 grant and a closing show." in page
     assert "only with your consent for that video and that purpose" in page  # the default text
+
+
+def test_admins_edit_the_text_in_the_admin_and_the_change_is_audited(client, admin, tester):
+    client.force_login(admin)
+    fields = {
+        "about": "The spring alpha.",
+        "participants_receive": "Credits for 200 renders.",
+        "outputs_policy": "Kept for 90 days.",
+    }
+
+    response = client.post(reverse("admin:fairness_programpage_add"), fields)
+
+    assert response.status_code == 302, response.content[:500]
+    entry = AuditEntry.objects.get(action="fairness.program_page.changed")
+    assert entry.actor == admin
+    client.force_login(tester)
+    assert "Credits for 200 renders." in client.get(reverse("program")).content.decode()
