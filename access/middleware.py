@@ -24,13 +24,15 @@ logger = logging.getLogger(__name__)
 
 # Paths every signed-in user may reach whatever their MFA or terms (standing is checked first).
 # The API checks MFA and terms itself (access.api.permissions, job_submit); health probes and
-# metrics are for machines (ops.views), never a reason to send someone to the 2FA page.
+# metrics are for machines (ops.views), never a reason to send someone to the 2FA page. The
+# program page too: it is where a tester reads what changed in new terms before accepting.
 OPEN_PREFIXES = (
     "/accounts/",
     "/static/",
     "/s/",
     "/invite/",
     "/terms/",
+    "/program/",
     "/api/",
     "/health/",
     "/metrics",

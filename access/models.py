@@ -60,6 +60,12 @@ class Cohort(models.Model):
         help_text="Approvals from different reviewers before an output is shared; "
         "empty: 2 for the red-team lane, 1 otherwise.",
     )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Delete members' videos this many days after they were made (empty: keep). "
+        "Legal holds pause it; the audit log keeps who made what.",
+    )
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField()
     suspended_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -101,6 +107,9 @@ class User(AbstractUser):
 
     display_name = models.CharField(
         max_length=80, blank=True, help_text="Credit shown on public share pages."
+    )
+    credit_url = models.URLField(
+        max_length=300, blank=True, help_text="Optional link beside the credit (https only)."
     )
     cohort = models.ForeignKey(
         Cohort, null=True, blank=True, on_delete=models.PROTECT, related_name="members"

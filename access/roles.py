@@ -6,6 +6,7 @@
 """
 
 from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
 
 from access.models import User
 
@@ -15,6 +16,8 @@ ADMINS = "Admins"
 # Permissions named by string: access knows the roles of the whole program, not the apps' code.
 SUBMIT_PERMISSION = "generation.submit_job"
 MODERATE_PERMISSION = "review.moderate_output"
+USE_REQUEST_PERMISSION = "fairness.request_output_use"
+LEGAL_HOLD_PERMISSION = "fairness.place_legal_hold"
 
 ROLE_PERMISSIONS = {
     TESTERS: [("generation", "submit_job")],
@@ -33,19 +36,30 @@ ROLE_PERMISSIONS = {
         ("access", "change_apitoken"),
         ("access", "add_termsversion"),
         ("access", "view_termsversion"),
+        ("fairness", "request_output_use"),
+        ("fairness", "place_legal_hold"),
+        ("fairness", "add_programpage"),
+        ("fairness", "change_programpage"),
+        ("fairness", "view_programpage"),
     ],
 }
 
 
 def roles_ensure(**kwargs) -> None:
+    """Create the role groups and give them their permissions: a handful of queries in all (it
+    runs at every `role_grant`, so once per user many tests make)."""
+    wanted = Q()
+    for codenames in ROLE_PERMISSIONS.values():
+        for app_label, codename in codenames:
+            wanted |= Q(content_type__app_label=app_label, codename=codename)
+    found = {
+        (permission.content_type.app_label, permission.codename): permission
+        for permission in Permission.objects.filter(wanted).select_related("content_type")
+    }
     for name, codenames in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        for app_label, codename in codenames:
-            permission = Permission.objects.filter(
-                content_type__app_label=app_label, codename=codename
-            ).first()
-            if permission is not None:  # missing only while an app's own migrations run
-                group.permissions.add(permission)
+        # A permission is missing only while its app's own migrations run.
+        group.permissions.add(*(found[c] for c in codenames if c in found))
 
 
 def role_grant(*, user: User, role: str) -> None:
@@ -65,6 +79,16 @@ def can_moderate(user: User) -> bool:
 def can_view_usage(user: User) -> bool:
     """May `user` read every tester's and cohort's usage (GPU-seconds, jobs, reviews)? Admins."""
     return bool(user.is_active) and user.has_perm("access.view_user")
+
+
+def can_request_use(user: User) -> bool:
+    """May `user` ask artists to use their outputs, record uses and export consented outputs?"""
+    return bool(user.is_active) and user.has_perm(USE_REQUEST_PERMISSION)
+
+
+def can_place_legal_hold(user: User) -> bool:
+    """May `user` pause (and resume) the deletion of a tester's outputs for an investigation?"""
+    return bool(user.is_active) and user.has_perm(LEGAL_HOLD_PERMISSION)
 
 
 def can_submit(user: User) -> bool:

@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry ready)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from fairness.routing import websocket_urlpatterns as fairness_routes  # noqa: E402
 from generation.routing import websocket_urlpatterns as generation_routes  # noqa: E402
 from realtime.origin import SameOriginValidator  # noqa: E402
 from review.routing import websocket_urlpatterns as review_routes  # noqa: E402
@@ -18,7 +19,7 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": SameOriginValidator(
-            AuthMiddlewareStack(URLRouter(generation_routes + review_routes))
+            AuthMiddlewareStack(URLRouter(generation_routes + review_routes + fairness_routes))
         ),
     }
 )

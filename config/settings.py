@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "review",
     "containment",
     "ops",
+    "fairness",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +238,8 @@ SOCKET_RECHECK_SECONDS = env_int("VERNISSAGE_SOCKET_RECHECK_SECONDS", 10, minimu
 PREVIEW_EVERY_STEPS = env_int("VERNISSAGE_PREVIEW_EVERY", 5, minimum=0)
 
 # --- Review ---------------------------------------------------------------------------------------
+# An appeal of a rejection is decided within this many hours, by a reviewer other than the decider.
+APPEAL_SLA_HOURS = env_int("VERNISSAGE_APPEAL_SLA_HOURS", 72, minimum=1)
 REVIEW_CLAIM_MINUTES = env_int("VERNISSAGE_REVIEW_CLAIM_MINUTES", 5, minimum=1)
 REVIEW_SLA_HOURS = env_int("VERNISSAGE_REVIEW_SLA_HOURS", 24, minimum=1)
 REVIEW_REJECT_REASONS = env_list(
@@ -289,7 +292,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "studio"
 ACCOUNT_ADAPTER = "access.adapters.InvitationAccountAdapter"
-ACCOUNT_FORMS = {"signup": "access.forms.InvitationSignupForm"}
+ACCOUNT_FORMS = {"signup": "fairness.forms.ArtistSignupForm"}
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("generation.urls")),
     path("", include("review.urls")),
     path("", include("ops.urls")),
+    path("", include("fairness.urls")),
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("review.api.urls")),
 ]

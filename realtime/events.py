@@ -105,3 +105,17 @@ class ReviewItemEvent(Event):
     state: str
     claimed_by: str
     approvals: int
+
+
+@dataclass(frozen=True)
+class ArtistNoticeEvent(Event):
+    """Something the lab did about an artist's work: a use request, an appeal's outcome."""
+
+    layer_type: ClassVar[str] = "artist.notice"
+    client_type: ClassVar[str] = "notice"
+    client_key: ClassVar[str | None] = "notice"
+
+    user_id: int
+    kind: str
+    text: str
+    url: str

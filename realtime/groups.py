@@ -19,3 +19,8 @@ def user_group(user_id: object) -> str:
 def cohort_group(cohort_id: object) -> str:
     """The sockets of one cohort's testers: a cohort suspension closes them."""
     return f"cohort.{cohort_id}"
+
+
+def artist_group(user_id: object) -> str:
+    """One artist's own page of consent requests, appeals and answers (only that socket joins)."""
+    return f"artist.{user_id}"

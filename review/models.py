@@ -20,7 +20,12 @@ class Output(HasTransitions, models.Model):
         PENDING -> REJECTED | NEEDS_CHANGES
         APPROVED -> WITHDRAWN      (staff take an approval back; share links die at once)
         APPROVED -> PENDING        (the stored file no longer matches the approved hash)
-    REJECTED, NEEDS_CHANGES and WITHDRAWN are final. A CheckConstraint bounds `state`.
+        REJECTED -> APPROVED       (overturned on appeal by a reviewer other than the decider)
+        NEEDS_CHANGES -> APPROVED  (likewise)
+        PENDING | APPROVED | REJECTED | NEEDS_CHANGES | WITHDRAWN -> DELETED
+                                   (its artist or the retention period erased its files)
+    DELETED is final: the row stays, without files, so the audit log's trace of who made what
+    still resolves. A CheckConstraint bounds `state`.
     Nothing is shareable unless APPROVED. Files live in the private "outputs" storage and are only
     served through views that check who is asking.
 
@@ -34,10 +39,16 @@ class Output(HasTransitions, models.Model):
         REJECTED = "rejected", "Rejected"
         NEEDS_CHANGES = "needs_changes", "Needs changes"
         WITHDRAWN = "withdrawn", "Approval withdrawn"
+        DELETED = "deleted", "Deleted"
 
     TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
-        State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.NEEDS_CHANGES}),
-        State.APPROVED: frozenset({State.WITHDRAWN, State.PENDING}),
+        State.PENDING: frozenset(
+            {State.APPROVED, State.REJECTED, State.NEEDS_CHANGES, State.DELETED}
+        ),
+        State.APPROVED: frozenset({State.WITHDRAWN, State.PENDING, State.DELETED}),
+        State.REJECTED: frozenset({State.APPROVED, State.DELETED}),
+        State.NEEDS_CHANGES: frozenset({State.APPROVED, State.DELETED}),
+        State.WITHDRAWN: frozenset({State.DELETED}),
     }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -65,6 +76,7 @@ class Output(HasTransitions, models.Model):
     decision_reason = models.CharField(max_length=200, blank=True)
     decision_note = models.TextField(blank=True)
     in_gallery = models.BooleanField(default=False, help_text="Owner opted in to the gallery.")
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -81,7 +93,14 @@ class Output(HasTransitions, models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(
-                    state__in=["pending", "approved", "rejected", "needs_changes", "withdrawn"]
+                    state__in=[
+                        "pending",
+                        "approved",
+                        "rejected",
+                        "needs_changes",
+                        "withdrawn",
+                        "deleted",
+                    ]
                 ),
                 name="review_output_state_valid",
             )

@@ -381,25 +381,29 @@ async def _read_until_live_or_closed(communicator) -> tuple[bool, int | None, li
 def transitions_in_docstring(model: type) -> tuple[dict[str, set[str]], set[str]]:
     """The transitions and final states a stateful model's docstring lists, as state values.
 
-    Reads lines like `QUEUED -> RUNNING | CANCELLED`, continuation lines `| QUEUED`, and
-    `SUCCEEDED, FAILED and CANCELLED are final`, ignoring the explanations in parentheses.
+    Reads lines like `QUEUED -> RUNNING | CANCELLED` (or `A | B -> C`: several sources),
+    continuation lines `| QUEUED`, and
+    `SUCCEEDED, FAILED and CANCELLED are final` (or `WITHDRAWN is final`), ignoring the
+    explanations in parentheses.
     """
     text = re.sub(r"\([^)]*\)", "", model.__doc__.split("Transitions", 1)[1])
     names = {state.name: state.value for state in model.State}
     transitions: dict[str, set[str]] = {}
-    source = None
+    sources: list[str] = []
     for line in text.splitlines():
-        if final := re.match(r"\s*([A-Z_, ]+(?: and [A-Z_]+)?) are final", line):
+        if final := re.match(r"\s*([A-Z_, ]+(?: and [A-Z_]+)?) (?:are|is) final", line):
             return transitions, {names[word] for word in re.findall(r"[A-Z_]+", final[1])}
-        if arrow := re.match(r"\s*([A-Z_]+)\s*->(.*)", line):
-            source, targets = names[arrow[1]], arrow[2]
+        if arrow := re.match(r"\s*([A-Z_]+(?:\s*\|\s*[A-Z_]+)*)\s*->(.*)", line):
+            sources = [names[word] for word in re.findall(r"[A-Z_]+", arrow[1])]
+            targets = arrow[2]
         elif more := re.match(r"\s*\|(.*)", line):
             targets = more[1]
         else:
             continue
-        transitions.setdefault(source, set()).update(
-            names[word] for word in re.findall(r"[A-Z_]+", targets)
-        )
+        for source in sources:
+            transitions.setdefault(source, set()).update(
+                names[word] for word in re.findall(r"[A-Z_]+", targets)
+            )
     raise AssertionError(f"{model.__name__}'s docstring names no final states")
 
 

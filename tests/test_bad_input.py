@@ -62,9 +62,10 @@ from django.utils.datastructures import MultiValueDict
 from access.models import AuditEntry, User
 from access.roles import ADMINS, role_grant
 from access.services import invitation_create, terms_accept, terms_publish, token_create
+from fairness.services import appeal_file, legal_hold_place, use_request_create
 from generation.models import Job
 from review.models import Finding, Output, ShareLink
-from review.services import finding_file, share_link_create
+from review.services import feedback_submit, finding_file, share_link_create
 from tests.conftest import totp_enable
 from tests.factories import make_job, make_output
 
@@ -224,6 +225,12 @@ def world(db, tester, other_tester, reviewer, outputs_dir) -> dict[str, Any]:
         severity="low",
         description="looks like a real person",
     )
+    feedback_submit(output=approved, by=tester, rating=3, notes="hands melt")
+    use_request_create(output=approved, purpose="showcase", message="For the site?", by=admin)
+    legal_hold_place(tester=other_tester, by=admin, reason="an investigation")
+    appeal_file(
+        output=make_output(tester, state=Output.State.REJECTED), by=tester, note="look again"
+    )
     token_create(user=tester, name="cli", scopes=["jobs:read", "jobs:write"])
     invitation = invitation_create(
         email="new@example.com", invited_by=admin, cohort=tester.cohort, send=False
@@ -362,7 +369,7 @@ def _model_row_id(param: str, converter: Any) -> str | None:
     token_id: ApiToken, link_id: ShareLink), if the id's type matches the converter's."""
     stem = param.removesuffix("_id").replace("_", "")
     for model in apps.get_models():
-        if model._meta.app_label in ("access", "generation", "review") and (
+        if model._meta.app_label in ("access", "generation", "review", "fairness") and (
             model.__name__.lower().endswith(stem)
         ):
             row = model.objects.order_by("pk").values_list("pk", flat=True).first()

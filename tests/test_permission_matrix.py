@@ -5,11 +5,13 @@ Rows are (URL name, method); columns are the roles below. Another tester's objec
 visitors are sent to sign in (HTML) or refused with 401 (API); a suspended tester gets 403
 everywhere. A refused request (and every GET) changes nothing. A URL name in `access.urls`,
 `generation.urls`, `review.urls`, `ops.urls` or either API without a row fails
+`generation.urls`, `review.urls`, `fairness.urls` or either API without a row fails
 `test_every_endpoint_has_a_row`.
 
 The objects: the owner's queued job, approved output (not in the gallery) with a live share
-link, output awaiting review and API token; a pending invitation; a red-teamer's finding on their
-own output; a tester for staff to act on.
+link, feedback and staff's pending request to showcase it, output awaiting review, rejected
+output, open appeal and API token; a pending invitation; a red-teamer's finding on their own
+output; a tester for staff to act on, under a legal hold.
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ from access.services import (
     token_create,
 )
 from containment.services import tester_suspend as suspend
+from fairness import urls as fairness_urls
+from fairness.models import (
+    Appeal,
+    LegalHold,
+    OutputUse,
+    Thread,
+    ThreadMessage,
+    TrainingPreference,
+    UseRequest,
+)
+from fairness.services import appeal_file, legal_hold_place, use_request_create
 from generation import urls as generation_urls
 from generation.api import urls as generation_api_urls
 from generation.models import Job
@@ -46,7 +59,7 @@ from ops import urls as ops_urls
 from review import urls as review_urls
 from review.api import urls as review_api_urls
 from review.models import Approval, Feedback, Finding, NotificationPreference, Output, ShareLink
-from review.services import finding_file, share_link_create
+from review.services import feedback_submit, finding_file, share_link_create
 from tests.conftest import run_async, socket_outcome
 from tests.factories import make_job, make_output
 
@@ -110,6 +123,31 @@ MATRIX = {
     ("api_job_cancel", "post"): (401, 200, 404, 404, 200, 404, 403),
     # review API
     ("api_review_queue", "get"): (401, 403, 403, 403, 200, 403, 403),
+    # fairness: the program page, the artist's own page, settings, archive, answers and appeals
+    ("program", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("artist_home", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("artist_settings", "post"): (LOGIN, 302, 302, 302, 302, 302, 403),
+    ("artist_archive", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("use_answer", "post"): (LOGIN, 302, 404, 404, 404, 404, 403),  # the owner's request
+    ("output_appeal", "post"): (LOGIN, 302, 404, 404, 404, 404, 403),  # the owner's rejection
+    ("output_delete", "post"): (LOGIN, 302, 404, 404, 404, 404, 403),  # the owner's rejection
+    # fairness: staff who manage the program (admins) ask, record uses and export
+    ("staff_uses", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_uses", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_uses_export", "post"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_use_record", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_holds", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_holds", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("staff_hold_release", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    # fairness: appeals (reviewers)
+    ("appeals", "get"): (LOGIN, 403, 403, 403, 200, 403, 403),
+    ("appeal_decision", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
+    # fairness: threads on feedback (the owner's) and findings (the red-teamer's)
+    ("threads", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("feedback_reply", "post"): (LOGIN, 302, 404, 404, 302, 404, 403),
+    ("feedback_status", "post"): (LOGIN, 403, 404, 404, 302, 404, 403),
+    ("finding_reply", "post"): (LOGIN, 404, 404, 302, 302, 404, 403),
+    ("finding_status", "post"): (LOGIN, 404, 404, 403, 302, 404, 403),
 }
 
 # Operations: pages with no object of their own, so they need only the people, not the world.
@@ -132,6 +170,7 @@ def test_every_endpoint_has_a_row():
         generation_api_urls,
         review_api_urls,
         ops_urls,
+        fairness_urls,
     )
     names = {pattern.name for module in modules for pattern in module.urlpatterns}
 
@@ -152,6 +191,11 @@ class World:
     link: ShareLink  # to the owner's output
     finding: Finding  # the red-teamer's, on their own output
     target: User  # a tester for staff to act on
+    rejected: Output  # the owner's, rejected, not yet appealed
+    use_request: UseRequest  # staff's pending request to showcase the owner's output
+    appeal: Appeal  # the owner's open appeal of another rejection
+    feedback: Feedback  # the owner's, on their approved output
+    hold: LegalHold  # an active one, on the tester for staff to act on
 
 
 @pytest.fixture
@@ -194,6 +238,15 @@ def world(people, make_user, cohort, outputs_dir) -> World:
         link=share_link_create(output=output, by=owner),
         finding=finding,
         target=target,
+        rejected=make_output(owner, state=Output.State.REJECTED),
+        use_request=use_request_create(
+            output=output, purpose="showcase", message="For the site?", by=admin
+        ),
+        appeal=appeal_file(
+            output=make_output(owner, state=Output.State.REJECTED), by=owner, note="look again"
+        ),
+        feedback=feedback_submit(output=output, by=owner, rating=3, notes="hands melt"),
+        hold=legal_hold_place(tester=target, by=admin, reason="an investigation"),
     )
 
 
@@ -229,6 +282,16 @@ def _kwargs(world: World, name: str) -> dict:
         "shared_page": share,
         "shared_video": share,
         "shared_poster": share,
+        "use_answer": {"use_request_id": world.use_request.pk},
+        "output_appeal": {"output_id": world.rejected.id},
+        "output_delete": {"output_id": world.rejected.id},
+        "staff_hold_release": {"legal_hold_id": world.hold.pk},
+        "staff_use_record": {"use_request_id": world.use_request.pk},
+        "appeal_decision": {"appeal_id": world.appeal.pk},
+        "feedback_reply": {"feedback_id": world.feedback.pk},
+        "feedback_status": {"feedback_id": world.feedback.pk},
+        "finding_reply": {"finding_id": world.finding.pk},
+        "finding_status": {"finding_id": world.finding.pk},
     }.get(name, {})
 
 
@@ -252,6 +315,23 @@ def _form(world: World, name: str) -> dict:
         "output_gallery": {"show": "1"},
         "output_feedback": {"rating": "4"},
         "output_finding": {"category": "other", "severity": "low", "description": "odd"},
+        "artist_settings": {"credit_name": "A. Artist", "training_opt_in": "on"},
+        "use_answer": {"answer": "grant"},
+        "output_appeal": {"note": "please look again"},
+        "output_delete": {"confirm": "1"},
+        "staff_holds": {"tester": "bob@example.com", "reason": "an investigation"},
+        "staff_uses": {
+            "output": str(world.pending.id),
+            "purpose": "training",
+            "message": "May we?",
+        },
+        "staff_uses_export": {"purpose": "showcase"},
+        "staff_use_record": {"note": "homepage"},
+        "appeal_decision": {"outcome": "uphold", "note": "it stands"},
+        "feedback_reply": {"body": "thanks"},
+        "feedback_status": {"to": "investigating", "note": "looking"},
+        "finding_reply": {"body": "thanks"},
+        "finding_status": {"to": "investigating", "note": "looking"},
     }.get(name, {})
 
 
@@ -283,6 +363,14 @@ def _state(world: World) -> tuple:
         Feedback.objects.count(),
         NotificationPreference.objects.count(),
         AuditEntry.objects.count(),
+        sorted(UseRequest.objects.values_list("id", "state")),
+        OutputUse.objects.count(),
+        sorted(Appeal.objects.values_list("id", "state")),
+        sorted(TrainingPreference.objects.values_list("user_id", "opted_in")),
+        sorted(User.objects.values_list("id", "display_name", "credit_url")),
+        sorted(Thread.objects.values_list("id", "state")),
+        ThreadMessage.objects.count(),
+        sorted(LegalHold.objects.values_list("id", "tester_id", "released_at")),
     )
 
 
@@ -366,6 +454,7 @@ SOCKETS = {
     "/ws/studio/": (4401, OPEN, OPEN, OPEN, OPEN, OPEN, 4403),
     "/ws/jobs/{job}/": (4401, OPEN, 4404, 4404, OPEN, 4404, 4403),  # the owner's job
     "/ws/review/": (4401, 4403, 4403, 4403, OPEN, 4403, 4403),
+    "/ws/artist/": (4401, OPEN, OPEN, OPEN, OPEN, OPEN, 4403),
 }
 
 

@@ -127,6 +127,7 @@ def _decide(
     note: str,
     action: str,
     approved_sha256: str = "",
+    notify_owner: bool = True,
 ) -> Output:
     decided = Output.objects.filter(id=output.id).transition(
         state,
@@ -147,15 +148,16 @@ def _decide(
         target=output,
         details={"reason": reason, "note": note, "job": str(output.job_id)},
     )
-    transaction.on_commit(lambda: _after_decision(output.id))
+    transaction.on_commit(lambda: _after_decision(output.id, notify_owner=notify_owner))
     return output
 
 
-def _after_decision(output_id) -> None:
+def _after_decision(output_id, *, notify_owner: bool = True) -> None:
     output = Output.objects.select_related("job", "job__owner", "claimed_by").get(id=output_id)
     publish_job(Job.objects.select_related("output").get(id=output.job_id))
     _announce(output)
-    _notify_owner(output)
+    if notify_owner:
+        _notify_owner(output)
 
 
 def _notify_owner(output: Output) -> None:
@@ -242,6 +244,36 @@ def output_request_changes(*, output: Output, by: User, note: str) -> Output:
         )
 
 
+def output_overturn(*, output: Output, by: User, note: str) -> Output:
+    """Approve a rejected or needs-changes output on appeal, by a reviewer other than the one who
+    decided it (four eyes again), bound to the file's hash like any approval. The caller (the
+    appeal) tells the owner, once, so this sends no decision email of its own."""
+    note = clean_note(note, required=True, what="to overturn a decision")
+    with transaction.atomic():
+        output = locked(output)
+        require_moderator(by)
+        if output.state not in (Output.State.REJECTED, Output.State.NEEDS_CHANGES):
+            raise ReviewError("Only a rejected or needs-changes output can be overturned.")
+        if output.job.owner_id == by.id:
+            raise ReviewError("Nobody reviews their own output.")
+        if output.decided_by_id == by.id:
+            raise ReviewError("The reviewer who made a decision cannot overturn it.")
+        current = file_sha256(output.video_name)
+        if current != output.sha256:
+            raise ReviewError("The stored file differs from what the worker produced.")
+        Approval.objects.get_or_create(output=output, reviewer=by, defaults={"sha256": current})
+        return _decide(
+            output,
+            by,
+            state=Output.State.APPROVED,
+            reason="Approved on appeal",
+            note=note,
+            action=audit.OUTPUT_OVERTURNED,
+            approved_sha256=current,
+            notify_owner=False,
+        )
+
+
 def output_withdraw(*, output: Output, by: User, reason: str) -> Output:
     """Take an approval back: every share link of the output stops resolving at once."""
     require_moderator(by)
@@ -267,6 +299,57 @@ def output_withdraw(*, output: Output, by: User, reason: str) -> Output:
         )
         transaction.on_commit(lambda: _after_decision(output.id))
     return output
+
+
+def output_erase(*, output: Output, by: User | None, why: str) -> Output:
+    """Erase an output's files (video and poster) and every way to reach them (share links, the
+    gallery). The row stays, DELETED, and one audit entry keeps the trace a leak investigation
+    needs: output, job, tester, file hash and prompt. `by` is its owner, or None when the cohort's
+    retention period ran out (the caller decides that, and legal holds)."""
+    with transaction.atomic():
+        output = locked(output)
+        if by is not None and (output.job.owner_id != by.id or not by.may_act()):
+            raise PermissionDenied("Only the output's artist can delete it.")
+        now = timezone.now()
+        links = output.share_links.filter(revoked_at__isnull=True).update(
+            revoked_at=now, updated_at=now
+        )
+        erased = Output.objects.filter(id=output.id).transition(
+            Output.State.DELETED,
+            deleted_at=now,
+            in_gallery=False,
+            claimed_by=None,
+            claim_expires_at=None,
+        )
+        if not erased:
+            raise ReviewError("This output was already deleted.")
+        owner = output.job.owner
+        audit_record(
+            action=audit.OUTPUT_ERASED,
+            actor=by,
+            target=output,
+            details={
+                "why": why,
+                "job": str(output.job_id),
+                "tester": owner.pk,
+                "tester_email": owner.email,
+                "sha256": output.sha256,
+                "prompt": output.job.prompt,
+                "created_at": output.created_at.isoformat(),
+                "share_links_revoked": links,
+            },
+        )
+        names = [output.video_name, output.poster_name]
+        transaction.on_commit(lambda: _delete_files(names))
+        transaction.on_commit(lambda: _after_decision(output.id, notify_owner=False))
+    output.refresh_from_db()
+    return output
+
+
+def _delete_files(names: list[str]) -> None:
+    storage = storages["outputs"]
+    for name in names:
+        storage.delete(name)  # a missing file is no error
 
 
 def output_verify_integrity(*, output: Output) -> bool:

@@ -32,15 +32,17 @@
   function outputBlock(job) {
     const box = document.createElement("div");
     box.className = "output";
-    const video = document.createElement("video");
-    video.src = job.output.video_url;
-    video.poster = job.output.poster_url;
-    video.controls = true;
-    video.loop = true;
-    video.muted = true;
-    video.preload = "metadata";
-    video.dataset.testid = "job-video";
-    box.appendChild(video);
+    if (job.output.state !== "deleted") { // a deleted output has no files left to play
+      const video = document.createElement("video");
+      video.src = job.output.video_url;
+      video.poster = job.output.poster_url;
+      video.controls = true;
+      video.loop = true;
+      video.muted = true;
+      video.preload = "metadata";
+      video.dataset.testid = "job-video";
+      box.appendChild(video);
+    }
     const review = text("p", `review review-${job.output.state}`, `Review: ${job.output.state_label}`);
     review.dataset.testid = "review-state";
     if (job.output.reason) review.appendChild(text("span", "reason", ` — ${job.output.reason}`));
