@@ -852,6 +852,7 @@ def _report(run: Run) -> str:
     return f"{len(failures)} failures in {run.requests} requests:\n" + "\n".join(failures[:80])
 
 
+@pytest.mark.timeout(600)  # a guard against a hang: every endpoint of the site, as every persona
 def test_no_bad_input_reaches_a_500_or_stores_anything(world, quiet_request_log):
     run = _prepared_run(world)
 
