@@ -3,6 +3,7 @@
 - Testers: may submit jobs (a red-teamer is a tester whose cohort is in the red-team lane).
 - Reviewers: staff who moderate outputs.
 - Admins: staff who manage access (invitations, testers, tokens) and read the audit log.
+- Leak response: staff who trace leaked files to their output and tester (admins can too).
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -12,9 +13,12 @@ from access.models import User
 TESTERS = "Testers"
 REVIEWERS = "Reviewers"
 ADMINS = "Admins"
+LEAK_RESPONSE = "Leak response"
+STAFF_ROLES = (REVIEWERS, ADMINS, LEAK_RESPONSE)
 # Permissions named by string: access knows the roles of the whole program, not the apps' code.
 SUBMIT_PERMISSION = "generation.submit_job"
 MODERATE_PERMISSION = "review.moderate_output"
+TRACE_PERMISSION = "provenance.run_trace"
 
 ROLE_PERMISSIONS = {
     TESTERS: [("generation", "submit_job")],
@@ -33,7 +37,9 @@ ROLE_PERMISSIONS = {
         ("access", "change_apitoken"),
         ("access", "add_termsversion"),
         ("access", "view_termsversion"),
+        ("provenance", "run_trace"),
     ],
+    LEAK_RESPONSE: [("provenance", "run_trace")],
 }
 
 
@@ -49,9 +55,9 @@ def roles_ensure(**kwargs) -> None:
 
 
 def role_grant(*, user: User, role: str) -> None:
-    """Reviewers and admins are staff (they may reach staff pages, behind MFA)."""
+    """Reviewers, admins and leak responders are staff (they may reach staff pages, behind MFA)."""
     roles_ensure()
-    if role in (REVIEWERS, ADMINS) and not user.is_staff:
+    if role in STAFF_ROLES and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     user.groups.add(Group.objects.get(name=role))
@@ -60,6 +66,11 @@ def role_grant(*, user: User, role: str) -> None:
 def can_moderate(user: User) -> bool:
     """May `user` moderate outputs (review queue, other testers' jobs)? A role, not a standing."""
     return bool(user.is_active) and user.has_perm(MODERATE_PERMISSION)
+
+
+def can_trace(user: User) -> bool:
+    """May `user` trace a leaked file to its output and tester (admins and leak responders)?"""
+    return bool(user.is_active) and user.has_perm(TRACE_PERMISSION)
 
 
 def can_submit(user: User) -> bool:

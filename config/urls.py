@@ -17,8 +17,10 @@ urlpatterns = [
     path("", include("access.urls")),
     path("", include("generation.urls")),
     path("", include("review.urls")),
+    path("", include("provenance.urls")),
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("review.api.urls")),
+    path("api/v1/", include("provenance.api.urls")),
 ]
 
 # An outage that escapes every view and middleware is a 503 naming the service, not a bare 500.

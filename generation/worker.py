@@ -30,6 +30,7 @@ from django.db import (
     transaction,
 )
 
+from generation.marks import mark_frames
 from generation.models import Job
 from generation.pipeline.previews import CONTENT_TYPES, encode_preview
 from generation.pipeline.video import encode_video
@@ -181,7 +182,10 @@ def _send_preview(job: Job, step: int, frames) -> None:
 
 
 def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
-    """Encode into a scratch folder, then move both files into private storage."""
+    """Mark the frames with a fresh serial, encode into a scratch folder, then move both files
+    into private storage. Marking happens here, after the render has let go of the GPU, and before
+    the poster is cut, so no unmarked picture of the output ever exists on disk."""
+    frames, mark = mark_frames(frames)
     storage = storages["outputs"]
     folder = f"{job.owner_id}/{job.id}/{job.attempt}"
     with tempfile.TemporaryDirectory(prefix="vernissage-") as scratch:
@@ -206,6 +210,7 @@ def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
         "height": job.height,
         "num_frames": int(frames.shape[0]),
         "fps": spec.fps,
+        **mark.as_output_fields(),
     }
 
 
