@@ -37,7 +37,7 @@ PAYLOAD_BITS = SERIAL_BITS + TAG_BITS
 CODED = ecc.coded_length(PAYLOAD_BITS)
 SYNC_WEIGHT, DATA_WEIGHT = 0.6, 0.8
 # Strength in luma levels (0-255): the floor on flat areas, growth with texture, the ceiling.
-STRENGTH_FLAT, STRENGTH_GAIN, STRENGTH_MAX = 1.5, 0.45, 5.0
+STRENGTH_FLAT, STRENGTH_GAIN, STRENGTH_MAX = 2.2, 0.45, 5.0
 SYNC_MIN_Z = 4.0  # below this the fold is noise: do not even try to decode
 SCALE_RANGE = (0.28, 1.7)
 

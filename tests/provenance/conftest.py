@@ -1,4 +1,4 @@
-"""Clips for the provenance tests: small (256 px, 9 frames) but textured and moving, like the
+"""Clips for the provenance tests: small (384 x 256, 9 frames) but textured and moving, like the
 real outputs the mark is made for."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from generation.pipeline.video import encode_video
 
 
-def textured_clip(seed: int = 0, *, size: tuple[int, int] = (256, 256), frames: int = 9):
+def textured_clip(seed: int = 0, *, size: tuple[int, int] = (256, 384), frames: int = 9):
     """Float RGB frames in [0, 1]: smooth random texture panning a few pixels per frame."""
     height, width = size
     rng = np.random.default_rng(seed)
