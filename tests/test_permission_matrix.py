@@ -40,6 +40,9 @@ from containment.services import tester_suspend as suspend
 from generation import urls as generation_urls
 from generation.api import urls as generation_api_urls
 from generation.models import Job
+from provenance import urls as provenance_urls
+from provenance.api import urls as provenance_api_urls
+from provenance.models import Trace
 from review import urls as review_urls
 from review.api import urls as review_api_urls
 from review.models import Approval, Feedback, Finding, NotificationPreference, Output, ShareLink
@@ -107,11 +110,26 @@ MATRIX = {
     ("api_job_cancel", "post"): (401, 200, 404, 404, 200, 404, 403),
     # review API
     ("api_review_queue", "get"): (401, 403, 403, 403, 200, 403, 403),
+    # provenance: leak trace (admins and the "Leak response" role; tests/provenance has the role)
+    ("staff_traces", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_traces", "post"): (LOGIN, 403, 403, 403, 403, 400, 403),  # no file: named 400
+    ("staff_trace", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_trace_contain", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("api_traces", "post"): (401, 403, 403, 403, 403, 415, 403),  # JSON, not multipart: 415
+    ("api_trace", "get"): (401, 403, 403, 403, 403, 200, 403),
 }
 
 
 def test_every_endpoint_has_a_row():
-    modules = (access_urls, generation_urls, review_urls, generation_api_urls, review_api_urls)
+    modules = (
+        access_urls,
+        generation_urls,
+        review_urls,
+        generation_api_urls,
+        review_api_urls,
+        provenance_urls,
+        provenance_api_urls,
+    )
     names = {pattern.name for module in modules for pattern in module.urlpatterns}
 
     assert names == {name for name, _method in MATRIX}
@@ -131,6 +149,7 @@ class World:
     link: ShareLink  # to the owner's output
     finding: Finding  # the red-teamer's, on their own output
     target: User  # a tester for staff to act on
+    trace: Trace  # a finished trace that named nobody
 
 
 @pytest.fixture
@@ -173,6 +192,9 @@ def world(people, make_user, cohort, outputs_dir) -> World:
         link=share_link_create(output=output, by=owner),
         finding=finding,
         target=target,
+        trace=Trace.objects.create(
+            file_name="traces/x/suspect.mp4", size_bytes=1, sha256="0" * 64, state="done"
+        ),
     )
 
 
@@ -208,6 +230,9 @@ def _kwargs(world: World, name: str) -> dict:
         "shared_page": share,
         "shared_video": share,
         "shared_poster": share,
+        "staff_trace": {"trace_id": world.trace.id},
+        "staff_trace_contain": {"trace_id": world.trace.id},
+        "api_trace": {"trace_id": world.trace.id},
     }.get(name, {})
 
 
