@@ -74,7 +74,7 @@ def is_share_link_serial(serial: int) -> bool:
 
 def mark_frames(frames: np.ndarray) -> tuple[np.ndarray, Mark]:
     """Embed a fresh output serial in float RGB frames (in place when they are writable)."""
-    frames = np.asarray(frames, dtype=np.float32)
+    frames = np.ascontiguousarray(frames, dtype=np.float32)
     if not frames.flags.writeable:
         frames = frames.copy()
     marker = watermarker()

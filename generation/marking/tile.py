@@ -37,8 +37,9 @@ PAYLOAD_BITS = SERIAL_BITS + TAG_BITS
 CODED = ecc.coded_length(PAYLOAD_BITS)
 SYNC_WEIGHT, DATA_WEIGHT = 0.6, 0.8
 # Strength in luma levels (0-255): the floor on flat areas, growth with texture, the ceiling.
-STRENGTH_FLAT, STRENGTH_GAIN, STRENGTH_MAX = 2.2, 0.45, 5.0
+STRENGTH_FLAT, STRENGTH_GAIN, STRENGTH_MAX = 2.0, 0.35, 4.0
 SYNC_MIN_Z = 4.0  # below this the fold is noise: do not even try to decode
+SYNC_HINT_Z = 3.0  # below this at an estimated scale, its neighbours are not worth a look
 SCALE_RANGE = (0.28, 1.7)
 
 
@@ -118,9 +119,8 @@ class KeyedTileWatermarker:
         reps = (-(-height // TILE), -(-width // TILE))
         plane = np.tile(tile, reps)[:height, :width].astype(np.float32) / 255.0
         for frame in frames:  # one frame at a time: no clip-sized temporaries
-            strength = strength_map(frame)
-            delta = (strength * plane)[..., None]
-            np.clip(frame + delta, 0.0, 1.0, out=frame)
+            frame += cv2.multiply(strength_map(frame), plane)[..., None]
+            np.clip(frame, 0.0, 1.0, out=frame)
         return frames
 
     # --- detection ---------------------------------------------------------------------------
@@ -132,9 +132,10 @@ class KeyedTileWatermarker:
         for image, letterboxed in _variants(mean):
             if min(image.shape) < 48:
                 continue
+            residual = whiten(image)
+            periods = estimate_periods(residual)  # a mirror has the same period
             for mirrored in (False, True):
-                residual = whiten(image[:, ::-1] if mirrored else image)
-                found = self._search(residual)
+                found = self._search(residual[:, ::-1] if mirrored else residual, periods)
                 if found is not None:
                     payload, z, scale = found
                     return Detection(
@@ -147,34 +148,39 @@ class KeyedTileWatermarker:
                     )
         return None
 
-    def _search(self, residual: np.ndarray) -> tuple[int, float, float] | None:
-        tried: list[float] = []
-        for scale in _scales(residual):
-            if any(abs(scale / t - 1) < 0.0015 for t in tried):
-                continue
-            tried.append(scale)
-            found = self._read(residual, scale)
+    def _search(
+        self, residual: np.ndarray, periods: list[float]
+    ) -> tuple[int, float, float] | None:
+        for scales in _scale_groups(periods):
+            # The group's first scale is the estimate; its neighbours only where the sync shows.
+            found, z = self._read(residual, scales[0])
             if found is not None:
-                return found[0], found[1], scale
+                return found, z, scales[0]
+            if z < SYNC_HINT_Z:
+                continue
+            for scale in scales[1:]:
+                found, z = self._read(residual, scale)
+                if found is not None:
+                    return found, z, scale
         return None
 
-    def _read(self, residual: np.ndarray, scale: float) -> tuple[int, float] | None:
+    def _read(self, residual: np.ndarray, scale: float) -> tuple[int | None, float]:
+        """The payload at `scale` (None if it does not verify), and the sync's z-score."""
         folded = fold(residual, scale)
         if folded is None:
-            return None
+            return None, 0.0
         corr = np.fft.irfft2(
             np.conj(np.fft.rfft2(folded)) * self._patterns.sync_fft, s=folded.shape
         )
         peak = np.unravel_index(int(np.argmax(corr)), corr.shape)
         z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
         if z < SYNC_MIN_Z:
-            return None
+            return None, z
         aligned = np.roll(folded, shift=(int(peak[0]), int(peak[1])), axis=(0, 1))
         # The sync is known: take its share out so it does not add to the payload's noise.
         sync = self._patterns.sync
         aligned = aligned - sync * float(np.sum(aligned * sync) / np.sum(sync * sync))
-        payload = self._decode(aligned)
-        return None if payload is None else (payload, z)
+        return self._decode(aligned), z
 
     def _decode(self, aligned: np.ndarray) -> int | None:
         cells = aligned.reshape(GRID, CELL, GRID, CELL).mean(axis=(1, 3))
@@ -202,9 +208,7 @@ register(NAME, KeyedTileWatermarker)
 
 def luma_of(frame: np.ndarray) -> np.ndarray:
     """Rec. 601 luma, 0-255, of one float RGB frame in [0, 1]."""
-    return (frame @ np.array([0.299 * 255, 0.587 * 255, 0.114 * 255], dtype=np.float32)).astype(
-        np.float32
-    )
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) * np.float32(255.0)
 
 
 def strength_map(frame: np.ndarray) -> np.ndarray:
@@ -245,81 +249,79 @@ def fold(residual: np.ndarray, scale: float) -> np.ndarray | None:
     return total / np.maximum(seen, 1.0) * np.sqrt(seen)
 
 
-def _scales(residual: np.ndarray) -> Iterator[float]:
-    """Unscaled first (the common case costs one fold), then the period the autocorrelation shows,
-    with close neighbours, then a coarse sweep."""
-    yield 1.0
-    periods = estimate_periods(residual)
-    # A short or small copy shows few repeats: its strongest peak may be a multiple of the period.
+def _scale_groups(periods: list[float]) -> Iterator[list[float]]:
+    """Unscaled first (the common case costs one fold), then each period the autocorrelation
+    shows (and its half and third: a short or small copy shows few repeats, so its strongest peak
+    may be a multiple of the period), each with close neighbours."""
+    yield [1.0]
+    seen: list[float] = [1.0]
     for period in [*periods, *(p / 2 for p in periods), *(p / 3 for p in periods)]:
         base = period / TILE
         if not SCALE_RANGE[0] <= base <= SCALE_RANGE[1]:
             continue
-        for step in (0.0, -0.002, 0.002, -0.004, 0.004, -0.007, 0.007):
-            yield base * (1 + step)
+        if any(abs(base / s - 1) < 0.0015 for s in seen):
+            continue
+        seen.append(base)
+        yield [base * (1 + step) for step in (0.0, -0.002, 0.002, -0.004, 0.004, -0.007, 0.007)]
 
 
-def estimate_periods(residual: np.ndarray, limit: int = 2) -> list[float]:
-    """The tile's period in query pixels (best first), from the residual's autocorrelation along
-    both axes, scored over harmonics so a multiple or half of the period loses to it."""
+def estimate_periods(residual: np.ndarray, limit: int = 3) -> list[float]:
+    """The tile's period in query pixels (best first), from the residual's 2-D autocorrelation:
+    the tile's lattice puts sharp peaks at (p, 0), (0, p), (p, p) and (p, -p); the picture rarely
+    does at all four. Peaks are measured above their surroundings and scored over harmonics, so a
+    multiple or half of the period loses to it."""
     height, width = residual.shape
     spectrum = np.fft.rfft2(residual, s=(2 * height, 2 * width))
-    auto = np.fft.irfft2(np.abs(spectrum) ** 2, s=(2 * height, 2 * width))
-    longest = max(height, width)
-    profile = _axis_profile(auto[0, :width], longest) + _axis_profile(auto[:height, 0], longest)
-    low, high = (
-        int(TILE * SCALE_RANGE[0]),
-        int(min(TILE * SCALE_RANGE[1], 0.8 * max(height, width))),
-    )
-    scores = []
-    for period in range(low, high):
-        harmonics = [
-            profile[k * period - 1 : k * period + 2].max()
-            for k in range(1, 5)
-            if k * period + 2 < len(profile) and k * period < 0.85 * max(height, width)
-        ]
-        if harmonics:
-            scores.append((float(np.mean(harmonics)), period))
+    auto = np.fft.irfft2(np.abs(spectrum) ** 2, s=(2 * height, 2 * width)).astype(np.float32)
+    rows = np.maximum(height - np.abs(np.fft.fftfreq(2 * height, 1 / (2 * height))), 1.0)
+    cols = np.maximum(width - np.abs(np.fft.fftfreq(2 * width, 1 / (2 * width))), 1.0)
+    auto /= np.outer(rows, cols).astype(np.float32)
+    auto /= auto[0, 0] + 1e-12
+    centred = np.fft.fftshift(auto)
+    peaks = np.fft.ifftshift(centred - cv2.blur(centred, (9, 9)))
+    low = int(TILE * SCALE_RANGE[0])
+    high = int(min(TILE * SCALE_RANGE[1], 0.8 * max(height, width)))
+    scores = [(_lattice_score(peaks, period, height, width), period) for period in range(low, high)]
     scores.sort(reverse=True)
     periods: list[float] = []
-    for _, period in scores:
+    for score, period in scores:
+        if score <= 0:
+            break
         if all(abs(period - p) > 3 for p in periods):
-            periods.append(_refine(profile, period))
+            periods.append(_refine(peaks, period, height, width))
         if len(periods) == limit:
             break
     return periods
 
 
-def _axis_profile(line: np.ndarray, longest: int) -> np.ndarray:
-    """Autocorrelation along one axis, per overlapping pixel, normalised, padded to `longest`;
-    0 where too little overlaps to say."""
-    length = len(line)
-    overlap = np.maximum(length - np.arange(length), 1)
-    values = line / overlap
-    values = values / (values[0] + 1e-12)
-    values[: int(TILE * SCALE_RANGE[0] * 0.5)] = 0.0
-    out = np.zeros(longest, dtype=np.float64)
-    valid = overlap > length * 0.15
-    out[:length][valid] = values[valid]
-    return out
+def _lattice_score(peaks: np.ndarray, period: int, height: int, width: int) -> float:
+    values = []
+    for k in range(1, 4):
+        lag = k * period
+        for dy, dx in ((0, lag), (lag, 0), (lag, lag), (lag, -lag)):
+            if dy > 0.7 * height or abs(dx) > 0.7 * width:
+                continue
+            rows = np.arange(dy - 1, dy + 2) % peaks.shape[0]
+            cols = np.arange(dx - 1, dx + 2) % peaks.shape[1]
+            values.append(float(peaks[np.ix_(rows, cols)].max()))
+    return float(np.mean(values)) if len(values) >= 2 else 0.0
 
 
-def _refine(profile: np.ndarray, period: int) -> float:
-    """Sub-pixel period from the highest harmonic whose peak stands out (parabolic fit)."""
-    best = float(period)
-    for k in range(1, 5):
-        centre = k * period
-        if centre + 3 >= len(profile):
+def _refine(peaks: np.ndarray, period: int, height: int, width: int) -> float:
+    """Sub-pixel period from the farthest horizontal and vertical harmonics (parabolic fits)."""
+    estimates = []
+    for line, size in ((peaks[0, :], width), (peaks[:, 0], height)):
+        for k in range(3, 0, -1):
+            centre = k * period
+            if centre + 3 >= int(0.8 * size):
+                continue
+            i = int(np.argmax(line[centre - 2 : centre + 3])) + centre - 2
+            left, mid, right = line[i - 1], line[i], line[i + 1]
+            denominator = left - 2 * mid + right
+            offset = 0.5 * (left - right) / denominator if denominator < 0 else 0.0
+            estimates.append((i + offset) / k)
             break
-        window = profile[centre - 2 : centre + 3]
-        i = int(np.argmax(window)) + centre - 2
-        if profile[i] <= 0 or i <= 0 or i + 1 >= len(profile):
-            break
-        left, mid, right = profile[i - 1], profile[i], profile[i + 1]
-        denominator = left - 2 * mid + right
-        offset = 0.5 * (left - right) / denominator if denominator < 0 else 0.0
-        best = (i + offset) / k
-    return best
+    return float(np.mean(estimates)) if estimates else float(period)
 
 
 def _variants(image: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
