@@ -247,6 +247,8 @@ WATERMARK_RETIRED_KEYS = {
 # Suspect files a trace accepts (uploads and `manage.py trace`).
 TRACE_MAX_UPLOAD_BYTES = env_int("VERNISSAGE_TRACE_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 TRACE_QUEUE = "cpu"
+# Each trace first fingerprints up to this many outputs that have none yet.
+TRACE_INDEX_BATCH = env_int("VERNISSAGE_TRACE_INDEX_BATCH", 500, minimum=0)
 
 # --- Review ---------------------------------------------------------------------------------------
 REVIEW_CLAIM_MINUTES = env_int("VERNISSAGE_REVIEW_CLAIM_MINUTES", 5, minimum=1)

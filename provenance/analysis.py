@@ -11,7 +11,9 @@ from typing import Any
 
 from generation.marking.media import UnreadableMedia, read_luma
 from generation.marks import watermarkers
-from provenance.selectors import provenance_of, serial_lookup
+from provenance.fingerprints import frame_hashes
+from provenance.indexing import fingerprint_index_current
+from provenance.selectors import leads_described, provenance_of, serial_lookup
 
 
 class UnreadableSuspect(ValueError):
@@ -54,5 +56,20 @@ def analyse(path: Path) -> dict[str, Any]:
         else:
             report["identified"] = provenance_of(*match, serial=detection.payload)
         break
+    report["fingerprint_leads"] = _leads(path)
     report["seconds"] = round(time.monotonic() - started, 3)
     return report
+
+
+def _leads(path: Path) -> dict[str, Any]:
+    """PDQ leads: outputs that look like the suspect. Labelled as leads; never an identification."""
+    try:
+        queries = [digest for _, digest, _ in frame_hashes(path)]
+    except (OSError, RuntimeError, StopIteration):
+        queries = []
+    leads = fingerprint_index_current().search(queries)
+    return {
+        "note": "Leads, not proof: look-alike outputs by perceptual hash (PDQ).",
+        "frames_hashed": len(queries),
+        "leads": leads_described(leads),
+    }

@@ -77,3 +77,22 @@ class Trace(HasTransitions, models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in (self.State.DONE, self.State.FAILED)
+
+
+class OutputFingerprint(models.Model):
+    """PDQ hashes of one output's frames (every 0.25 s, quality >= 50), packed 32 bytes each.
+
+    One row per output, written once (`fingerprints_index`); `hashes` may be empty when no frame
+    was busy enough to hash."""
+
+    # The auto id is insertion order: the in-memory index loads the rows after its last one.
+    id = models.BigAutoField(primary_key=True)
+    output = models.OneToOneField("review.Output", on_delete=models.CASCADE, related_name="+")
+    hashes = models.BinaryField()
+    seconds = models.JSONField(default=list, help_text="Where in the clip each hash was taken.")
+    qualities = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Fingerprints of {self.output_id}"

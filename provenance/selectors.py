@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from generation.marks import is_share_link_serial
+from provenance.fingerprints import Lead
 from provenance.models import Trace
 from review.models import Output, ShareLink
 
@@ -67,3 +68,24 @@ def provenance_of(output: Output, link: ShareLink | None, serial: int) -> dict[s
 
 def traces_recent(limit: int = 50) -> QuerySet[Trace]:
     return Trace.objects.select_related("requested_by", "tester").order_by("-created_at")[:limit]
+
+
+def leads_described(leads: list[Lead]) -> list[dict[str, Any]]:
+    """Each lead with its output's tester and prompt, for the page (outputs gone are dropped)."""
+    found = Output.objects.select_related("job__owner").in_bulk([lead.output_id for lead in leads])
+    outputs = {str(key): output for key, output in found.items()}
+    described = []
+    for lead in leads:
+        output = outputs.get(lead.output_id)
+        if output is None:
+            continue
+        described.append(
+            {
+                "output": lead.output_id,
+                "distance": lead.distance,
+                "frames_matched": lead.frames_matched,
+                "tester": output.job.owner.email,
+                "prompt": output.job.prompt,
+            }
+        )
+    return described

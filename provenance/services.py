@@ -28,6 +28,7 @@ from access.services import audit_record
 from containment.services import Containment, tester_suspend
 from provenance import audit
 from provenance.analysis import UnreadableSuspect, analyse
+from provenance.indexing import fingerprints_index
 from provenance.models import Trace
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def trace_run(*, trace_id: uuid.UUID) -> Trace | None:
     if not Trace.objects.filter(id=trace_id).transition(Trace.State.RUNNING):
         return None
     trace = Trace.objects.get(id=trace_id)
+    fingerprints_index(limit=settings.TRACE_INDEX_BATCH)  # outputs new since the last trace
     try:
         report = analyse(Path(storages["outputs"].path(trace.file_name)))
     except UnreadableSuspect as exc:

@@ -97,13 +97,27 @@ def test_the_worker_marks_each_output_and_a_trace_names_its_tester(rendered, tes
     assert Trace.objects.get().tester == tester
 
 
-def test_a_clean_clip_is_answered_with_no_mark(tmp_path, marked_output):
-    clean = write_clip(textured_clip(seed=5), tmp_path)
+def test_a_clean_clip_is_answered_with_no_mark_and_its_look_alike_only_as_a_lead(
+    tmp_path, marked_output
+):
+    output, _video = marked_output
+    clean = write_clip(textured_clip(seed=5), tmp_path)  # the same picture, never marked
 
     report = _trace_command(clean)
 
     assert report["state"] == "done"
     assert report["watermark"] == {"found": False} and report["identified"] is None
+    leads = report["fingerprint_leads"]
+    assert "not proof" in leads["note"]
+    assert [lead["output"] for lead in leads["leads"]] == [str(output.id)], report
+
+
+def test_an_unrelated_clip_has_no_fingerprint_leads(tmp_path, marked_output):
+    other = write_clip(textured_clip(seed=2), tmp_path)
+
+    report = _trace_command(other)
+
+    assert report["identified"] is None and report["fingerprint_leads"]["leads"] == []
 
 
 def test_a_mark_made_with_a_retired_key_is_still_traced(settings, marked_output):
