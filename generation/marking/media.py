@@ -32,3 +32,17 @@ def read_luma(path: Path | str, *, max_frames: int = MAX_FRAMES) -> np.ndarray:
         raise UnreadableMedia("No decodable picture: the file has no frames.")
     step = max(1, len(kept) // max_frames)
     return np.stack(kept[::step][:max_frames]).astype(np.float32)
+
+
+def read_rgb(path: Path | str) -> tuple[np.ndarray, float]:
+    """Every frame of a video as float32 RGB in [0, 1] (F, H, W, 3), and its frame rate."""
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = reader.__next__()
+        width, height = meta["size"]
+        frames = [np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3) for raw in reader]
+    except (OSError, RuntimeError, StopIteration, KeyError, ValueError) as exc:
+        raise UnreadableMedia(f"No decodable picture: {str(exc).strip()[:200]}") from exc
+    if not frames:
+        raise UnreadableMedia("No decodable picture: the file has no frames.")
+    return np.stack(frames).astype(np.float32) / 255.0, float(meta.get("fps") or 16)
