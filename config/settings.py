@@ -244,6 +244,12 @@ WATERMARK_RETIRED_KEYS = {
     int(version): str(key)
     for version, key in env_json("VERNISSAGE_WATERMARK_RETIRED_KEYS", {}).items()
 }
+# C2PA content credentials on delivered MP4s. Production: the deployment's certificate chain and
+# key (PEM). Development: a CA and signer made once under DATA_DIR/c2pa (`make run` does it).
+C2PA_DIR = DATA_DIR / "c2pa"
+C2PA_CERT_PATH = env_path("VERNISSAGE_C2PA_CERT", C2PA_DIR / "signer-chain.pem")
+C2PA_KEY_PATH = env_path("VERNISSAGE_C2PA_KEY", C2PA_DIR / "signer-key.pem")
+C2PA_GENERATOR = env_str("VERNISSAGE_C2PA_GENERATOR", "Vernissage")
 # Suspect files a trace accepts (uploads and `manage.py trace`).
 TRACE_MAX_UPLOAD_BYTES = env_int("VERNISSAGE_TRACE_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 TRACE_QUEUE = "cpu"

@@ -8,8 +8,11 @@ links' own copies above it, so a recovered serial says which table to look in.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -17,6 +20,12 @@ from django.conf import settings
 from generation.marking import base
 from generation.marking import tile as _tile  # noqa: F401  (registers keyed-tile-v1)
 from generation.marking.base import Watermarker
+from generation.marking.credentials import (
+    SigningIdentity,
+    make_development_ca,
+    read_credentials,
+    sign_mp4,
+)
 
 SHARE_LINK_SERIAL_FLAG = 1 << 39
 
@@ -81,3 +90,34 @@ def mark_frames(frames: np.ndarray) -> tuple[np.ndarray, Mark]:
     serial = new_serial()
     marker.embed(frames, serial)
     return frames, Mark(serial=serial, algorithm=marker.name, key_version=marker.key_version)
+
+
+def signing_identity() -> SigningIdentity | None:
+    """The deployment's C2PA certificate and key; in development a CA made once on first use.
+    None in production when none is configured (a system check says so)."""
+    cert, key = Path(settings.C2PA_CERT_PATH), Path(settings.C2PA_KEY_PATH)
+    if not (cert.exists() and key.exists()):
+        if settings.PRODUCTION:
+            return None
+        cert, key = make_development_ca(settings.C2PA_DIR)
+    return SigningIdentity.from_files(cert, key)
+
+
+def sign_delivered(video: Path, *, serial: int) -> bool:
+    """Put signed content credentials on an MP4 in place; False if this deployment has none."""
+    identity = signing_identity()
+    if identity is None:
+        return False
+    signed = video.with_name(f".{video.name}.signed.mp4")
+    try:
+        sign_mp4(video, signed, identity=identity, serial=serial, generator=settings.C2PA_GENERATOR)
+        os.replace(signed, video)
+    finally:
+        signed.unlink(missing_ok=True)
+    return True
+
+
+def credentials_of(path: Path) -> dict[str, Any]:
+    identity = signing_identity()
+    ours = identity.certificate_serial() if identity is not None else None
+    return read_credentials(path, our_certificate_serial=ours)

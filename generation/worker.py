@@ -30,7 +30,7 @@ from django.db import (
     transaction,
 )
 
-from generation.marks import mark_frames
+from generation.marks import mark_frames, sign_delivered
 from generation.models import Job
 from generation.pipeline.previews import CONTENT_TYPES, encode_preview
 from generation.pipeline.video import encode_video
@@ -191,6 +191,7 @@ def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
     with tempfile.TemporaryDirectory(prefix="vernissage-") as scratch:
         video, poster = Path(scratch, "video.mp4"), Path(scratch, "poster.jpg")
         encode_video(frames, fps=spec.fps, video_path=video, poster_path=poster)
+        sign_delivered(video, serial=mark.serial)  # C2PA: AI-generated, the serial, our signature
         sha256 = hashlib.sha256(video.read_bytes()).hexdigest()
         size = video.stat().st_size
         destination = Path(storage.path(folder))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.marking.media import UnreadableMedia, read_luma
-from generation.marks import watermarkers
+from generation.marks import credentials_of, watermarkers
 from provenance.fingerprints import frame_hashes
 from provenance.indexing import fingerprint_index_current
 from provenance.selectors import leads_described, provenance_of, serial_lookup
@@ -32,6 +32,7 @@ def analyse(path: Path) -> dict[str, Any]:
         "frames_read": int(luma.shape[0]),
         "width": int(luma.shape[2]),
         "height": int(luma.shape[1]),
+        "c2pa": credentials_of(path),
         "watermark": {"found": False},
         "identified": None,
     }

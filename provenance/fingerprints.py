@@ -69,12 +69,13 @@ class FingerprintIndex:
     owners: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     output_ids: list[str] = field(default_factory=list)
     last_row: int = 0
+    last_output: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         self.hashes = np.zeros((0, WORDS), dtype=np.uint64)
         self.owners = np.zeros(0, dtype=np.int64)
-        self.output_ids, self.last_row = [], 0
+        self.output_ids, self.last_row, self.last_output = [], 0, ""
 
     def add(self, output_id: str, hashes: list[bytes]) -> None:
         if not hashes:

@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 from django.core.files.storage import storages
-from django.db.models import Max
 
 from provenance.fingerprints import FingerprintIndex, frame_hashes
 from provenance.models import OutputFingerprint
@@ -47,12 +46,16 @@ def fingerprints_index(*, limit: int = 200) -> int:
 def fingerprint_index_current() -> FingerprintIndex:
     """The process's index, topped up with rows written since it last looked."""
     with _INDEX.lock:
-        newest = OutputFingerprint.objects.aggregate(newest=Max("id"))["newest"] or 0
-        if newest < _INDEX.last_row:  # rows were removed (a restored backup, a test rollback)
+        if (
+            _INDEX.last_row
+            and not OutputFingerprint.objects.filter(
+                id=_INDEX.last_row, output_id=_INDEX.last_output
+            ).exists()
+        ):  # rows went away (a restored backup, a rollback): start again
             _INDEX.reset()
         rows = OutputFingerprint.objects.filter(id__gt=_INDEX.last_row).order_by("id")
         for row in rows.values_list("id", "output_id", "hashes").iterator(chunk_size=2000):
             data = bytes(row[2])
             _INDEX.add(str(row[1]), [data[i : i + 32] for i in range(0, len(data), 32)])
-            _INDEX.last_row = row[0]
+            _INDEX.last_row, _INDEX.last_output = row[0], str(row[1])
     return _INDEX

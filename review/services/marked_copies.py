@@ -18,7 +18,7 @@ from typing import Any
 from django.core.files.storage import storages
 
 from generation.marking.media import read_rgb
-from generation.marks import new_serial, watermarker
+from generation.marks import new_serial, sign_delivered, watermarker
 from generation.pipeline.video import encode_video
 from review.models import ShareLink
 
@@ -70,6 +70,7 @@ def _make_copy(link: ShareLink, marker: Any) -> str:
     with tempfile.TemporaryDirectory(prefix="vernissage-share-") as scratch:
         video, poster = Path(scratch, "video.mp4"), Path(scratch, "poster.jpg")
         encode_video(frames, fps=output.fps, video_path=video, poster_path=poster)
+        sign_delivered(video, serial=serial)
         shutil.move(poster, destination / "poster.jpg")
         shutil.move(video, destination / "video.mp4")
     name = f"{folder}/video.mp4"

@@ -16,8 +16,9 @@ from django.urls import reverse
 from access.models import AuditEntry, User
 from access.roles import LEAK_RESPONSE, role_grant
 from config.celery import app as celery_app
-from generation.marks import mark_frames
+from generation.marks import credentials_of, mark_frames
 from generation.models import Job
+from generation.pipeline.video import probe_video
 from generation.worker import job_execute
 from provenance.models import Trace
 from provenance.tasks import run_trace
@@ -95,6 +96,15 @@ def test_the_worker_marks_each_output_and_a_trace_names_its_tester(rendered, tes
     assert found["output"] == str(rendered.id) and found["job"] == str(rendered.job_id)
     assert found["tester"] == tester.email and found["prompt"] == "a harbour at dusk"
     assert Trace.objects.get().tester == tester
+    credentials = report["c2pa"]
+    assert credentials["valid"] and credentials["signed_by_this_deployment"]
+    assert credentials["ai_generated"] and credentials["serial"] == rendered.mark_serial
+    assert tester.email not in json.dumps(credentials)
+    assert probe_video(video).faststart  # signing kept the index ahead of the media
+    tampered = bytearray(video.read_bytes())
+    tampered[-200] ^= 0xFF  # a byte of the picture, inside the signed media data
+    video.write_bytes(bytes(tampered))
+    assert credentials_of(video)["valid"] is False
 
 
 def test_a_clean_clip_is_answered_with_no_mark_and_its_look_alike_only_as_a_lead(
