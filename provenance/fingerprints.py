@@ -71,6 +71,7 @@ class FingerprintIndex:
     last_row: int = 0
     last_output: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _columns: np.ndarray | None = None
 
     def reset(self) -> None:
         self.hashes = np.zeros((0, WORDS), dtype=np.uint64)
@@ -89,9 +90,14 @@ class FingerprintIndex:
         """Outputs with a frame within MATCH_DISTANCE of any query frame, best first."""
         if not queries or len(self.hashes) == 0:
             return []
+        if self._columns is None or self._columns.shape[1] != len(self.hashes):
+            self._columns = np.ascontiguousarray(self.hashes.T)  # one word of every hash a row
+        columns = self._columns
         best: dict[int, list[int]] = {}
         for query in pack(queries):
-            distances = np.bitwise_count(self.hashes ^ query).sum(axis=1)
+            distances = np.zeros(columns.shape[1], dtype=np.uint16)
+            for word in range(WORDS):
+                distances += np.bitwise_count(columns[word] ^ query[word])
             close = np.flatnonzero(distances <= MATCH_DISTANCE)
             per_output: dict[int, int] = {}
             for row in close:
