@@ -88,7 +88,7 @@ def clip(index: int, width: int = 832, height: int = 480, frames: int = 33) -> n
         out[f] = cv2.warpAffine(
             image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
         )
-    return out
+    return np.clip(out, 0.0, 1.0, out=out)  # cubic resampling overshoots [0, 1]
 
 
 def attack(source: Path, name: str, folder: Path) -> Path:

@@ -8,6 +8,7 @@ links' own copies above it, so a recovered serial says which table to look in.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from generation.marking.credentials import (
 )
 
 SHARE_LINK_SERIAL_FLAG = 1 << 39
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def sign_delivered(video: Path, *, serial: int) -> bool:
     """Put signed content credentials on an MP4 in place; False if this deployment has none."""
     identity = signing_identity()
     if identity is None:
+        logger.warning("No C2PA certificate (VERNISSAGE_C2PA_CERT/KEY): %s is unsigned", video.name)
         return False
     signed = video.with_name(f".{video.name}.signed.mp4")
     try:
