@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable
@@ -128,7 +129,7 @@ def _store(trace_id: uuid.UUID, chunks: Iterable[bytes]) -> tuple[str, str, int]
     name = f"traces/{trace_id}/suspect{suffix}"
     destination = Path(storage.path(name))
     destination.parent.mkdir(parents=True, exist_ok=True)
-    Path(scratch.name).replace(destination)
+    shutil.move(scratch.name, destination)  # /tmp may be another filesystem
     destination.chmod(0o600)
     return name, digest.hexdigest(), written
 
