@@ -17,9 +17,9 @@ from typing import Any
 
 from django.core.files.storage import storages
 
-from generation.marking.media import read_rgb
+from generation.marking.media import UnreadableMedia, read_rgb
 from generation.marks import new_serial, sign_delivered, watermarker
-from generation.pipeline.video import encode_video
+from generation.pipeline.video import VideoEncodingError, encode_video
 from review.models import ShareLink
 
 logger = logging.getLogger(__name__)
@@ -36,7 +36,13 @@ def share_link_video_name(*, link: ShareLink) -> str:
     storage = storages["outputs"]
     if link.marked_video_name and storage.exists(link.marked_video_name):
         return link.marked_video_name
-    return _make_copy(link, marker)
+    try:
+        return _make_copy(link, marker)
+    except (OSError, UnreadableMedia, VideoEncodingError):
+        # The viewer still gets the video (its mark names the output, not the link): a public
+        # page never fails because a copy could not be made. The next view tries again.
+        logger.exception("Share link %s: no marked copy; serving the output's own file", link.pk)
+        return output.video_name
 
 
 def share_link_poster_name(*, link: ShareLink) -> str:

@@ -87,3 +87,14 @@ def test_the_outputs_own_file_still_names_the_output(approved):
 
     assert report["identified"]["share_link"] is None
     assert report["identified"]["serial"] == approved.mark_serial
+
+
+def test_a_copy_that_cannot_be_made_still_serves_the_output(client, tester, approved):
+    link = share_link_create(output=approved, by=tester)
+    Path(storages["outputs"].path("shares")).write_text("not a folder")  # copies cannot be stored
+
+    response = client.get(reverse("shared_video", kwargs={"token": link.token}))
+
+    assert response.status_code == 200
+    link.refresh_from_db()
+    assert link.marked_video_name == ""
