@@ -63,6 +63,7 @@ from access.models import AuditEntry, User
 from access.roles import ADMINS, role_grant
 from access.services import invitation_create, terms_accept, terms_publish, token_create
 from generation.models import Job
+from provenance.models import Trace
 from review.models import Finding, Output, ShareLink
 from review.services import finding_file, share_link_create
 from tests.conftest import totp_enable
@@ -225,6 +226,9 @@ def world(db, tester, other_tester, reviewer, outputs_dir) -> dict[str, Any]:
     invitation = invitation_create(
         email="new@example.com", invited_by=admin, cohort=tester.cohort, send=False
     )
+    Trace.objects.create(
+        file_name="traces/x/suspect.mp4", size_bytes=1, sha256="0" * 64, state=Trace.State.DONE
+    )
     assert pending.id and other_tester.pk and ShareLink.objects.exists()
     return {
         "personas": {"anonymous": None, "tester": tester, "reviewer": reviewer, "admin": admin},
@@ -359,7 +363,7 @@ def _model_row_id(param: str, converter: Any) -> str | None:
     token_id: ApiToken, link_id: ShareLink), if the id's type matches the converter's."""
     stem = param.removesuffix("_id").replace("_", "")
     for model in apps.get_models():
-        if model._meta.app_label in ("access", "generation", "review") and (
+        if model._meta.app_label in ("access", "generation", "review", "provenance") and (
             model.__name__.lower().endswith(stem)
         ):
             row = model.objects.order_by("pk").values_list("pk", flat=True).first()
