@@ -14,6 +14,7 @@ run: setup check-services
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py build_demo_model
 	$(BIN)/python manage.py setup_demo
+	$(BIN)/python manage.py c2pa_dev_ca
 	@echo "Vernissage: http://127.0.0.1:$${VERNISSAGE_PORT:-8000}/  (Ctrl-C stops the web server, the worker and the dispatcher)"
 	$(BIN)/honcho start
 

@@ -18,5 +18,7 @@ class AccessConfig(AppConfig):
         # Roles are Django groups; (re)created after every migrate, and after test flushes. Once,
         # after the last of our apps, when every permission the roles name exists.
         post_migrate.connect(
-            roles_ensure, sender=apps.get_app_config("review"), dispatch_uid="access.roles_ensure"
+            roles_ensure,
+            sender=apps.get_app_config("provenance"),
+            dispatch_uid="access.roles_ensure",
         )

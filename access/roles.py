@@ -3,6 +3,7 @@
 - Testers: may submit jobs (a red-teamer is a tester whose cohort is in the red-team lane).
 - Reviewers: staff who moderate outputs.
 - Admins: staff who manage access (invitations, testers, tokens) and read the audit log.
+- Leak response: staff who trace leaked files to their output and tester (admins can too).
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -13,11 +14,14 @@ from access.models import User
 TESTERS = "Testers"
 REVIEWERS = "Reviewers"
 ADMINS = "Admins"
+LEAK_RESPONSE = "Leak response"
+STAFF_ROLES = (REVIEWERS, ADMINS, LEAK_RESPONSE)
 # Permissions named by string: access knows the roles of the whole program, not the apps' code.
 SUBMIT_PERMISSION = "generation.submit_job"
 MODERATE_PERMISSION = "review.moderate_output"
 USE_REQUEST_PERMISSION = "fairness.request_output_use"
 LEGAL_HOLD_PERMISSION = "fairness.place_legal_hold"
+TRACE_PERMISSION = "provenance.run_trace"
 
 ROLE_PERMISSIONS = {
     TESTERS: [("generation", "submit_job")],
@@ -41,7 +45,9 @@ ROLE_PERMISSIONS = {
         ("fairness", "add_programpage"),
         ("fairness", "change_programpage"),
         ("fairness", "view_programpage"),
+        ("provenance", "run_trace"),
     ],
+    LEAK_RESPONSE: [("provenance", "run_trace")],
 }
 
 
@@ -63,9 +69,9 @@ def roles_ensure(**kwargs) -> None:
 
 
 def role_grant(*, user: User, role: str) -> None:
-    """Reviewers and admins are staff (they may reach staff pages, behind MFA)."""
+    """Reviewers, admins and leak responders are staff (they may reach staff pages, behind MFA)."""
     roles_ensure()
-    if role in (REVIEWERS, ADMINS) and not user.is_staff:
+    if role in STAFF_ROLES and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])
     user.groups.add(Group.objects.get(name=role))
@@ -89,6 +95,11 @@ def can_request_use(user: User) -> bool:
 def can_place_legal_hold(user: User) -> bool:
     """May `user` pause (and resume) the deletion of a tester's outputs for an investigation?"""
     return bool(user.is_active) and user.has_perm(LEGAL_HOLD_PERMISSION)
+
+
+def can_trace(user: User) -> bool:
+    """May `user` trace a leaked file to its output and tester (admins and leak responders)?"""
+    return bool(user.is_active) and user.has_perm(TRACE_PERMISSION)
 
 
 def can_submit(user: User) -> bool:

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "containment",
     "ops",
     "fairness",
+    "provenance",
 ]
 
 MIDDLEWARE = [
@@ -236,6 +237,33 @@ PROGRESS_MIN_INTERVAL_S = 0.1
 SOCKET_RECHECK_SECONDS = env_int("VERNISSAGE_SOCKET_RECHECK_SECONDS", 10, minimum=1)
 # A small preview of the video every this many denoising steps (0: none), to owner and reviewers.
 PREVIEW_EVERY_STEPS = env_int("VERNISSAGE_PREVIEW_EVERY", 5, minimum=0)
+
+# --- Provenance: invisible marks in every output (generation/marking) ----------------------------
+# The key that marks new outputs, and its version (stored per output, so keys can rotate: list the
+# retired ones in VERNISSAGE_WATERMARK_RETIRED_KEYS as {"1": "old key", ...} to keep tracing them).
+# Development derives it from the secret key; production must set it (rotating the secret key
+# must not orphan every mark ever made).
+WATERMARK_ALGORITHM = env_str("VERNISSAGE_WATERMARK_ALGORITHM", "keyed-tile-v1")
+WATERMARK_KEY_VERSION = env_int("VERNISSAGE_WATERMARK_KEY_VERSION", 1, minimum=1)
+WATERMARK_KEY = env_str("VERNISSAGE_WATERMARK_KEY", "")
+if PRODUCTION and len(WATERMARK_KEY) < 32:
+    raise ImproperlyConfigured("VERNISSAGE_WATERMARK_KEY must be set to at least 32 characters")
+WATERMARK_KEY = WATERMARK_KEY or f"watermark:{SECRET_KEY}"
+WATERMARK_RETIRED_KEYS = {
+    int(version): str(key)
+    for version, key in env_json("VERNISSAGE_WATERMARK_RETIRED_KEYS", {}).items()
+}
+# C2PA content credentials on delivered MP4s. Production: the deployment's certificate chain and
+# key (PEM). Development: a CA and signer made once under DATA_DIR/c2pa (`make run` does it).
+C2PA_DIR = DATA_DIR / "c2pa"
+C2PA_CERT_PATH = env_path("VERNISSAGE_C2PA_CERT", C2PA_DIR / "signer-chain.pem")
+C2PA_KEY_PATH = env_path("VERNISSAGE_C2PA_KEY", C2PA_DIR / "signer-key.pem")
+C2PA_GENERATOR = env_str("VERNISSAGE_C2PA_GENERATOR", "Vernissage")
+# Suspect files a trace accepts (uploads and `manage.py trace`).
+TRACE_MAX_UPLOAD_BYTES = env_int("VERNISSAGE_TRACE_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
+TRACE_QUEUE = "cpu"
+# Each trace first fingerprints up to this many outputs that have none yet.
+TRACE_INDEX_BATCH = env_int("VERNISSAGE_TRACE_INDEX_BATCH", 500, minimum=0)
 
 # --- Review ---------------------------------------------------------------------------------------
 # An appeal of a rejection is decided within this many hours, by a reviewer other than the decider.

@@ -18,3 +18,7 @@ _RUN = os.environ.setdefault("VERNISSAGE_TEST_RUN", str(os.getpid()))
 OUTPUTS_DIR = DATA_DIR / f"test-outputs-{_RUN}"
 STORAGES["outputs"]["OPTIONS"]["location"] = str(OUTPUTS_DIR)  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
+# One development C2PA signer for every test run (made on first use), not `make run`'s.
+C2PA_DIR = DATA_DIR / "test-c2pa"
+C2PA_CERT_PATH = C2PA_DIR / "signer-chain.pem"
+C2PA_KEY_PATH = C2PA_DIR / "signer-key.pem"

@@ -19,8 +19,10 @@ urlpatterns = [
     path("", include("review.urls")),
     path("", include("ops.urls")),
     path("", include("fairness.urls")),
+    path("", include("provenance.urls")),
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("review.api.urls")),
+    path("api/v1/", include("provenance.api.urls")),
 ]
 
 # An outage that escapes every view and middleware is a 503 naming the service, not a bare 500.

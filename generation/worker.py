@@ -31,6 +31,7 @@ from django.db import (
 )
 
 from config.logs import log_context
+from generation.marks import mark_frames, sign_delivered
 from generation.models import Job
 from generation.pipeline.previews import CONTENT_TYPES, encode_preview
 from generation.pipeline.video import encode_video
@@ -229,12 +230,16 @@ def _send_preview(job: Job, step: int, frames) -> None:
 
 
 def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
-    """Encode into a scratch folder, then move both files into private storage."""
+    """Mark the frames with a fresh serial, encode into a scratch folder, then move both files
+    into private storage. Marking happens here, after the render has let go of the GPU, and before
+    the poster is cut, so no unmarked picture of the output ever exists on disk."""
+    frames, mark = mark_frames(frames)
     storage = storages["outputs"]
     folder = f"{job.owner_id}/{job.id}/{job.attempt}"
     with tempfile.TemporaryDirectory(prefix="vernissage-") as scratch:
         video, poster = Path(scratch, "video.mp4"), Path(scratch, "poster.jpg")
         encode_video(frames, fps=spec.fps, video_path=video, poster_path=poster)
+        sign_delivered(video, serial=mark.serial)  # C2PA: AI-generated, the serial, our signature
         sha256 = hashlib.sha256(video.read_bytes()).hexdigest()
         size = video.stat().st_size
         destination = Path(storage.path(folder))
@@ -254,6 +259,7 @@ def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
         "height": job.height,
         "num_frames": int(frames.shape[0]),
         "fps": spec.fps,
+        **mark.as_output_fields(),
     }
 
 

@@ -77,6 +77,10 @@ class Output(HasTransitions, models.Model):
     decision_note = models.TextField(blank=True)
     in_gallery = models.BooleanField(default=False, help_text="Owner opted in to the gallery.")
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The invisible mark the worker embedded (generation/marks.py): a leaked copy names this row.
+    mark_serial = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    mark_algorithm = models.CharField(max_length=40, blank=True, editable=False)
+    mark_key_version = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -156,6 +160,10 @@ class ShareLink(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     view_count = models.PositiveIntegerField(default=0)
+    last_viewed_at = models.DateTimeField(null=True, blank=True)
+    # The link's own marked copy (made on first view): a clip leaked from it names the link.
+    mark_serial = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    marked_video_name = models.CharField(max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -61,8 +61,10 @@ from review.services import (
     output_withdraw,
     outputs_bulk_decide,
     share_link_create,
+    share_link_poster_name,
     share_link_record_view,
     share_link_revoke,
+    share_link_video_name,
 )
 
 QUEUE_PAGE_SIZE = 50
@@ -395,14 +397,15 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     if link is None or not output_verify_integrity(output=link.output):
         return render(request, "review/share_unavailable.html", status=404)
     share_link_record_view(link=link)
+    share_link_video_name(link=link)  # the link's own marked copy, made on its first view
     return render(request, "review/share.html", {"link": link, "output": link.output})
 
 
 @require_safe
 def shared_video(request: HttpRequest, token: str) -> HttpResponseBase:
-    return serve_output_file(request, _shared_link(token).output.video_name)
+    return serve_output_file(request, share_link_video_name(link=_shared_link(token)))
 
 
 @require_safe
 def shared_poster(request: HttpRequest, token: str) -> HttpResponseBase:
-    return serve_output_file(request, _shared_link(token).output.poster_name)
+    return serve_output_file(request, share_link_poster_name(link=_shared_link(token)))

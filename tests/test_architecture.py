@@ -46,6 +46,7 @@ def test_the_web_process_does_not_import_torch_or_diffusers():
 PRODUCTION = {
     "VERNISSAGE_PRODUCTION": "1",
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "VERNISSAGE_WATERMARK_KEY": secrets.token_urlsafe(32),
     "DJANGO_ALLOWED_HOSTS": "alpha.example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/vernissage",
 }

@@ -64,6 +64,7 @@ from access.roles import ADMINS, role_grant
 from access.services import invitation_create, terms_accept, terms_publish, token_create
 from fairness.services import appeal_file, legal_hold_place, use_request_create
 from generation.models import Job
+from provenance.models import Trace
 from review.models import Finding, Output, ShareLink
 from review.services import feedback_submit, finding_file, share_link_create
 from tests.conftest import totp_enable
@@ -235,6 +236,9 @@ def world(db, tester, other_tester, reviewer, outputs_dir) -> dict[str, Any]:
     invitation = invitation_create(
         email="new@example.com", invited_by=admin, cohort=tester.cohort, send=False
     )
+    Trace.objects.create(
+        file_name="traces/x/suspect.mp4", size_bytes=1, sha256="0" * 64, state=Trace.State.DONE
+    )
     assert pending.id and other_tester.pk and ShareLink.objects.exists()
     return {
         "personas": {"anonymous": None, "tester": tester, "reviewer": reviewer, "admin": admin},
@@ -369,9 +373,13 @@ def _model_row_id(param: str, converter: Any) -> str | None:
     token_id: ApiToken, link_id: ShareLink), if the id's type matches the converter's."""
     stem = param.removesuffix("_id").replace("_", "")
     for model in apps.get_models():
-        if model._meta.app_label in ("access", "generation", "review", "fairness") and (
-            model.__name__.lower().endswith(stem)
-        ):
+        if model._meta.app_label in (
+            "access",
+            "generation",
+            "review",
+            "fairness",
+            "provenance",
+        ) and (model.__name__.lower().endswith(stem)):
             row = model.objects.order_by("pk").values_list("pk", flat=True).first()
             if row is not None and re.fullmatch(converter.regex, str(row)):
                 return str(row)

@@ -56,6 +56,9 @@ from generation import urls as generation_urls
 from generation.api import urls as generation_api_urls
 from generation.models import Job
 from ops import urls as ops_urls
+from provenance import urls as provenance_urls
+from provenance.api import urls as provenance_api_urls
+from provenance.models import Trace
 from review import urls as review_urls
 from review.api import urls as review_api_urls
 from review.models import Approval, Feedback, Finding, NotificationPreference, Output, ShareLink
@@ -148,6 +151,13 @@ MATRIX = {
     ("feedback_status", "post"): (LOGIN, 403, 404, 404, 302, 404, 403),
     ("finding_reply", "post"): (LOGIN, 404, 404, 302, 302, 404, 403),
     ("finding_status", "post"): (LOGIN, 404, 404, 403, 302, 404, 403),
+    # provenance: leak trace (admins and the "Leak response" role; tests/provenance has the role)
+    ("staff_traces", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_traces", "post"): (LOGIN, 403, 403, 403, 403, 400, 403),  # no file: named 400
+    ("staff_trace", "get"): (LOGIN, 403, 403, 403, 403, 200, 403),
+    ("staff_trace_contain", "post"): (LOGIN, 403, 403, 403, 403, 302, 403),
+    ("api_traces", "post"): (401, 403, 403, 403, 403, 415, 403),  # JSON, not multipart: 415
+    ("api_trace", "get"): (401, 403, 403, 403, 403, 200, 403),
 }
 
 # Operations: pages with no object of their own, so they need only the people, not the world.
@@ -171,6 +181,8 @@ def test_every_endpoint_has_a_row():
         review_api_urls,
         ops_urls,
         fairness_urls,
+        provenance_urls,
+        provenance_api_urls,
     )
     names = {pattern.name for module in modules for pattern in module.urlpatterns}
 
@@ -196,6 +208,7 @@ class World:
     appeal: Appeal  # the owner's open appeal of another rejection
     feedback: Feedback  # the owner's, on their approved output
     hold: LegalHold  # an active one, on the tester for staff to act on
+    trace: Trace  # a finished trace that named nobody
 
 
 @pytest.fixture
@@ -247,6 +260,9 @@ def world(people, make_user, cohort, outputs_dir) -> World:
         ),
         feedback=feedback_submit(output=output, by=owner, rating=3, notes="hands melt"),
         hold=legal_hold_place(tester=target, by=admin, reason="an investigation"),
+        trace=Trace.objects.create(
+            file_name="traces/x/suspect.mp4", size_bytes=1, sha256="0" * 64, state="done"
+        ),
     )
 
 
@@ -292,6 +308,9 @@ def _kwargs(world: World, name: str) -> dict:
         "feedback_status": {"feedback_id": world.feedback.pk},
         "finding_reply": {"finding_id": world.finding.pk},
         "finding_status": {"finding_id": world.finding.pk},
+        "staff_trace": {"trace_id": world.trace.id},
+        "staff_trace_contain": {"trace_id": world.trace.id},
+        "api_trace": {"trace_id": world.trace.id},
     }.get(name, {})
 
 

@@ -16,6 +16,7 @@ from review.services.findings import (
     finding_move,
     notification_preference_set,
 )
+from review.services.marked_copies import share_link_poster_name, share_link_video_name
 from review.services.moderation import (
     BulkOutcome,
     approvals_required_for,
@@ -68,7 +69,9 @@ __all__ = [
     "output_withdraw",
     "outputs_bulk_decide",
     "share_link_create",
+    "share_link_poster_name",
     "share_link_record_view",
     "share_link_revoke",
+    "share_link_video_name",
     "share_links_down_for",
 ]

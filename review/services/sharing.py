@@ -67,7 +67,9 @@ def share_link_revoke(*, link: ShareLink, by: User) -> ShareLink:
 
 
 def share_link_record_view(*, link: ShareLink) -> None:
-    ShareLink.objects.filter(id=link.id).update(view_count=F("view_count") + 1)
+    ShareLink.objects.filter(id=link.id).update(
+        view_count=F("view_count") + 1, last_viewed_at=timezone.now()
+    )
 
 
 def output_set_gallery(*, output: Output, by: User, visible: bool) -> Output:

@@ -1,0 +1,126 @@
+"""Marking outputs at render time: which algorithm and key mark a new output, and its serial.
+
+The algorithms themselves (`generation.marking`) know nothing of Django; this module reads the
+deployment's keys from settings. Serials are random 40-bit numbers: outputs below 2**39, share
+links' own copies above it, so a recovered serial says which table to look in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+
+from generation.marking import base
+from generation.marking import tile as _tile  # noqa: F401  (registers keyed-tile-v1)
+from generation.marking.base import Watermarker
+from generation.marking.credentials import (
+    SigningIdentity,
+    make_development_ca,
+    read_credentials,
+    sign_mp4,
+)
+
+SHARE_LINK_SERIAL_FLAG = 1 << 39
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mark:
+    serial: int
+    algorithm: str
+    key_version: int
+
+    def as_output_fields(self) -> dict[str, object]:
+        return {
+            "mark_serial": self.serial,
+            "mark_algorithm": self.algorithm,
+            "mark_key_version": self.key_version,
+        }
+
+
+def _key_bytes(key: str) -> bytes:
+    return hashlib.sha256(f"vernissage-watermark:{key}".encode()).digest()
+
+
+def keys() -> dict[int, str]:
+    """Every key version this deployment can still trace, the current one included."""
+    return {
+        **settings.WATERMARK_RETIRED_KEYS,
+        settings.WATERMARK_KEY_VERSION: settings.WATERMARK_KEY,
+    }
+
+
+def watermarker(algorithm: str | None = None, key_version: int | None = None) -> Watermarker:
+    """The watermarker for an algorithm and key version (default: what marks new outputs)."""
+    version = settings.WATERMARK_KEY_VERSION if key_version is None else key_version
+    key = keys().get(version)
+    if key is None:
+        raise LookupError(f"No watermark key of version {version} is configured.")
+    return base.algorithm(
+        algorithm or settings.WATERMARK_ALGORITHM, key=_key_bytes(key), key_version=version
+    )
+
+
+def watermarkers() -> list[Watermarker]:
+    """One per configured key version, newest first: what a trace tries."""
+    return [watermarker(key_version=version) for version in sorted(keys(), reverse=True)]
+
+
+def new_serial(*, share_link: bool = False) -> int:
+    serial = secrets.randbelow(SHARE_LINK_SERIAL_FLAG - 1) + 1
+    return serial | SHARE_LINK_SERIAL_FLAG if share_link else serial
+
+
+def is_share_link_serial(serial: int) -> bool:
+    return bool(serial & SHARE_LINK_SERIAL_FLAG)
+
+
+def mark_frames(frames: np.ndarray) -> tuple[np.ndarray, Mark]:
+    """Embed a fresh output serial in float RGB frames (in place when they are writable)."""
+    frames = np.ascontiguousarray(frames, dtype=np.float32)
+    if not frames.flags.writeable:
+        frames = frames.copy()
+    marker = watermarker()
+    serial = new_serial()
+    marker.embed(frames, serial)
+    return frames, Mark(serial=serial, algorithm=marker.name, key_version=marker.key_version)
+
+
+def signing_identity() -> SigningIdentity | None:
+    """The deployment's C2PA certificate and key; in development a CA made once on first use.
+    None in production when none is configured (a system check says so)."""
+    cert, key = Path(settings.C2PA_CERT_PATH), Path(settings.C2PA_KEY_PATH)
+    if not (cert.exists() and key.exists()):
+        if settings.PRODUCTION:
+            return None
+        cert, key = make_development_ca(settings.C2PA_DIR)
+    return SigningIdentity.from_files(cert, key)
+
+
+def sign_delivered(video: Path, *, serial: int) -> bool:
+    """Put signed content credentials on an MP4 in place; False if this deployment has none."""
+    identity = signing_identity()
+    if identity is None:
+        logger.warning("No C2PA certificate (VERNISSAGE_C2PA_CERT/KEY): %s is unsigned", video.name)
+        return False
+    signed = video.with_name(f".{video.name}.signed.mp4")
+    try:
+        sign_mp4(video, signed, identity=identity, serial=serial, generator=settings.C2PA_GENERATOR)
+        os.replace(signed, video)
+    finally:
+        signed.unlink(missing_ok=True)
+    return True
+
+
+def credentials_of(path: Path) -> dict[str, Any]:
+    identity = signing_identity()
+    ours = identity.certificate_serial() if identity is not None else None
+    return read_credentials(path, our_certificate_serial=ours)

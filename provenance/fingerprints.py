@@ -1,0 +1,111 @@
+"""PDQ fingerprints of outputs, and the search that turns a suspect file into leads.
+
+A fingerprint is PDQ (Meta's perceptual hash, 256 bits) of a frame every 0.25 s, skipping frames
+whose PDQ quality is under 50 (flat frames hash alike). A suspect frame within `MATCH_DISTANCE`
+bits of an output's frame makes that output a *lead*: PDQ survives re-encoding and rescaling but
+not heavy crops, and near-identical outputs (same prompt, new seed) collide. Leads are never proof;
+the watermark is.
+
+The index lives in memory per process (all hashes as one uint64 array; Hamming distance by XOR and
+popcount), loaded from `OutputFingerprint` rows and topped up with newer rows before each search.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pdqhash
+
+SAMPLE_FPS = 4  # one frame every 0.25 s
+MIN_QUALITY = 50
+MATCH_DISTANCE = 31  # of 256 bits: PDQ's own suggested threshold
+MAX_SUSPECT_FRAMES = 120
+WORDS = 4  # 256 bits as four uint64
+
+
+def frame_hashes(path: Path | str) -> list[tuple[float, bytes, int]]:
+    """(seconds, 32-byte PDQ hash, quality) of frames every 0.25 s of a video (or of an image)."""
+    reader = imageio_ffmpeg.read_frames(
+        str(path), pix_fmt="rgb24", output_params=["-vf", f"fps={SAMPLE_FPS}"]
+    )
+    meta = reader.__next__()
+    width, height = meta["size"]
+    found = []
+    for index, raw in enumerate(reader):
+        if index >= MAX_SUSPECT_FRAMES:
+            break
+        frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+        bits, quality = pdqhash.compute(frame)
+        if quality >= MIN_QUALITY:
+            found.append(
+                (index / SAMPLE_FPS, np.packbits(bits.astype(np.uint8)).tobytes(), quality)
+            )
+    return found
+
+
+def pack(hashes: list[bytes]) -> np.ndarray:
+    """32-byte hashes -> (n, 4) uint64 for XOR + popcount."""
+    if not hashes:
+        return np.zeros((0, WORDS), dtype=np.uint64)
+    return np.frombuffer(b"".join(hashes), dtype=np.uint64).reshape(-1, WORDS)
+
+
+@dataclass
+class Lead:
+    output_id: str
+    distance: int  # the closest frame pair, in bits
+    frames_matched: int  # suspect frames with a match in this output
+
+
+@dataclass
+class FingerprintIndex:
+    """Every indexed frame hash, and which output each belongs to."""
+
+    hashes: np.ndarray = field(default_factory=lambda: np.zeros((0, WORDS), dtype=np.uint64))
+    owners: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    output_ids: list[str] = field(default_factory=list)
+    last_row: int = 0
+    last_output: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _columns: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.hashes = np.zeros((0, WORDS), dtype=np.uint64)
+        self.owners = np.zeros(0, dtype=np.int64)
+        self.output_ids, self.last_row, self.last_output = [], 0, ""
+
+    def add(self, output_id: str, hashes: list[bytes]) -> None:
+        if not hashes:
+            return
+        self.output_ids.append(output_id)
+        owner = np.full(len(hashes), len(self.output_ids) - 1, dtype=np.int64)
+        self.hashes = np.concatenate([self.hashes, pack(hashes)])
+        self.owners = np.concatenate([self.owners, owner])
+
+    def search(self, queries: list[bytes], limit: int = 10) -> list[Lead]:
+        """Outputs with a frame within MATCH_DISTANCE of any query frame, best first."""
+        if not queries or len(self.hashes) == 0:
+            return []
+        if self._columns is None or self._columns.shape[1] != len(self.hashes):
+            self._columns = np.ascontiguousarray(self.hashes.T)  # one word of every hash a row
+        columns = self._columns
+        best: dict[int, list[int]] = {}
+        for query in pack(queries):
+            distances = np.zeros(columns.shape[1], dtype=np.uint16)
+            for word in range(WORDS):
+                distances += np.bitwise_count(columns[word] ^ query[word])
+            close = np.flatnonzero(distances <= MATCH_DISTANCE)
+            per_output: dict[int, int] = {}
+            for row in close:
+                owner = int(self.owners[row])
+                per_output[owner] = min(per_output.get(owner, 256), int(distances[row]))
+            for owner, distance in per_output.items():
+                entry = best.setdefault(owner, [256, 0])
+                entry[0], entry[1] = min(entry[0], distance), entry[1] + 1
+        leads = [Lead(self.output_ids[o], d, n) for o, (d, n) in best.items()]
+        leads.sort(key=lambda lead: (-lead.frames_matched, lead.distance))
+        return leads[:limit]
