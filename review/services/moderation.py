@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.conf import settings
@@ -311,6 +312,13 @@ def output_erase(*, output: Output, by: User | None, why: str) -> Output:
         if by is not None and (output.job.owner_id != by.id or not by.may_act()):
             raise PermissionDenied("Only the output's artist can delete it.")
         now = timezone.now()
+        # Every link's own marked copy goes too (revoked links' copies are still on disk); their
+        # serials stay in the audit entry, so a copy leaked earlier still names its link.
+        copies = list(
+            output.share_links.exclude(marked_video_name="").values_list(
+                "pk", "marked_video_name", "mark_serial"
+            )
+        )
         links = output.share_links.filter(revoked_at__isnull=True).update(
             revoked_at=now, updated_at=now
         )
@@ -337,9 +345,13 @@ def output_erase(*, output: Output, by: User | None, why: str) -> Output:
                 "prompt": output.job.prompt,
                 "created_at": output.created_at.isoformat(),
                 "share_links_revoked": links,
+                "mark_serial": output.mark_serial,
+                "share_link_serials": {str(pk): serial for pk, _name, serial in copies},
             },
         )
         names = [output.video_name, output.poster_name]
+        for _pk, video_name, _serial in copies:
+            names += [video_name, str(PurePosixPath(video_name).with_name("poster.jpg"))]
         transaction.on_commit(lambda: _delete_files(names))
         transaction.on_commit(lambda: _after_decision(output.id, notify_owner=False))
     output.refresh_from_db()

@@ -18,7 +18,7 @@ from fairness.services import (
     output_delete,
     outputs_retention_sweep,
 )
-from review.models import Output
+from review.models import Output, ShareLink
 from review.services import share_link_create
 from tests.factories import make_output
 
@@ -49,6 +49,30 @@ def test_deleting_erases_the_files_and_share_links_and_the_audit_log_keeps_the_t
     assert trace.details["job"] == str(approved.job_id)
     assert trace.details["sha256"] == approved.sha256
     assert trace.details["share_links_revoked"] == 1
+
+
+def test_deleting_erases_each_share_links_marked_copy_and_keeps_every_serial(
+    tester, approved, outputs_dir, django_capture_on_commit_callbacks
+):
+    Output.objects.filter(pk=approved.pk).update(mark_serial=4_000_001)
+    approved.refresh_from_db()
+    link = share_link_create(output=approved, by=tester)
+    copy = outputs_dir / "shares" / str(link.pk)
+    copy.mkdir(parents=True)
+    (copy / "video.mp4").write_bytes(b"the link's marked copy")
+    (copy / "poster.jpg").write_bytes(b"its poster")
+    ShareLink.objects.filter(pk=link.pk).update(
+        mark_serial=4_000_002, marked_video_name=f"shares/{link.pk}/video.mp4"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        output_delete(output=approved, by=tester)
+
+    assert not (copy / "video.mp4").exists() and not (copy / "poster.jpg").exists()
+    trace = AuditEntry.objects.get(action="review.output.erased")
+    # A clip leaked before the deletion still names its output, its link and its tester.
+    assert trace.details["mark_serial"] == 4_000_001
+    assert trace.details["share_link_serials"] == {str(link.pk): 4_000_002}
 
 
 def test_a_legal_hold_pauses_deletion_by_the_artist_and_by_retention(
