@@ -22,6 +22,8 @@ class Output(HasTransitions, models.Model):
         APPROVED -> PENDING        (the stored file no longer matches the approved hash)
         REJECTED -> APPROVED       (overturned on appeal by a reviewer other than the decider)
         NEEDS_CHANGES -> APPROVED  (likewise)
+        REJECTED | NEEDS_CHANGES -> PENDING
+                                   (overturned on appeal, but its lane needs one more approval)
         PENDING | APPROVED | REJECTED | NEEDS_CHANGES | WITHDRAWN -> DELETED
                                    (its artist or the retention period erased its files)
     DELETED is final: the row stays, without files, so the audit log's trace of who made what
@@ -46,8 +48,8 @@ class Output(HasTransitions, models.Model):
             {State.APPROVED, State.REJECTED, State.NEEDS_CHANGES, State.DELETED}
         ),
         State.APPROVED: frozenset({State.WITHDRAWN, State.PENDING, State.DELETED}),
-        State.REJECTED: frozenset({State.APPROVED, State.DELETED}),
-        State.NEEDS_CHANGES: frozenset({State.APPROVED, State.DELETED}),
+        State.REJECTED: frozenset({State.APPROVED, State.PENDING, State.DELETED}),
+        State.NEEDS_CHANGES: frozenset({State.APPROVED, State.PENDING, State.DELETED}),
         State.WITHDRAWN: frozenset({State.DELETED}),
     }
 

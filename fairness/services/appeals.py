@@ -80,6 +80,7 @@ def appeal_decide(*, appeal: Appeal, by: User, overturn: bool, note: str) -> App
             target=appeal.output,
             details={"appeal": appeal.pk, "note": note},
         )
+        appeal.output.refresh_from_db()
         _tell_artist(appeal)
     return appeal
 
@@ -90,6 +91,8 @@ def _tell_artist(appeal: Appeal) -> None:
         f"Your appeal of \u201c{output.job.prompt[:80]}\u201d: {appeal.get_state_display()}.",
         f"Reason: {appeal.decision_note}",
     ]
+    if output.state == Output.State.PENDING:  # its lane needs one more approval
+        lines.append("It is back in the review queue for the further approval its lane needs.")
     notify_artist(
         user=output.job.owner,
         kind="appeal",

@@ -247,8 +247,10 @@ def output_request_changes(*, output: Output, by: User, note: str) -> Output:
 
 def output_overturn(*, output: Output, by: User, note: str) -> Output:
     """Approve a rejected or needs-changes output on appeal, by a reviewer other than the one who
-    decided it (four eyes again), bound to the file's hash like any approval. The caller (the
-    appeal) tells the owner, once, so this sends no decision email of its own."""
+    decided it (four eyes again), bound to the file's hash like any approval. An output whose lane
+    needs more approvals (the red-team lane's two) goes back to the queue, PENDING with this one
+    approval, and a further reviewer completes it as usual. The caller (the appeal) tells the
+    owner, once, so this sends no decision email of its own."""
     note = clean_note(note, required=True, what="to overturn a decision")
     with transaction.atomic():
         output = locked(output)
@@ -263,6 +265,16 @@ def output_overturn(*, output: Output, by: User, note: str) -> Output:
         if current != output.sha256:
             raise ReviewError("The stored file differs from what the worker produced.")
         Approval.objects.get_or_create(output=output, reviewer=by, defaults={"sha256": current})
+        if output.approvals.count() < output.approvals_required:
+            return _decide(
+                output,
+                by,
+                state=Output.State.PENDING,
+                reason="Overturned on appeal; awaiting another approval",
+                note=note,
+                action=audit.OUTPUT_OVERTURNED,
+                notify_owner=False,
+            )
         return _decide(
             output,
             by,

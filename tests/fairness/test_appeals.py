@@ -106,3 +106,29 @@ def test_the_artist_appeals_from_their_page_and_others_find_nothing(
     page = client.get(reverse("artist_home")).content.decode()
     assert "Under appeal" in page and "by another reviewer" in page
     assert Appeal.objects.get().author == tester
+
+
+def test_an_overturn_in_a_two_approval_lane_goes_back_to_the_queue_for_the_second(
+    tester, reviewer, second_reviewer, make_user, outputs_dir, django_capture_on_commit_callbacks
+):
+    """The red-team lane's two approvals hold on appeal too: one reviewer overturning is one
+    approval, and the output waits for another before anything can be shared."""
+    from review.services import ReviewError, output_approve, output_reject
+
+    output = make_output(tester)
+    Output.objects.filter(pk=output.pk).update(approvals_required=2)
+    output = output_reject(output=output, by=reviewer, reason="Violence or gore", note="too dark")
+    appeal = appeal_file(output=output, by=tester, note="It is a painting.")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        appeal_decide(appeal=appeal, by=second_reviewer, overturn=True, note="Stylised, fine.")
+
+    waiting = Output.objects.get(pk=output.pk)
+    assert (waiting.state, waiting.approvals.count()) == (Output.State.PENDING, 1)
+    assert "back in the review queue" in mail.outbox[-1].body
+    with pytest.raises(ReviewError, match="already approved"):
+        output_approve(output=waiting, by=second_reviewer)  # not twice by the same reviewer
+
+    output_approve(output=waiting, by=make_user("third@vernissage.local", reviewer=True))
+
+    assert Output.objects.get(pk=output.pk).state == Output.State.APPROVED
