@@ -66,7 +66,8 @@ from review.services import feedback_submit, finding_file, share_link_create
 from tests.conftest import run_async, socket_outcome
 from tests.factories import make_job, make_output
 
-pytestmark = pytest.mark.django_db
+# Who may do what is decided in Python, the same on either engine: the PostgreSQL pass runs it.
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres_pass]
 
 LOGIN = "login"  # a redirect to the sign-in page
 ROLES = ("anonymous", "owner", "other", "red_teamer", "reviewer", "admin", "suspended")

@@ -60,16 +60,3 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     redis.start()
     yield redis
     redis.kill()
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Fault injection runs once per CI run, on the PostgreSQL pass: it kills processes and
-    services, which does not depend on the database engine, and takes minutes."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        return
-    skip = pytest.mark.skip(reason="fault injection runs on the PostgreSQL pass of the suite")
-    for item in items:
-        if Path(str(item.fspath)).parent == Path(__file__).parent:
-            item.add_marker(skip)

@@ -13,7 +13,11 @@ from django.test import Client
 
 from tests.conftest import ManagedProcess, _free_port, server_command
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(180),
+    pytest.mark.postgres_pass,  # fault injection runs once per CI run
+]
 
 
 def _session_cookie(user) -> str:

@@ -20,7 +20,11 @@ from tests.conftest import ManagedProcess, running_worker, server_command
 from tests.factories import submit_job
 from tests.integration.conftest import wait_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(240),
+    pytest.mark.postgres_pass,  # fault injection runs once per CI run
+]
 
 SERVICE_RESTART = 1012
 
