@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 
 class PrivateRedis:
@@ -60,3 +61,11 @@ def private_redis(tmp_path) -> Iterator[PrivateRedis]:
     redis.start()
     yield redis
     redis.kill()
+
+
+def session_cookie(user) -> str:
+    """A real session for `user`, known to allauth's usersessions too, as a browser would hold."""
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(user)
+    client.get("/studio/")
+    return client.cookies["sessionid"].value

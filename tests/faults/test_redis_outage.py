@@ -9,22 +9,15 @@ import json
 
 import pytest
 import websockets
-from django.test import Client
 
 from tests.conftest import ManagedProcess, _free_port, server_command
+from tests.faults.conftest import session_cookie
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(180),
     pytest.mark.postgres_pass,  # fault injection runs once per CI run
 ]
-
-
-def _session_cookie(user) -> str:
-    client = Client(SERVER_NAME="localhost")
-    client.force_login(user)
-    client.get("/studio/")
-    return client.cookies["sessionid"].value
 
 
 async def _open(port: int, cookie: str):
@@ -80,7 +73,7 @@ def test_sockets_come_back_by_themselves_when_redis_returns(
     try:
         server.wait_for_output("Application startup complete", timeout=60)
         before, ended, during, after = asyncio.run(
-            _outage(port, _session_cookie(tester), private_redis)
+            _outage(port, session_cookie(tester), private_redis)
         )
         assert before == "snapshot"
         assert ended, "the open socket outlived the channel layer"

@@ -12,12 +12,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import websockets
-from django.test import Client
 
 from generation.models import Job
 from review.models import Output
 from tests.conftest import ManagedProcess, running_worker, server_command
 from tests.factories import submit_job
+from tests.faults.conftest import session_cookie
 from tests.integration.conftest import wait_for
 
 pytestmark = [
@@ -27,13 +27,6 @@ pytestmark = [
 ]
 
 SERVICE_RESTART = 1012
-
-
-def _session_cookie(user) -> str:
-    client = Client(SERVER_NAME="localhost")
-    client.force_login(user)
-    client.get("/studio/")  # the session is known to allauth's usersessions as well
-    return client.cookies["sessionid"].value
 
 
 async def _close_code_after_sigterm(url: str, cookie: str, server: ManagedProcess) -> int | None:
@@ -63,7 +56,7 @@ def test_sigterm_to_the_web_server_closes_sockets_with_service_restart(
     try:
         server.wait_for_output("Application startup complete", timeout=60)
         code = asyncio.run(
-            _close_code_after_sigterm(f"http://127.0.0.1:{port}", _session_cookie(tester), server)
+            _close_code_after_sigterm(f"http://127.0.0.1:{port}", session_cookie(tester), server)
         )
         assert code == SERVICE_RESTART
         # Within its grace period, cleanly (uvicorn re-raises the signal it handled: -SIGTERM).
