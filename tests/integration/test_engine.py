@@ -145,6 +145,13 @@ def test_one_testers_backlog_does_not_block_the_others_first_jobs(
     # so every later turn is a dispatch decision taken when a job finishes.
     d1 = _submit(dora, "D1", LONG)
     d2 = _submit(dora, "D2", SHORT)
+    # Both must be handed out before the backlog arrives: a dispatcher slower than this test
+    # would otherwise weigh D2 against A1 in one decision (and rightly give A1 the turn).
+    wait_for(
+        lambda: Job.objects.filter(id=d2.id, dispatched_at__isnull=False).exists(),
+        30,
+        "the woken dispatcher to hand out D2",
+    )
     _running(d1, step=0)  # claimed: its worker now loads the model and renders 40 steps
     backlog = [
         _submit(ada, "A1", SHORT),
