@@ -9,6 +9,11 @@ import os
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
 os.environ.setdefault("VERNISSAGE_CACHE_PREFIX", "vernissage-test")
 os.environ.setdefault("VERNISSAGE_CHANNEL_PREFIX", "vernissage-test")
+# The suite's walks send thousands of requests as one user: rates far above them. The throttle
+# tests (tests/api/test_throttling.py) set small rates of their own.
+os.environ.setdefault(
+    "API_THROTTLE_RATES", '{"api": "100000/minute", "job_submit": "100000/minute"}'
+)
 
 from config.settings import *  # noqa: F403
 from config.settings import DATA_DIR

@@ -49,15 +49,17 @@ def _clean_redis_test_db() -> None:
 
 
 def _forget_rate_limits() -> None:
-    """allauth counts attempts in the real Redis cache: forget ours (and only ours) around a test.
+    """allauth and the API's throttles count requests in the real Redis cache: forget ours (and
+    only ours) around a test.
 
     A scoped delete rather than `cache.clear()`, which would flush the whole Redis database
     (Celery messages of a worker another test started included).
     """
     client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
-    pattern = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}*allauth*"
-    for key in client.scan_iter(match=pattern, count=1000):
-        client.delete(key)
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    for pattern in (f"{prefix}*allauth*", f"{prefix}*throttle_*"):
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.delete(key)
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,15 @@ from typing import Any
 
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from access.api.throttling import rate_headers
 
 
 class ApiView(APIView):
     """An APIView that answers a method it does not implement with 405 before authentication and
-    permission checks run.
+    permission checks run, and tells every caller where it stands with the rate limits.
 
     DRF checks permissions first, so `PUT /api/v1/jobs/` with a token answered 403 ("this token
     cannot use this endpoint") and made a wrong method look like a missing grant. The method is the
@@ -23,3 +26,11 @@ class ApiView(APIView):
         if method not in self.http_method_names or not hasattr(self, method):
             raise MethodNotAllowed(request.method or "")
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in rate_headers(request).items():
+            response[name] = value
+        return response
