@@ -3,12 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from access.api.conditional import conditional_response
@@ -177,7 +176,7 @@ def _idempotency_key(request: AuthenticatedRequest) -> str:
 def _visible_job(request: AuthenticatedRequest, job_id: Any):
     job = job_visible_to(job_id=job_id, user=request.user)
     if job is None:
-        raise Http404("No such job.")
+        raise NotFound("No such job.")
     return job
 
 
