@@ -62,8 +62,8 @@ def personas(tester, reviewer) -> dict[str, dict[str, str]]:
 @pytest.fixture
 def wsgi_app(db) -> Iterator[Any]:
     """Django's WSGI handler, keeping the test's connection (and transaction) across requests:
-    a request closes the connection as it starts and ends, which Django's own test client prevents the same
-    way."""
+    a request closes the connection as it starts and ends; Django's test client prevents that
+    the same way."""
     for signal in (request_started, request_finished):
         signal.disconnect(close_old_connections)
     yield get_wsgi_application()
