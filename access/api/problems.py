@@ -149,12 +149,20 @@ def _as_problem(response: HttpResponse) -> HttpResponse:
     for name, value in response.items():
         if name.lower().startswith("ratelimit-"):
             replacement[name] = value
+    replacement.cookies = response.cookies  # a sign-out's expired session cookie, for one
     return replacement
 
 
 def _old_detail(response: HttpResponse) -> tuple[str, dict[str, Any] | None]:
-    """The message of a JSON error body (`detail`, or field errors); nothing from HTML."""
-    if getattr(response, "streaming", False) or "json" not in response.get("Content-Type", ""):
+    """The message of a JSON error body (`detail`, or field errors) or a short plain-text one;
+    nothing from HTML."""
+    content_type = response.get("Content-Type", "")
+    if getattr(response, "streaming", False):
+        return "", None
+    if content_type.startswith("text/plain"):
+        text = response.content.decode(errors="replace").strip()
+        return (text, None) if 0 < len(text) <= 500 else ("", None)
+    if "json" not in content_type:
         return "", None
     try:
         body = json.loads(response.content)
@@ -173,6 +181,7 @@ def _default_detail(status: int) -> str:
         404: "No API endpoint at this address; see /api/v1/docs/.",
         405: "This endpoint does not accept this method; see the Allow header.",
         400: "The request could not be read (too large or malformed).",
+        403: "This account's access has ended.",  # the standing check, before any API view
         413: "The request body is too large.",
     }.get(status, _phrase(status))
 

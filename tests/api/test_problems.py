@@ -9,6 +9,7 @@ from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
+from access.models import User
 from generation.models import Job
 from tests.api.conftest import JOB, post_json
 from tests.factories import make_job
@@ -131,6 +132,21 @@ def test_an_outage_is_a_503_problem_keeping_its_retry_after(tester, monkeypatch)
 
     assert "the database" in _problem(response, 503)["detail"]
     assert response["Retry-After"] == "30"
+
+
+def test_a_nul_byte_in_an_api_url_is_a_400_problem_saying_so(client):
+    response = client.get("/api/v1/jobs/%00/")
+
+    assert "NUL byte" in _problem(response, 400)["detail"]
+
+
+def test_a_session_whose_access_ended_is_a_403_problem_not_an_html_page(client, tester):
+    client.force_login(tester)
+    User.objects.filter(pk=tester.pk).update(standing=User.Standing.SUSPENDED)
+
+    response = client.get(reverse("api_jobs"))
+
+    assert _problem(response, 403)["detail"] == "This account's access has ended."
 
 
 def test_pages_outside_the_api_keep_their_html_errors(client, tester):
