@@ -15,6 +15,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 
 from access.api.problems import (
@@ -25,6 +26,7 @@ from access.api.problems import (
     VALIDATION,
     problem,
 )
+from access.api.views import MethodFirstMixin
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -150,3 +152,11 @@ def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer
         "results": item(many=True),
     }
     return type(name, (serializers.Serializer,), fields)
+
+
+class SchemaView(MethodFirstMixin, SpectacularAPIView):
+    """The schema at /api/v1/schema/ (YAML, or JSON with `?format=json`)."""
+
+
+class DocsView(MethodFirstMixin, SpectacularSwaggerView):
+    """Swagger UI at /api/v1/docs/, from our own static files."""

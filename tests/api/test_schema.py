@@ -90,3 +90,12 @@ def test_the_schema_answers_tokens_of_any_scope(client, tester, token_for):
     response = client.get("/api/v1/schema/", headers=token_for(tester, "outputs:read"))
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/api/v1/docs/", "/api/v1/schema/"])
+def test_a_wrong_method_on_the_docs_is_a_405_problem_whatever_it_accepts(client, url):
+    response = client.post(
+        url, "{}", content_type="application/json", headers={"accept": "application/json"}
+    )
+
+    assert response.status_code == 405 and response["Content-Type"].startswith(PROBLEM)
