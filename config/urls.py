@@ -20,9 +20,11 @@ urlpatterns = [
     path("", include("ops.urls")),
     path("", include("fairness.urls")),
     path("", include("provenance.urls")),
+    path("", include("webhooks.urls")),
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("review.api.urls")),
     path("api/v1/", include("provenance.api.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
 ]
 
 # An outage that escapes every view and middleware is a 503 naming the service, not a bare 500.
