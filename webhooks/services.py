@@ -283,6 +283,7 @@ def delivery_replay(*, delivery: Delivery, by: User) -> Delivery:
     (receivers that deduplicate by id recognise it), signed with the endpoint's current secret."""
     endpoint = delivery.endpoint
     _require_owner(endpoint, by)
+    delivery.refresh_from_db(fields=["state"])
     if delivery.state == Delivery.State.PENDING:
         raise WebhookError({"delivery": ["This delivery is still being attempted."]})
     if not endpoint.enabled:
