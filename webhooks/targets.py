@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from socket import getaddrinfo
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -71,7 +72,7 @@ def target_resolve(url: str) -> Target:
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        found = getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise Unresolvable(f"The host {host} does not resolve ({exc}).") from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
