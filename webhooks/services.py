@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from access.models import User
@@ -278,6 +279,22 @@ def _record(
     return delivery
 
 
+def deliveries_resend_lost(*, older_than: timedelta) -> int:
+    """Send again each pending delivery whose message looks lost (a crash between commit and send,
+    a Redis restart, a worker killed mid-attempt): due, or last touched, longer ago than
+    `older_than`. The database is the truth; a late original is fenced off by its attempt
+    number. Returns how many were sent."""
+    cutoff = timezone.now() - older_than
+    lost = Delivery.objects.filter(state=Delivery.State.PENDING).filter(
+        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, updated_at__lt=cutoff)
+    )
+    count = 0
+    for delivery in lost:
+        _send(delivery)
+        count += 1
+    return count
+
+
 def delivery_replay(*, delivery: Delivery, by: User) -> Delivery:
     """Send a finished delivery's event again, as a new delivery: same `webhook-id` and body
     (receivers that deduplicate by id recognise it), signed with the endpoint's current secret."""
@@ -311,6 +328,7 @@ __all__ = [
     "IssuedEndpoint",
     "WebhookError",
     "can_register",
+    "deliveries_resend_lost",
     "delivery_attempt",
     "delivery_replay",
     "endpoint_create",

@@ -4,9 +4,13 @@ and owners whose access has ended."""
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.utils import timezone
 
 from containment.services import tester_revoke as revoke  # not collected as a test
 from webhooks.models import Delivery, EventType
@@ -219,3 +223,27 @@ def test_the_body_is_json_with_type_timestamp_and_data(tester, endpoint_for, sen
     [delivery] = emit(committed, tester)
 
     assert set(json.loads(delivery.body)) == {"type", "timestamp", "data"}
+
+
+def test_a_lost_message_is_sent_again_from_the_database(
+    tester, endpoint_for, receiver, sent, committed
+):
+    endpoint_for(tester)
+    [delivery] = emit(committed, tester)
+    sent.messages.clear()  # the broker lost it
+    stale = timezone.now() - timedelta(minutes=11)
+    Delivery.objects.filter(pk=delivery.pk).update(updated_at=stale)
+
+    call_command("webhooks_resend", "--minutes", "10", stdout=io.StringIO())
+
+    assert sent.drain() == ["succeeded"] and len(receiver.requests) == 1
+
+
+def test_a_delivery_still_in_its_attempt_is_not_sent_again(tester, endpoint_for, sent, committed):
+    endpoint_for(tester)
+    emit(committed, tester)
+    sent.messages.clear()
+
+    call_command("webhooks_resend", "--minutes", "10", stdout=io.StringIO())
+
+    assert sent.messages == []
