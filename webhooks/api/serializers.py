@@ -77,3 +77,19 @@ class DeliverySerializer(serializers.ModelSerializer):
             "attempt_log",
         ]
         read_only_fields = fields
+
+
+class _Page(serializers.Serializer):
+    """One page of a list (`BoundedLimitOffsetPagination`): for the schema only."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
+class EndpointPageSerializer(_Page):
+    results = EndpointSerializer(many=True)
+
+
+class DeliveryPageSerializer(_Page):
+    results = DeliverySerializer(many=True)

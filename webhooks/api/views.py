@@ -16,7 +16,9 @@ from access.api.pagination import BoundedLimitOffsetPagination
 from access.api.views import ApiView
 from access.http import AuthenticatedRequest
 from webhooks.api.serializers import (
+    DeliveryPageSerializer,
     DeliverySerializer,
+    EndpointPageSerializer,
     EndpointSerializer,
     EndpointWithSecretSerializer,
     EndpointWriteSerializer,
@@ -34,6 +36,7 @@ from webhooks.services import (
 )
 
 READ, WRITE = "webhooks:read", "webhooks:write"
+TAGS = ["webhooks"]
 REFUSED = {400: OpenApiResponse(description="A field is wrong; the body names it.")}
 ABSENT = {404: OpenApiResponse(description="No such endpoint of yours.")}
 
@@ -65,11 +68,13 @@ class EndpointListView(ApiView):
     required_scopes = {"GET": READ, "POST": WRITE}
     serializer_class = EndpointWriteSerializer
 
-    @extend_schema(responses=EndpointSerializer(many=True))
+    @extend_schema(operation_id="webhooks_list", tags=TAGS, responses=EndpointPageSerializer)
     def get(self, request: AuthenticatedRequest) -> Response:
         return _paged(request, self, endpoints_of(request.user), EndpointSerializer)
 
     @extend_schema(
+        operation_id="webhooks_create",
+        tags=TAGS,
         request=EndpointWriteSerializer,
         responses={201: EndpointWithSecretSerializer, **REFUSED},
     )
@@ -87,11 +92,15 @@ class EndpointDetailView(ApiView):
     required_scopes = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
     serializer_class = EndpointWriteSerializer
 
-    @extend_schema(responses={200: EndpointSerializer, **ABSENT})
+    @extend_schema(
+        operation_id="webhooks_retrieve", tags=TAGS, responses={200: EndpointSerializer, **ABSENT}
+    )
     def get(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         return Response(EndpointSerializer(_own_endpoint(request, endpoint_id)).data)
 
     @extend_schema(
+        operation_id="webhooks_update",
+        tags=TAGS,
         request=EndpointWriteSerializer(partial=True),
         responses={200: EndpointSerializer, **REFUSED, **ABSENT},
     )
@@ -107,7 +116,7 @@ class EndpointDetailView(ApiView):
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         return Response(EndpointSerializer(endpoint).data)
 
-    @extend_schema(responses={204: None, **ABSENT})
+    @extend_schema(operation_id="webhooks_destroy", tags=TAGS, responses={204: None, **ABSENT})
     def delete(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         endpoint_delete(endpoint=_own_endpoint(request, endpoint_id), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -118,7 +127,12 @@ class EndpointRotateView(ApiView):
 
     required_scopes = {"POST": WRITE}
 
-    @extend_schema(request=None, responses={200: EndpointWithSecretSerializer, **ABSENT})
+    @extend_schema(
+        operation_id="webhooks_rotate",
+        tags=TAGS,
+        request=None,
+        responses={200: EndpointWithSecretSerializer, **ABSENT},
+    )
     def post(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         endpoint = _own_endpoint(request, endpoint_id)
         return Response(_issued(endpoint_rotate(endpoint=endpoint, by=request.user)))
@@ -129,7 +143,11 @@ class DeliveryListView(ApiView):
 
     required_scopes = {"GET": READ}
 
-    @extend_schema(responses={200: DeliverySerializer(many=True), **ABSENT})
+    @extend_schema(
+        operation_id="webhooks_deliveries_list",
+        tags=TAGS,
+        responses={200: DeliveryPageSerializer, **ABSENT},
+    )
     def get(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         endpoint = _own_endpoint(request, endpoint_id)
         return _paged(request, self, deliveries_of(endpoint), DeliverySerializer)
@@ -141,6 +159,8 @@ class DeliveryReplayView(ApiView):
     required_scopes = {"POST": WRITE}
 
     @extend_schema(
+        operation_id="webhooks_deliveries_replay",
+        tags=TAGS,
         request=None,
         responses={
             202: DeliverySerializer,
