@@ -41,6 +41,8 @@ class Target:
 
 def target_parse(url: str) -> tuple[str, str, int, str]:
     """(scheme, host, port, path) of an absolute http(s) URL without credentials."""
+    if any(char.isspace() for char in url):
+        raise UnsafeTarget("The URL may not contain spaces.")
     try:
         parts = urlsplit(url)
         port = parts.port

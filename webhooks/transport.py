@@ -8,9 +8,11 @@ and the connection. HTTPS still verifies the certificate against the host name (
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 
@@ -33,8 +35,10 @@ class Answer:
 
 
 def post(target: Target, *, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
+    """POST once; `timeout` bounds the whole attempt (connect, send, answer), not each read."""
     started = time.monotonic()
     connection = _connection(target, timeout)
+    deadline = _Deadline(connection, timeout)
     try:
         connection.request(
             "POST", target.path, body=body, headers={**headers, "user-agent": USER_AGENT}
@@ -43,10 +47,33 @@ def post(target: Target, *, body: bytes, headers: dict[str, str], timeout: float
         snippet = response.read(SNIPPET_BYTES).decode("utf-8", errors="replace")
         error = "" if response.status < 300 or response.status >= 400 else _redirect(response)
         return Answer(response.status, snippet, error, _since(started))
-    except (OSError, http.client.HTTPException) as exc:
-        return Answer(None, "", _describe(exc, timeout), _since(started))
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        error = f"No answer within {timeout:g} s." if deadline.passed else _describe(exc, timeout)
+        return Answer(None, "", error, _since(started))
     finally:
+        deadline.cancel()
         connection.close()
+
+
+class _Deadline:
+    """http.client's timeout bounds each socket operation only: a server dripping its answer a
+    byte at a time could hold an attempt (and the worker) for ever. At the deadline the socket
+    is shut down, which ends the read in progress."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.connection, self.passed = connection, False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.passed = True
+        if self.connection.sock is not None:
+            with contextlib.suppress(OSError):
+                self.connection.sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _connection(target: Target, timeout: float) -> http.client.HTTPConnection:

@@ -4,6 +4,7 @@ with its own code, and fixtures that send deliveries through the task function i
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -50,8 +51,8 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers each POST with the next scripted reply (an HTTP status, or "hang": no answer
-    for `hang_seconds`); 200 once the script runs out."""
+    """Answers each POST with the next scripted reply (an HTTP status; "hang": no answer for
+    `hang_seconds`; "drip": a 200 sent a byte every 0.1 s); 200 once the script runs out."""
 
     url: str
     script: list[int | str] = field(default_factory=list)
@@ -72,6 +73,14 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             reply = receiver.script.pop(0) if receiver.script else 200
             if reply == "hang":
                 receiver.release.wait(receiver.hang_seconds)
+                return
+            if reply == "drip":  # an answer a byte at a time: each read is quick, the whole is not
+                with contextlib.suppress(OSError):
+                    for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok":
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        if receiver.release.wait(0.1):
+                            return
                 return
             if reply in (301, 302, 307):
                 self.send_response(int(reply))

@@ -139,6 +139,20 @@ def test_a_timeout_is_logged_and_retried(tester, endpoint_for, receiver, sent, c
     assert first.status_code is None and "No answer within 0.5 s" in first.error
 
 
+def test_an_answer_dripped_a_byte_at_a_time_is_cut_at_the_timeout(
+    tester, endpoint_for, receiver, sent, committed
+):
+    """Each byte comes well within the socket timeout; the attempt as a whole may not take
+    longer than WEBHOOK_TIMEOUT_SECONDS (0.5 s here; the whole answer takes 4 s)."""
+    endpoint_for(tester)
+    receiver.script = ["drip"]
+    [delivery] = emit(committed, tester)
+
+    assert sent.drain(limit=1) == ["pending"]
+    first = delivery.attempt_log.get(number=1)
+    assert first.status_code is None and "No answer within 0.5 s" in first.error
+
+
 def test_a_redirect_is_not_followed(settings, tester, endpoint_for, receiver, sent, committed):
     settings.WEBHOOK_MAX_ATTEMPTS = 1
     endpoint_for(tester)

@@ -77,7 +77,8 @@ def test_a_name_resolving_to_a_private_address_is_refused(tester, dns):
         ("https://user:pw@hooks.example.test/", "user name or password"),
         ("https:///nohost", "no host"),
         ("https://hooks.example.test:99999/", "malformed"),
-        ("not a url", "https://"),
+        ("not a url", "spaces"),
+        ("https://hooks.example.test/a path", "spaces"),
     ],
 )
 def test_malformed_urls_are_refused_naming_why(tester, dns, url, why):
