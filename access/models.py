@@ -292,6 +292,8 @@ class ApiToken(models.Model):
         JOBS_WRITE = "jobs:write", "Submit jobs"
         JOBS_READ = "jobs:read", "Read jobs"
         OUTPUTS_READ = "outputs:read", "Read outputs"
+        WEBHOOKS_READ = "webhooks:read", "Read webhook endpoints and deliveries"
+        WEBHOOKS_WRITE = "webhooks:write", "Manage webhook endpoints"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=80)
