@@ -122,6 +122,17 @@ class StrictFloatSerializerField(serializers.FloatField):
         return value
 
 
+class StrictBooleanSerializerField(serializers.BooleanField):
+    """A JSON true or false: not "yes", not 1 (a form body's strings are parsed as DRF does)."""
+
+    default_error_messages = {"not_a_boolean": "Must be true or false, not {type}."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if _typed_input(self) and not isinstance(data, bool):
+            self.fail("not_a_boolean", type=json_type_name(data))
+        return super().to_internal_value(data)
+
+
 def json_type_name(value: Any) -> str:
     """How a client would name the JSON type it sent, for error messages."""
     if value is None:

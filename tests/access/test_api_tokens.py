@@ -65,10 +65,13 @@ def test_a_token_expires_in_30_days_by_default_and_at_most_90(tester):
     [
         ({"days": 91}, "Expiry must be between 1 and 90 days."),
         ({"days": 0}, "Expiry must be between 1 and 90 days."),
-        ({"scopes": []}, "Choose scopes from jobs:read, jobs:write, outputs:read (none given)."),
+        (
+            {"scopes": []},
+            "Choose scopes from jobs:read, jobs:write, outputs:read, outputs:write (none given).",
+        ),
         (
             {"scopes": ["jobs:read", "admin:all"]},
-            "Choose scopes from jobs:read, jobs:write, outputs:read (admin:all).",
+            "Choose scopes from jobs:read, jobs:write, outputs:read, outputs:write (admin:all).",
         ),
         ({"name": "   "}, "Give the token a name of 1 to 80 characters."),
         ({"name": "n" * 81}, "Give the token a name of 1 to 80 characters."),
