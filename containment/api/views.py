@@ -144,6 +144,8 @@ class ContainmentView(ApiView):
 
 
 class TesterContainmentView(ContainmentView):
+    serializer_class = TesterActionSerializer
+
     @_schema(
         "containment_tester",
         "Suspend, revoke (for good: tokens too) or reinstate one tester",
@@ -171,6 +173,8 @@ class TesterContainmentView(ContainmentView):
 
 
 class CohortContainmentView(ContainmentView):
+    serializer_class = CohortActionSerializer
+
     @_schema(
         "containment_cohort",
         "Suspend or reinstate a cohort",
@@ -197,6 +201,8 @@ class CohortContainmentView(ContainmentView):
 
 
 class ProgramContainmentView(ContainmentView):
+    serializer_class = ProgramActionSerializer
+
     @_schema(
         "containment_program",
         "Pause (the kill switch: every tester out at once) or resume the program",

@@ -24,7 +24,7 @@ class ParamsSerializer(serializers.Serializer):
 
 class ModelSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="What `model` takes when submitting a job.")
-    label = serializers.CharField()  # type: ignore[assignment]  (a field, not Field.label)
+    label = serializers.CharField()  # type: ignore[assignment]  # a field, not Field.label
     fps = serializers.IntegerField(help_text="Frames per second of the videos it makes.")
     defaults = ParamsSerializer(help_text="Used for every parameter a job leaves out.")
     limits = ParamsSerializer(help_text="The most this caller may ask for (cohort and model).")

@@ -73,6 +73,7 @@ class RerunJobSerializer(JobStateSerializer):
 
 class JobRerunView(ApiView):
     required_scopes = {"POST": "jobs:write"}
+    serializer_class = RerunSerializer
 
     @extend_schema(
         operation_id="jobs_rerun",

@@ -44,6 +44,7 @@ class OutputFeedbackView(ApiView):
     """GET: the caller's feedback on their output. POST: give (or replace) it."""
 
     required_scopes = {"GET": "outputs:read", "POST": "outputs:write"}
+    serializer_class = FeedbackSerializer
 
     @extend_schema(
         operation_id="outputs_feedback_retrieve",
@@ -136,6 +137,7 @@ class OutputFindingView(ApiView):
     """POST: file a finding on an output the caller can see (red-teamers and staff)."""
 
     required_scopes = {"POST": "outputs:write"}
+    serializer_class = FindingFileSerializer
 
     @extend_schema(
         operation_id="outputs_findings_create",
@@ -167,6 +169,7 @@ class FindingListView(ApiView):
     """GET: findings the caller filed (reviewers: every finding), newest first."""
 
     required_scopes = {"GET": "outputs:read"}
+    serializer_class = FindingFilterSerializer
 
     @extend_schema(
         operation_id="findings_list",
@@ -217,6 +220,7 @@ class FindingMoveView(ApiView):
 
     permission_classes = [ActiveTesterWithScopes, IsReviewer]
     required_scopes = {"POST": "review:write"}
+    serializer_class = FindingMoveSerializer
 
     @extend_schema(
         operation_id="findings_move",

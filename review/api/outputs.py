@@ -156,6 +156,7 @@ class OutputListView(ApiView):
     """GET: the caller's own outputs, newest first (`?state=&model=`)."""
 
     required_scopes = {"GET": "outputs:read"}
+    serializer_class = OutputFilterSerializer
 
     @extend_schema(
         operation_id="outputs_list",

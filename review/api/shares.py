@@ -80,6 +80,7 @@ class OutputShareView(ApiView):
     """POST: a new share link to one of the caller's approved outputs."""
 
     required_scopes = {"POST": "outputs:write"}
+    serializer_class = ShareCreateSerializer
 
     @extend_schema(
         operation_id="outputs_shares_create",
@@ -114,6 +115,7 @@ class ShareListView(ApiView):
     """GET: the caller's share links, newest first, with their view counts."""
 
     required_scopes = {"GET": "outputs:read"}
+    serializer_class = ShareListFilterSerializer
 
     @extend_schema(
         operation_id="shares_list",

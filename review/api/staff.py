@@ -57,6 +57,8 @@ class ClaimStateSerializer(serializers.Serializer):
 
 
 class ReviewClaimView(ReviewerView):
+    serializer_class = ClaimSerializer
+
     @extend_schema(
         operation_id="review_claim",
         tags=["staff"],
@@ -134,6 +136,8 @@ def _decide(output: Output, by, decision: str, reason: str, note: str) -> Output
 
 
 class ReviewDecisionView(ReviewerView):
+    serializer_class = DecisionSerializer
+
     @extend_schema(
         operation_id="review_decide",
         tags=["staff"],
@@ -181,12 +185,14 @@ class BulkDecisionSerializer(serializers.Serializer):
 
 class BulkOutcomeSerializer(serializers.Serializer):
     done = serializers.ListField(child=serializers.UUIDField())
-    errors = serializers.DictField(  # type: ignore[assignment]  (a field: see ProblemSerializer)
+    errors = serializers.DictField(  # type: ignore[assignment]  # a field: see ProblemSerializer
         child=serializers.CharField(), help_text="Per output id, why it was not decided."
     )
 
 
 class ReviewBulkView(ReviewerView):
+    serializer_class = BulkDecisionSerializer
+
     @extend_schema(
         operation_id="review_bulk_decide",
         tags=["staff"],
