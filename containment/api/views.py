@@ -17,7 +17,7 @@ from access.api.conflict import Conflict
 from access.api.openapi import errors
 from access.api.permissions import ActiveTesterWithScopes
 from access.api.views import ApiView
-from access.fields import TextSerializerField
+from access.fields import ChoiceSerializerField, TextSerializerField
 from access.http import AuthenticatedRequest
 from access.models import Cohort, User
 from access.services import (
@@ -61,7 +61,7 @@ def _action_serializer(name: str, actions: tuple[str, ...]) -> type[serializers.
         return attrs
 
     fields = {
-        "action": serializers.ChoiceField(choices=[(a, a) for a in actions]),
+        "action": ChoiceSerializerField(choices=[(a, a) for a in actions]),
         "reason": TextSerializerField(required=False, allow_blank=True, default="", max_length=500),
         "validate": validate,
     }

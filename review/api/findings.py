@@ -14,7 +14,7 @@ from access.api.lists import page_of, page_response
 from access.api.openapi import errors
 from access.api.permissions import ActiveTesterWithScopes
 from access.api.views import ApiView
-from access.fields import StrictIntegerSerializerField, TextSerializerField
+from access.fields import ChoiceSerializerField, StrictIntegerSerializerField, TextSerializerField
 from access.http import AuthenticatedRequest
 from review.api.outputs import visible_output
 from review.api.views import IsReviewer
@@ -101,20 +101,20 @@ class FindingSerializer(serializers.Serializer):
 
 
 class FindingFileSerializer(serializers.Serializer):
-    category = serializers.ChoiceField(choices=Finding.Category.choices)
-    severity = serializers.ChoiceField(choices=Finding.Severity.choices)
+    category = ChoiceSerializerField(choices=Finding.Category.choices)
+    severity = ChoiceSerializerField(choices=Finding.Severity.choices)
     description = TextSerializerField(max_length=NOTE_MAX_CHARS)
 
 
 class FindingMoveSerializer(serializers.Serializer):
-    to = serializers.ChoiceField(choices=Finding.State.choices)
+    to = ChoiceSerializerField(choices=Finding.State.choices)
     note = TextSerializerField(
         required=False, allow_blank=True, default="", max_length=NOTE_MAX_CHARS
     )
 
 
 class FindingFilterSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=Finding.State.choices, required=False)
+    state = ChoiceSerializerField(choices=Finding.State.choices, required=False)
     output = serializers.UUIDField(required=False)
 
 

@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from access.api.lists import page_of, page_response
 from access.api.openapi import ProblemSerializer, errors
 from access.api.views import ApiView
-from access.fields import TextSerializerField
+from access.fields import ChoiceSerializerField, TextSerializerField
 from access.http import AuthenticatedRequest
 from access.models import ApiToken
 from review.media import (
@@ -148,7 +148,7 @@ OUTPUT_EXAMPLE = {
 class OutputFilterSerializer(serializers.Serializer):
     """The list's query parameters."""
 
-    state = serializers.ChoiceField(choices=Output.State.choices, required=False)
+    state = ChoiceSerializerField(choices=Output.State.choices, required=False)
     model = TextSerializerField(max_length=40, required=False)
 
 

@@ -16,7 +16,7 @@ from access.api.conflict import Conflict
 from access.api.openapi import errors
 from access.api.permissions import ActiveTesterWithScopes
 from access.api.views import ApiView
-from access.fields import StrictBooleanSerializerField, TextSerializerField
+from access.fields import ChoiceSerializerField, StrictBooleanSerializerField, TextSerializerField
 from access.http import AuthenticatedRequest
 from review.api.outputs import ReviewSerializer, visible_output
 from review.api.views import IsReviewer
@@ -110,7 +110,7 @@ def _check_reason_and_note(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class DecisionSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=[(d, d) for d in DECISIONS])
+    decision = ChoiceSerializerField(choices=[(d, d) for d in DECISIONS])
     reason = TextSerializerField(required=False, allow_blank=True, default="", max_length=200)
     note = TextSerializerField(
         required=False, allow_blank=True, default="", max_length=NOTE_MAX_CHARS
@@ -173,7 +173,7 @@ class BulkDecisionSerializer(serializers.Serializer):
     output_ids = serializers.ListField(
         child=serializers.UUIDField(), min_length=1, max_length=BULK_MAX_ITEMS
     )
-    decision = serializers.ChoiceField(choices=[(d, d) for d in BULK_DECISIONS])
+    decision = ChoiceSerializerField(choices=[(d, d) for d in BULK_DECISIONS])
     reason = TextSerializerField(required=False, allow_blank=True, default="", max_length=200)
     note = TextSerializerField(
         required=False, allow_blank=True, default="", max_length=NOTE_MAX_CHARS

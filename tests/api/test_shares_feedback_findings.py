@@ -183,6 +183,7 @@ def test_a_reviewer_lists_every_finding_and_moves_one(reviewer, red_teamer, toke
     ("body", "field"),
     [
         ({"category": "nope", "severity": "low", "description": "x"}, "category"),
+        ({"category": "x\ud800y", "severity": "low", "description": "x"}, "category"),
         ({"category": "other", "severity": "extreme", "description": "x"}, "severity"),
         ({"category": "other", "severity": "low", "description": ""}, "description"),
         ({"category": "other", "severity": "low"}, "description"),

@@ -157,6 +157,9 @@ def test_a_bulk_decision_reports_each_item(tester, reviewer, token_client, outpu
     ("name", "body", "field"),
     [
         ("api_review_decision", {"decision": "maybe"}, "decision"),
+        # A lone surrogate quoted back in the refusal made the answer unencodable: a 500.
+        ("api_review_decision", {"decision": "x\ud800y"}, "decision"),
+        ("api_review_decision", {"decision": 1}, "decision"),
         ("api_review_decision", {"decision": "reject"}, "reason"),
         ("api_review_decision", {"decision": "reject", "reason": "I dislike it"}, "reason"),
         ("api_review_decision", {"decision": "changes"}, "note"),
@@ -280,6 +283,7 @@ def test_staff_accounts_are_not_contained_through_the_tester_endpoint(
     ("name", "body", "field"),
     [
         ("api_contain_tester", {"action": "explode", "reason": "x"}, "action"),
+        ("api_contain_tester", {"action": "x\ud800y", "reason": "x"}, "action"),
         ("api_contain_tester", {"action": "suspend"}, "reason"),
         ("api_contain_tester", {"action": "revoke", "reason": "   "}, "reason"),
         ("api_contain_tester", {"action": "suspend", "reason": "x" * 501}, "reason"),
