@@ -111,8 +111,13 @@ def output_visible_to(*, output_id: UUID | str, user: User) -> Output | None:
 
 
 def outputs_of(*, owner: User, state: str = "", model: str = "") -> QuerySet[Output]:
-    """`owner`'s outputs, newest first, optionally of one review state or model."""
-    outputs = Output.objects.filter(job__owner=owner).select_related("job", "job__owner")
+    """`owner`'s outputs, newest first, optionally of one review state or model, with their
+    approval counts (`approval_count`), all in one query per page."""
+    outputs = (
+        Output.objects.filter(job__owner=owner)
+        .select_related("job", "job__owner")
+        .annotate(approval_count=Count("approvals"))
+    )
     if state:
         outputs = outputs.filter(state=state)
     if model:

@@ -8,7 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core import signing
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from access.services import token_revoke
@@ -35,6 +37,21 @@ def test_the_list_holds_only_the_callers_outputs_newest_first(
     page = token_client(tester).get(reverse("api_outputs")).json()
 
     assert [item["id"] for item in page["results"]] == [str(newer.id), str(older.id)]
+
+
+def test_the_list_costs_the_same_queries_for_one_output_or_many(tester, token_client, outputs_dir):
+    client = token_client(tester)
+    make_output(tester)
+    client.get(reverse("api_outputs"))  # the token's first use is recorded once
+
+    with CaptureQueriesContext(connection) as one:
+        assert len(client.get(reverse("api_outputs")).json()["results"]) == 1
+    for _ in range(4):
+        make_output(tester, state=Output.State.APPROVED)
+    with CaptureQueriesContext(connection) as five:
+        assert len(client.get(reverse("api_outputs")).json()["results"]) == 5
+
+    assert len(five.captured_queries) == len(one.captured_queries)
 
 
 def test_the_list_filters_by_review_state_and_model(tester, token_client, outputs_dir):
