@@ -309,3 +309,21 @@ def test_a_bad_containment_request_is_a_400_naming_the_field(
     assert field in response.content.decode()
     assert AuditEntry.objects.count() == entries
     assert User.objects.get(pk=tester.pk).may_act()
+
+
+def test_the_token_page_offers_staff_scopes_only_to_staff_who_may_hold_them(
+    client, tester, reviewer
+):
+    offered = {}
+    for user in (tester, reviewer):
+        client.force_login(user)
+        form = client.get(reverse("tokens")).context["form"]
+        offered[user.email] = {value for value, _label in form.fields["scopes"].choices}
+    client.force_login(tester)
+    refused = client.post(reverse("tokens"), {"name": "x", "scopes": ["review:write"], "days": 7})
+
+    assert "review:write" not in offered[tester.email]
+    assert {"review:write", "outputs:read"} <= offered[reviewer.email]
+    assert "access:admin" not in offered[reviewer.email]
+    assert "scopes" in refused.context["form"].errors
+    assert not ApiToken.objects.exists()
