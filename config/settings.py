@@ -369,6 +369,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "access.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Read when a view module is imported: `extend_schema` builds on the class named here.
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # --- Security -------------------------------------------------------------------------------------

@@ -6,20 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.test import override_settings
 from drf_spectacular.generators import SchemaGenerator
 
 pytestmark = pytest.mark.django_db
 
-SCHEMA_CLASS = "drf_spectacular.openapi.AutoSchema"
-
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
-    rest = {**settings.REST_FRAMEWORK, "DEFAULT_SCHEMA_CLASS": SCHEMA_CLASS}
-    with override_settings(REST_FRAMEWORK=rest):
-        return SchemaGenerator().get_schema(request=None, public=True)
+    return SchemaGenerator().get_schema(request=None, public=True)
 
 
 def _operations(schema: dict[str, Any]):
