@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include("review.api.urls")),
     path("api/v1/", include("provenance.api.urls")),
     path("api/v1/", include("webhooks.api.urls")),
+    path("api/v1/", include("containment.api.urls")),
 ]
 
 # An outage that escapes every view and middleware is a 503 naming the service, not a bare 500.

@@ -65,6 +65,7 @@ from access.services import invitation_create, terms_accept, terms_publish, toke
 from fairness.services import appeal_file, legal_hold_place, use_request_create
 from generation.models import Job
 from provenance.models import Trace
+from review.media import download_sign
 from review.models import Finding, Output, ShareLink
 from review.services import feedback_submit, finding_file, share_link_create
 from tests.conftest import totp_enable
@@ -245,8 +246,13 @@ def world(db, tester, other_tester, reviewer, outputs_dir) -> dict[str, Any]:
     assert pending.id and other_tester.pk and ShareLink.objects.exists()
     return {
         "personas": {"anonymous": None, "tester": tester, "reviewer": reviewer, "admin": admin},
-        # Path values no page links to (invitation codes are only ever mailed).
-        "known": {"code": invitation.code, "token": link.token},
+        # Path values no page links to (invitation codes are only ever mailed; a signed download
+        # link is only ever in an API answer).
+        "known": {
+            "code": invitation.code,
+            "token": link.token,
+            "signed": download_sign(output=approved, user=tester, file="video", token=None).signed,
+        },
     }
 
 
