@@ -432,6 +432,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "WebhookEventEnum": "webhooks.models.EventType",
         "WebhookDeliveryStateEnum": "webhooks.models.Delivery.State",
+        "JobStateEnum": "generation.models.Job.State",
+        "OutputStateEnum": "review.models.Output.State",
+        "FindingStateEnum": "review.models.Finding.State",
     },
 }
 

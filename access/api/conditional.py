@@ -21,9 +21,13 @@ def etag_of(data: Any) -> str:
     return '"' + hashlib.sha256(canonical.encode()).hexdigest()[:32] + '"'
 
 
-def conditional_response(request: Request, data: Any) -> Response:
-    """200 with `data` and its ETag, or 304 when the client's If-None-Match already names it."""
-    tag = etag_of(data)
+def conditional_response(request: Request, data: Any, *, tag_data: Any = None) -> Response:
+    """200 with `data` and its ETag, or 304 when the client's If-None-Match already names it.
+
+    `tag_data`, when given, is what the tag is computed over instead of `data`: the
+    representation less the parts made afresh on every read (an output's signed links, which
+    would otherwise give every read a new tag)."""
+    tag = etag_of(data if tag_data is None else tag_data)
     if _matches(request.headers.get("If-None-Match", ""), tag):
         response = Response(status=status.HTTP_304_NOT_MODIFIED)
     else:

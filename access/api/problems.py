@@ -40,6 +40,22 @@ TITLES = {
 }
 
 
+class Conflict(exceptions.APIException):
+    """409: the request is well-formed, but the object's state does not allow it now (already
+    decided, claimed by another reviewer, not approved yet, already suspended)."""
+
+    status_code = 409
+    default_detail = "The object's state does not allow this now."
+    default_code = "conflict"
+
+
+# The `type` of problems raised as a DRF exception; any other is `about:blank`.
+_EXCEPTION_TYPES: dict[type[exceptions.APIException], str] = {
+    exceptions.Throttled: RATE_LIMITED,
+    Conflict: CONFLICT,
+}
+
+
 def problem(
     status: int,
     detail: str,
@@ -90,7 +106,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     else:
         detail = getattr(exc, "detail", "") or _phrase(response.status_code)
-        type_ = RATE_LIMITED if isinstance(exc, exceptions.Throttled) else "about:blank"
+        type_ = next(
+            (name for kind, name in _EXCEPTION_TYPES.items() if isinstance(exc, kind)),
+            "about:blank",
+        )
         body = problem(response.status_code, str(detail), type_=type_)
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE

@@ -5,7 +5,9 @@ responses, the rate-limit headers and the bearer scheme. Annotate an operation w
                    parameters=RATE_LIMIT_HEADERS)
 
 `ERRORS` holds what any authenticated operation may answer (400, 401, 403, 429, 503); `problems()`
-adds the codes particular to one (404, 409, 422, …), each as `application/problem+json`.
+adds the codes particular to one (404, 409, 410, 422, …), each as `application/problem+json`.
+Lists add `PAGE_PARAMETERS` and answer `paginated(Item)`; conditional reads add
+`IF_NONE_MATCH` and `NOT_MODIFIED` (access.api.conditional).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 
+from access.api.pagination import MAX_PAGE_SIZE
 from access.api.problems import (
+    CONFLICT,
     IDEMPOTENCY_CONFLICT,
     PROBLEM_CONTENT_TYPE,
     QUOTA_EXCEEDED,
@@ -54,6 +58,7 @@ _DESCRIPTIONS = {
     403: "The account or token may not do this (standing, role, or a missing token scope).",
     404: "No such object visible to the caller.",
     409: "Not possible in the object's current state.",
+    410: "The signed download link has expired: ask the API for a new one.",
     413: "The request body is too large.",
     415: "The request's Content-Type is not accepted here.",
     422: "The Idempotency-Key was used before with a different request.",
@@ -71,7 +76,8 @@ _EXAMPLES: dict[int, dict[str, Any]] = {
     401: problem(401, "Invalid API token."),
     403: problem(403, "This token lacks the scope 'jobs:write'."),
     404: problem(404, "No such job."),
-    409: problem(409, "This job has already finished."),
+    409: problem(409, "This job has already finished.", type_=CONFLICT),
+    410: problem(410, "This download link has expired: ask the API for a new one."),
     413: problem(413, "The request body is too large."),
     415: problem(415, 'Unsupported media type "text/plain" in request.'),
     422: problem(
@@ -96,12 +102,15 @@ QUOTA_EXAMPLE = problem(
 )
 
 
-def problems(*codes: int) -> dict[tuple[int, str], OpenApiResponse]:
-    """Problem responses for `codes`, keyed for drf-spectacular's `responses=` by media type."""
+def problems(
+    *codes: int, descriptions: dict[int, str] | None = None
+) -> dict[tuple[int, str], OpenApiResponse]:
+    """Problem responses for `codes`, keyed for drf-spectacular's `responses=` by media type;
+    `descriptions` says what a code means for one operation, where the general words do not."""
     return {
         (code, PROBLEM_CONTENT_TYPE): OpenApiResponse(
             response=ProblemSerializer,
-            description=_DESCRIPTIONS[code],
+            description=(descriptions or {}).get(code, _DESCRIPTIONS[code]),
             examples=[
                 OpenApiExample(f"problem-{code}", value=_EXAMPLES[code], status_codes=[code])
             ],
@@ -127,6 +136,21 @@ RATE_LIMIT_HEADERS = [
         ("RateLimit-Reset", "Seconds until a request is counted off the window."),
     )
 ]
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description=f"Page size, at most {MAX_PAGE_SIZE}."),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous`."),
+]
+
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The ETag of a previous read: 304 without a body if nothing has changed.",
+)
+NOT_MODIFIED = OpenApiResponse(description="Not modified since the ETag sent (no body).")
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -13,9 +13,9 @@ from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from access.api.conflict import Conflict
-from access.api.openapi import errors
 from access.api.permissions import ActiveTesterWithScopes
+from access.api.problems import Conflict
+from access.api.schema import ERRORS, RATE_LIMIT_HEADERS, problems
 from access.api.views import ApiView
 from access.fields import ChoiceSerializerField, TextSerializerField
 from access.http import AuthenticatedRequest
@@ -120,8 +120,9 @@ def _schema(operation_id: str, summary: str, request, example_request: dict, sco
         operation_id=operation_id,
         tags=["staff"],
         summary=summary,
+        parameters=[*RATE_LIMIT_HEADERS],
         request=request,
-        responses={200: ContainmentResultSerializer, **errors(400, 404, 409)},
+        responses={200: ContainmentResultSerializer, **ERRORS, **problems(404, 409)},
         examples=[
             OpenApiExample("Request", value=example_request, request_only=True),
             OpenApiExample(

@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from access.api.openapi import errors
+from access.api.schema import ERRORS, RATE_LIMIT_HEADERS
 from access.api.views import ApiView
 from access.http import AuthenticatedRequest
 from generation.quotas import Budget, Limits, budget_for, limits_for
@@ -81,7 +81,8 @@ class ModelListView(ApiView):
         operation_id="models_list",
         tags=["models"],
         summary="Models the caller may use",
-        responses={200: ModelListSerializer, **errors()},
+        parameters=[*RATE_LIMIT_HEADERS],
+        responses={200: ModelListSerializer, **ERRORS},
         examples=[OpenApiExample("One model", value={"models": [MODEL_EXAMPLE]})],
     )
     def get(self, request: AuthenticatedRequest) -> Response:
@@ -114,7 +115,8 @@ class BudgetView(ApiView):
         operation_id="budget_retrieve",
         tags=["models"],
         summary="The caller's quotas: used, left, and when they reset",
-        responses={200: BudgetSerializer, **errors()},
+        parameters=[*RATE_LIMIT_HEADERS],
+        responses={200: BudgetSerializer, **ERRORS},
         examples=[
             OpenApiExample(
                 "Half used",

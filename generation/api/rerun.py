@@ -4,20 +4,33 @@ Idempotency-Key as creating a job (`job_rerun` calls `job_submit`)."""
 
 from __future__ import annotations
 
-from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from access.api.openapi import errors
+from access.api.schema import ERRORS, QUOTA_EXAMPLE, RATE_LIMIT_HEADERS, problems
 from access.api.views import ApiView
 from access.fields import TextSerializerField
 from access.http import AuthenticatedRequest
-from generation.api.serializers import JobSubmitSerializer
-from generation.api.views import IDEMPOTENCY_HEADER, _idempotency_key
+from generation.api.serializers import JobSerializer, JobSubmitSerializer
+from generation.api.views import (
+    IDEMPOTENCY_PARAMETER,
+    JOB_EXAMPLE,
+    JOB_ID_PARAMETER,
+    idempotency_conflict_response,
+    idempotency_key,
+    quota_response,
+    visible_job,
+)
 from generation.progress import job_event
-from generation.selectors import job_visible_to
-from generation.services import PROMPT_MAX_CHARS, JobRejected, job_rerun
+from generation.services import (
+    PROMPT_MAX_CHARS,
+    IdempotencyConflict,
+    JobRejected,
+    QuotaExceeded,
+    job_rerun,
+)
 
 
 class RerunSerializer(JobSubmitSerializer):
@@ -38,36 +51,7 @@ class RerunSerializer(JobSubmitSerializer):
         return data
 
 
-class OutputStateSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    state = serializers.CharField()
-    state_label = serializers.CharField()
-    reason = serializers.CharField()
-    note = serializers.CharField()
-    video_url = serializers.CharField()
-    poster_url = serializers.CharField()
-
-
-class JobStateSerializer(serializers.Serializer):
-    """A job as the jobs endpoints and the sockets show it."""
-
-    id = serializers.UUIDField()
-    owner_id = serializers.IntegerField()
-    model = serializers.CharField()
-    prompt = serializers.CharField()
-    state = serializers.CharField()
-    state_label = serializers.CharField()
-    step = serializers.IntegerField()
-    total_steps = serializers.IntegerField()
-    percent = serializers.IntegerField()
-    eta_s = serializers.FloatField(allow_null=True)
-    queue_position = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField(allow_blank=True)
-    created_at = serializers.CharField()
-    output = OutputStateSerializer(allow_null=True)
-
-
-class RerunJobSerializer(JobStateSerializer):
+class RerunJobSerializer(JobSerializer):
     parent_id = serializers.UUIDField(help_text="The job whose settings were reused.")
 
 
@@ -79,26 +63,36 @@ class JobRerunView(ApiView):
         operation_id="jobs_rerun",
         tags=["jobs"],
         summary="Submit a new job with this job's settings (reuse settings)",
+        description="The same rules as submitting a job: a used-up quota is the same 429 "
+        "(`quota`, `resets_at`), a reused Idempotency-Key with another body a 422.",
         request=RerunSerializer,
-        parameters=[
-            OpenApiParameter(
-                IDEMPOTENCY_HEADER,
-                str,
-                OpenApiParameter.HEADER,
-                required=False,
-                description="A retry with the same key returns the same job (200, not 201).",
-            )
-        ],
-        responses={201: RerunJobSerializer, 200: RerunJobSerializer, **errors(400, 404)},
+        parameters=[JOB_ID_PARAMETER, IDEMPOTENCY_PARAMETER, *RATE_LIMIT_HEADERS],
+        responses={
+            201: OpenApiResponse(RerunJobSerializer, description="Queued."),
+            200: OpenApiResponse(RerunJobSerializer, description="The job the key named."),
+            **ERRORS,
+            **problems(404, 415, 422),
+        },
         examples=[
             OpenApiExample("Same settings, new seed", value={"seed": None}, request_only=True),
             OpenApiExample("Longer", value={"num_frames": 49}, request_only=True),
+            OpenApiExample(
+                "queued",
+                value={**JOB_EXAMPLE, "parent_id": "0f6c1a52-3e1b-4a43-a7d4-8d2e8cb1f0aa"},
+                response_only=True,
+                status_codes=[201],
+            ),
+            OpenApiExample(
+                "quota",
+                value=QUOTA_EXAMPLE,
+                response_only=True,
+                status_codes=[429],
+                media_type="application/problem+json",
+            ),
         ],
     )
     def post(self, request: AuthenticatedRequest, job_id) -> Response:
-        parent = job_visible_to(job_id=job_id, user=request.user)
-        if parent is None:
-            raise Http404("No such job.")
+        parent = visible_job(request, job_id)
         serializer = RerunSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -106,10 +100,14 @@ class JobRerunView(ApiView):
                 parent=parent,
                 by=request.user,
                 overrides=serializer.overrides(),
-                client_token=_idempotency_key(request),
+                client_token=idempotency_key(request),
             )
+        except QuotaExceeded as exc:
+            return quota_response(exc)
+        except IdempotencyConflict:
+            return idempotency_conflict_response()
         except JobRejected as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError(exc.errors) from None
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         body = RerunJobSerializer({**job_event(job).as_dict(), "parent_id": parent.id}).data
         return Response(body, status=code)

@@ -7,6 +7,7 @@ from access.fields import (
     StrictIntegerSerializerField,
     TextSerializerField,
 )
+from generation.models import Job
 from generation.services import CANCEL_REASON_MAX_CHARS, PROMPT_MAX_CHARS, SEED_MAX, JobRequest
 
 
@@ -49,7 +50,9 @@ class JobCancelSerializer(serializers.Serializer):
 # --- responses: documentation of what the views answer (they build the payloads themselves) -------
 
 
-class OutputSerializer(serializers.Serializer):
+class JobOutputSerializer(serializers.Serializer):
+    """The output a job made, as the job payload carries it (the full one: GET /outputs/<id>/)."""
+
     id = serializers.UUIDField()
     state = serializers.CharField(help_text="Review state: pending, approved, rejected, …")
     state_label = serializers.CharField()
@@ -66,9 +69,7 @@ class JobSerializer(serializers.Serializer):
     owner_id = serializers.IntegerField()
     model = serializers.CharField()
     prompt = serializers.CharField()
-    state = serializers.ChoiceField(
-        choices=["queued", "running", "succeeded", "failed", "cancelled"]
-    )
+    state = serializers.ChoiceField(choices=Job.State.choices)
     state_label = serializers.CharField()
     step = serializers.IntegerField()
     total_steps = serializers.IntegerField()
@@ -79,4 +80,4 @@ class JobSerializer(serializers.Serializer):
     )
     error = serializers.CharField()
     created_at = serializers.DateTimeField()
-    output = OutputSerializer(allow_null=True)
+    output = JobOutputSerializer(allow_null=True)

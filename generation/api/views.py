@@ -13,7 +13,16 @@ from rest_framework.response import Response
 from access.api.conditional import conditional_response
 from access.api.pagination import BoundedCursorPagination
 from access.api.problems import CONFLICT, IDEMPOTENCY_CONFLICT, QUOTA_EXCEEDED, ProblemResponse
-from access.api.schema import ERRORS, QUOTA_EXAMPLE, RATE_LIMIT_HEADERS, paginated, problems
+from access.api.schema import (
+    ERRORS,
+    IF_NONE_MATCH,
+    NOT_MODIFIED,
+    PAGE_PARAMETERS,
+    QUOTA_EXAMPLE,
+    RATE_LIMIT_HEADERS,
+    paginated,
+    problems,
+)
 from access.api.views import ApiView
 from access.fields import TextSerializerField
 from access.http import AuthenticatedRequest
@@ -47,7 +56,7 @@ JOB_EXAMPLE = {
     "output": None,
 }
 
-_IDEMPOTENCY_PARAMETER = OpenApiParameter(
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
@@ -55,14 +64,7 @@ _IDEMPOTENCY_PARAMETER = OpenApiParameter(
     description="Up to 64 characters. Repeating it with the same body returns the first job "
     "(200); with a different body, 422.",
 )
-_IF_NONE_MATCH = OpenApiParameter(
-    "If-None-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="The ETag of a previous read: 304 without a body if the job has not changed.",
-)
-_JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+JOB_ID_PARAMETER = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
 class JobListView(ApiView):
@@ -75,11 +77,7 @@ class JobListView(ApiView):
     @extend_schema(
         operation_id="jobs_list",
         summary="List your jobs, newest first",
-        parameters=[
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, at most 200."),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous`."),
-            *RATE_LIMIT_HEADERS,
-        ],
+        parameters=[*PAGE_PARAMETERS, *RATE_LIMIT_HEADERS],
         responses={200: paginated(JobSerializer), **ERRORS},
         examples=[
             OpenApiExample("page", value={"next": None, "previous": None, "results": [JOB_EXAMPLE]})
@@ -95,7 +93,7 @@ class JobListView(ApiView):
         summary="Submit a job",
         description="Parameters left out take the model's defaults, narrowed by your cohort's "
         "limits. A used-up quota is a 429 naming it (`quota`) and when it renews (`resets_at`).",
-        parameters=[_IDEMPOTENCY_PARAMETER, *RATE_LIMIT_HEADERS],
+        parameters=[IDEMPOTENCY_PARAMETER, *RATE_LIMIT_HEADERS],
         request=JobSubmitSerializer,
         responses={
             201: OpenApiResponse(JobSerializer, description="Queued."),
@@ -126,18 +124,12 @@ class JobListView(ApiView):
             job, created = job_submit(
                 owner=request.user,
                 request=serializer.to_request(),
-                client_token=_idempotency_key(request),
+                client_token=idempotency_key(request),
             )
         except QuotaExceeded as exc:
-            return _quota_response(exc)
+            return quota_response(exc)
         except IdempotencyConflict:
-            return ProblemResponse(
-                422,
-                f"This {IDEMPOTENCY_HEADER} was first used with a different request; "
-                "use a new key for a new job.",
-                type_=IDEMPOTENCY_CONFLICT,
-                errors={IDEMPOTENCY_HEADER: ["Used before with a different request."]},
-            )
+            return idempotency_conflict_response()
         except JobRejected as exc:
             raise ValidationError(exc.errors) from None
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -147,7 +139,17 @@ class JobListView(ApiView):
         return Response(job_event(job).as_dict(), status=code)
 
 
-def _quota_response(exc: QuotaExceeded) -> Response:
+def idempotency_conflict_response() -> Response:
+    return ProblemResponse(
+        422,
+        f"This {IDEMPOTENCY_HEADER} was first used with a different request; "
+        "use a new key for a new job.",
+        type_=IDEMPOTENCY_CONFLICT,
+        errors={IDEMPOTENCY_HEADER: ["Used before with a different request."]},
+    )
+
+
+def quota_response(exc: QuotaExceeded) -> Response:
     response = ProblemResponse(
         429,
         exc.message,
@@ -164,7 +166,7 @@ def _seconds_until(moment: datetime) -> int:
     return max(1, int((moment - timezone.now()).total_seconds()) + 1)
 
 
-def _idempotency_key(request: AuthenticatedRequest) -> str:
+def idempotency_key(request: AuthenticatedRequest) -> str:
     """The optional header, parsed like any other text the API takes."""
     field = TextSerializerField(required=False, allow_blank=True, max_length=64)
     try:
@@ -173,7 +175,7 @@ def _idempotency_key(request: AuthenticatedRequest) -> str:
         raise ValidationError({IDEMPOTENCY_HEADER: exc.detail}) from None
 
 
-def _visible_job(request: AuthenticatedRequest, job_id: Any):
+def visible_job(request: AuthenticatedRequest, job_id: Any):
     job = job_visible_to(job_id=job_id, user=request.user)
     if job is None:
         raise NotFound("No such job.")
@@ -186,17 +188,17 @@ class JobDetailView(ApiView):
     @extend_schema(
         operation_id="jobs_retrieve",
         summary="Read one job (with its queue position and ETA while queued)",
-        parameters=[_JOB_ID, _IF_NONE_MATCH, *RATE_LIMIT_HEADERS],
+        parameters=[JOB_ID_PARAMETER, IF_NONE_MATCH, *RATE_LIMIT_HEADERS],
         responses={
             200: JobSerializer,
-            304: OpenApiResponse(description="Not modified since the ETag sent."),
+            304: NOT_MODIFIED,
             **ERRORS,
             **problems(404),
         },
         examples=[OpenApiExample("job", value=JOB_EXAMPLE, response_only=True)],
     )
     def get(self, request: AuthenticatedRequest, job_id) -> Response:
-        return conditional_response(request, job_payloads([_visible_job(request, job_id)])[0])
+        return conditional_response(request, job_payloads([visible_job(request, job_id)])[0])
 
 
 class JobCancelView(ApiView):
@@ -206,7 +208,7 @@ class JobCancelView(ApiView):
     @extend_schema(
         operation_id="jobs_cancel",
         summary="Cancel a queued or running job",
-        parameters=[_JOB_ID, *RATE_LIMIT_HEADERS],
+        parameters=[JOB_ID_PARAMETER, *RATE_LIMIT_HEADERS],
         request=JobCancelSerializer,
         responses={200: JobSerializer, **ERRORS, **problems(404, 409, 415)},
         examples=[
@@ -214,7 +216,7 @@ class JobCancelView(ApiView):
         ],
     )
     def post(self, request: AuthenticatedRequest, job_id) -> Response:
-        job = _visible_job(request, job_id)
+        job = visible_job(request, job_id)
         serializer = JobCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:

@@ -9,10 +9,10 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from access.api.conflict import Conflict
-from access.api.lists import page_of, page_response
-from access.api.openapi import errors
+from access.api.pagination import page_response
 from access.api.permissions import ActiveTesterWithScopes
+from access.api.problems import Conflict
+from access.api.schema import ERRORS, PAGE_PARAMETERS, RATE_LIMIT_HEADERS, paginated, problems
 from access.api.views import ApiView
 from access.fields import ChoiceSerializerField, StrictIntegerSerializerField, TextSerializerField
 from access.http import AuthenticatedRequest
@@ -50,7 +50,8 @@ class OutputFeedbackView(ApiView):
         operation_id="outputs_feedback_retrieve",
         tags=["feedback"],
         summary="The caller's feedback on one of their outputs",
-        responses={200: FeedbackSerializer, **errors(404)},
+        parameters=[*RATE_LIMIT_HEADERS],
+        responses={200: FeedbackSerializer, **ERRORS, **problems(404)},
         examples=[
             OpenApiExample(
                 "Given", value={**FEEDBACK_EXAMPLE, "updated_at": "2026-11-30T10:00:00Z"}
@@ -68,8 +69,9 @@ class OutputFeedbackView(ApiView):
         operation_id="outputs_feedback_create",
         tags=["feedback"],
         summary="Rate one of the caller's outputs for the lab (1-5, optional notes)",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=FeedbackSerializer,
-        responses={200: FeedbackSerializer, **errors(400, 404)},
+        responses={200: FeedbackSerializer, **ERRORS, **problems(404)},
         examples=[OpenApiExample("Rating", value=FEEDBACK_EXAMPLE, request_only=True)],
     )
     def post(self, request: AuthenticatedRequest, output_id) -> Response:
@@ -143,8 +145,9 @@ class OutputFindingView(ApiView):
         operation_id="outputs_findings_create",
         tags=["findings"],
         summary="File a harm finding on an output (red-teamers and staff)",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=FindingFileSerializer,
-        responses={201: FindingSerializer, **errors(400, 404)},
+        responses={201: FindingSerializer, **ERRORS, **problems(404)},
         examples=[
             OpenApiExample(
                 "Likeness",
@@ -175,8 +178,8 @@ class FindingListView(ApiView):
         operation_id="findings_list",
         tags=["findings"],
         summary="Findings: the caller's own, or every one for reviewers",
-        parameters=[FindingFilterSerializer],
-        responses={200: page_of(FindingSerializer), **errors(400)},
+        parameters=[FindingFilterSerializer, *PAGE_PARAMETERS, *RATE_LIMIT_HEADERS],
+        responses={200: paginated(FindingSerializer), **ERRORS},
         examples=[
             OpenApiExample(
                 "One page", value={"next": None, "previous": None, "results": [FINDING_EXAMPLE]}
@@ -208,7 +211,8 @@ class FindingDetailView(ApiView):
         operation_id="findings_retrieve",
         tags=["findings"],
         summary="One finding (its reporter's, or any for reviewers)",
-        responses={200: FindingSerializer, **errors(404)},
+        parameters=[*RATE_LIMIT_HEADERS],
+        responses={200: FindingSerializer, **ERRORS, **problems(404)},
         examples=[OpenApiExample("New", value=FINDING_EXAMPLE)],
     )
     def get(self, request: AuthenticatedRequest, finding_id: int) -> Response:
@@ -226,8 +230,9 @@ class FindingMoveView(ApiView):
         operation_id="findings_move",
         tags=["findings", "staff"],
         summary="Triage or resolve a finding (reviewers)",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=FindingMoveSerializer,
-        responses={200: FindingSerializer, **errors(400, 404, 409)},
+        responses={200: FindingSerializer, **ERRORS, **problems(404, 409)},
         examples=[
             OpenApiExample(
                 "Resolve",

@@ -26,8 +26,17 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.api.lists import page_of, page_response
-from access.api.openapi import ProblemSerializer, errors
+from access.api.conditional import conditional_response
+from access.api.pagination import page_response
+from access.api.schema import (
+    ERRORS,
+    IF_NONE_MATCH,
+    NOT_MODIFIED,
+    PAGE_PARAMETERS,
+    RATE_LIMIT_HEADERS,
+    paginated,
+    problems,
+)
 from access.api.views import ApiView
 from access.fields import ChoiceSerializerField, TextSerializerField
 from access.http import AuthenticatedRequest
@@ -162,8 +171,8 @@ class OutputListView(ApiView):
         operation_id="outputs_list",
         tags=["outputs"],
         summary="The caller's outputs",
-        parameters=[OutputFilterSerializer],
-        responses={200: page_of(OutputSerializer), **errors(400)},
+        parameters=[OutputFilterSerializer, *PAGE_PARAMETERS, *RATE_LIMIT_HEADERS],
+        responses={200: paginated(OutputSerializer), **ERRORS},
         examples=[
             OpenApiExample(
                 "One page", value={"next": None, "previous": None, "results": [OUTPUT_EXAMPLE]}
@@ -175,7 +184,7 @@ class OutputListView(ApiView):
         filters.is_valid(raise_exception=True)
         outputs = outputs_of(owner=request.user, **filters.validated_data)
         context = {"request": request}
-        return page_response(request, self, outputs, OutputSerializer, context)
+        return page_response(request, self, outputs, OutputSerializer, context=context)
 
 
 class OutputDetailView(ApiView):
@@ -187,12 +196,19 @@ class OutputDetailView(ApiView):
         operation_id="outputs_retrieve",
         tags=["outputs"],
         summary="One output, with its review state and reason",
-        responses={200: OutputSerializer, **errors(404)},
-        examples=[OpenApiExample("Rejected", value=OUTPUT_EXAMPLE)],
+        description="With an ETag: send it back in If-None-Match for a bodiless 304 while the "
+        "output is unchanged. The tag leaves out `files` (fresh signed links on every 200): "
+        "once links have expired, fetch them through `content`/`poster`, or read without "
+        "If-None-Match.",
+        parameters=[IF_NONE_MATCH, *RATE_LIMIT_HEADERS],
+        responses={200: OutputSerializer, 304: NOT_MODIFIED, **ERRORS, **problems(404)},
+        examples=[OpenApiExample("Rejected", value=OUTPUT_EXAMPLE, response_only=True)],
     )
     def get(self, request: AuthenticatedRequest, output_id) -> Response:
         output = visible_output(request, output_id)
-        return Response(OutputSerializer(output, context={"request": request}).data)
+        data = OutputSerializer(output, context={"request": request}).data
+        stable = {key: value for key, value in data.items() if key != "files"}
+        return conditional_response(request, data, tag_data=stable)
 
 
 _REDIRECT = OpenApiResponse(
@@ -217,7 +233,8 @@ class OutputContentView(ApiView):
         operation_id="outputs_content",
         tags=["outputs"],
         summary="Download the MP4 (redirects to a signed link)",
-        responses={302: _REDIRECT, **errors(404)},
+        parameters=[*RATE_LIMIT_HEADERS],
+        responses={302: _REDIRECT, **ERRORS, **problems(404)},
     )
     def get(self, request: AuthenticatedRequest, output_id) -> HttpResponseBase:
         return _redirect_to_file(request, output_id, "video")
@@ -232,7 +249,8 @@ class OutputPosterView(ApiView):
         operation_id="outputs_poster",
         tags=["outputs"],
         summary="Download the poster JPEG (redirects to a signed link)",
-        responses={302: _REDIRECT, **errors(404)},
+        parameters=[*RATE_LIMIT_HEADERS],
+        responses={302: _REDIRECT, **ERRORS, **problems(404)},
     )
     def get(self, request: AuthenticatedRequest, output_id) -> HttpResponseBase:
         return _redirect_to_file(request, output_id, "poster")
@@ -255,18 +273,28 @@ class DownloadView(ApiView):
         tags=["outputs"],
         summary="A file, through a signed link (no other credential)",
         auth=[],
-        parameters=[OpenApiParameter("Range", str, OpenApiParameter.HEADER, required=False)],
+        parameters=[
+            OpenApiParameter("Range", str, OpenApiParameter.HEADER, required=False),
+            *RATE_LIMIT_HEADERS,
+        ],
         responses={
             (200, "video/mp4"): OpenApiTypes.BINARY,
             (206, "video/mp4"): OpenApiTypes.BINARY,
             (200, "image/jpeg"): OpenApiTypes.BINARY,
-            403: OpenApiResponse(ProblemSerializer, description="Not a valid link."),
-            404: OpenApiResponse(
-                ProblemSerializer,
-                description="The link's user may not have this output now (access ended, "
-                "token revoked, output deleted).",
+            # No 401: the link is the credential, so no authentication runs.
+            **problems(
+                400,
+                403,
+                404,
+                410,
+                429,
+                503,
+                descriptions={
+                    403: "Not a valid link (altered, or not one of ours).",
+                    404: "The link's user may not have this output now (access ended, token "
+                    "revoked, output deleted).",
+                },
             ),
-            410: OpenApiResponse(ProblemSerializer, description="The link expired."),
         },
     )
     def get(self, request: Request, signed: str) -> HttpResponseBase:

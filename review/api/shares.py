@@ -13,9 +13,9 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from access.api.conflict import Conflict
-from access.api.lists import page_of, page_response
-from access.api.openapi import errors
+from access.api.pagination import page_response
+from access.api.problems import Conflict
+from access.api.schema import ERRORS, PAGE_PARAMETERS, RATE_LIMIT_HEADERS, paginated, problems
 from access.api.views import ApiView
 from access.fields import StrictBooleanSerializerField, StrictIntegerSerializerField
 from access.http import AuthenticatedRequest
@@ -86,8 +86,9 @@ class OutputShareView(ApiView):
         operation_id="outputs_shares_create",
         tags=["shares"],
         summary="Share an approved output (a public link, with an optional expiry)",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=ShareCreateSerializer,
-        responses={201: ShareLinkSerializer, **errors(400, 404, 409)},
+        responses={201: ShareLinkSerializer, **ERRORS, **problems(404, 409)},
         examples=[
             OpenApiExample("A week", value={"expires_in_days": 7}, request_only=True),
             OpenApiExample("Created", value=SHARE_EXAMPLE, response_only=True),
@@ -121,8 +122,8 @@ class ShareListView(ApiView):
         operation_id="shares_list",
         tags=["shares"],
         summary="The caller's share links, with view counts",
-        parameters=[ShareListFilterSerializer],
-        responses={200: page_of(ShareLinkSerializer), **errors(400)},
+        parameters=[ShareListFilterSerializer, *PAGE_PARAMETERS, *RATE_LIMIT_HEADERS],
+        responses={200: paginated(ShareLinkSerializer), **ERRORS},
         examples=[
             OpenApiExample(
                 "One page", value={"next": None, "previous": None, "results": [SHARE_EXAMPLE]}
@@ -135,7 +136,9 @@ class ShareListView(ApiView):
         links = share_links_of_user(request.user).order_by("-created_at", "-id")
         if "output" in filters.validated_data:
             links = links.filter(output_id=filters.validated_data["output"])
-        return page_response(request, self, links, ShareLinkSerializer, {"request": request})
+        return page_response(
+            request, self, links, ShareLinkSerializer, context={"request": request}
+        )
 
 
 class ShareRevokeView(ApiView):
@@ -147,8 +150,9 @@ class ShareRevokeView(ApiView):
         operation_id="shares_revoke",
         tags=["shares"],
         summary="Revoke a share link",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=None,
-        responses={200: ShareLinkSerializer, **errors(404)},
+        responses={200: ShareLinkSerializer, **ERRORS, **problems(404)},
         examples=[
             OpenApiExample(
                 "Revoked",

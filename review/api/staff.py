@@ -12,9 +12,9 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from access.api.conflict import Conflict
-from access.api.openapi import errors
 from access.api.permissions import ActiveTesterWithScopes
+from access.api.problems import Conflict
+from access.api.schema import ERRORS, RATE_LIMIT_HEADERS, problems
 from access.api.views import ApiView
 from access.fields import ChoiceSerializerField, StrictBooleanSerializerField, TextSerializerField
 from access.http import AuthenticatedRequest
@@ -63,8 +63,9 @@ class ReviewClaimView(ReviewerView):
         operation_id="review_claim",
         tags=["staff"],
         summary="Claim an output awaiting review for a few minutes (or release it)",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=ClaimSerializer,
-        responses={200: ClaimStateSerializer, **errors(400, 404, 409)},
+        responses={200: ClaimStateSerializer, **ERRORS, **problems(404, 409)},
         examples=[
             OpenApiExample("Claim", value={}, request_only=True),
             OpenApiExample("Release", value={"release": True}, request_only=True),
@@ -142,8 +143,9 @@ class ReviewDecisionView(ReviewerView):
         operation_id="review_decide",
         tags=["staff"],
         summary="Approve, reject, ask for changes, or withdraw an approval",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=DecisionSerializer,
-        responses={200: DecidedSerializer, **errors(400, 404, 409)},
+        responses={200: DecidedSerializer, **ERRORS, **problems(404, 409)},
         examples=[
             OpenApiExample("Approve", value={"decision": "approve"}, request_only=True),
             OpenApiExample(
@@ -197,8 +199,9 @@ class ReviewBulkView(ReviewerView):
         operation_id="review_bulk_decide",
         tags=["staff"],
         summary="Approve or reject several outputs; each is decided (or refused) on its own",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=BulkDecisionSerializer,
-        responses={200: BulkOutcomeSerializer, **errors(400)},
+        responses={200: BulkOutcomeSerializer, **ERRORS},
         examples=[
             OpenApiExample(
                 "Approve two",

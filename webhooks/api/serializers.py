@@ -1,23 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
-from access.fields import TextSerializerField, json_type_name
+from access.fields import StrictBooleanSerializerField, TextSerializerField
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint, EventType
 from webhooks.services import DESCRIPTION_MAX_CHARS, URL_MAX_CHARS
-
-
-class StrictBooleanSerializerField(serializers.BooleanField):
-    """A JSON true or false: not "yes", not 1."""
-
-    default_error_messages = {"not_a_boolean": "Must be true or false, not {type}."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("not_a_boolean", type=json_type_name(data))
-        return data
 
 
 class EndpointWriteSerializer(serializers.Serializer):
@@ -77,19 +64,3 @@ class DeliverySerializer(serializers.ModelSerializer):
             "attempt_log",
         ]
         read_only_fields = fields
-
-
-class _Page(serializers.Serializer):
-    """One page of a list (`BoundedLimitOffsetPagination`): for the schema only."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-
-
-class EndpointPageSerializer(_Page):
-    results = EndpointSerializer(many=True)
-
-
-class DeliveryPageSerializer(_Page):
-    results = DeliverySerializer(many=True)

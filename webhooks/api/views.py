@@ -6,19 +6,25 @@ disclose nothing. Tokens need `webhooks:read` / `webhooks:write`.
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from access.api.pagination import BoundedLimitOffsetPagination
+from access.api.pagination import page_response
+from access.api.problems import CONFLICT, ProblemResponse
+from access.api.schema import (
+    ERRORS,
+    PAGE_PARAMETERS,
+    RATE_LIMIT_HEADERS,
+    paginated,
+    problems,
+)
 from access.api.views import ApiView
 from access.http import AuthenticatedRequest
 from webhooks.api.serializers import (
-    DeliveryPageSerializer,
     DeliverySerializer,
-    EndpointPageSerializer,
     EndpointSerializer,
     EndpointWithSecretSerializer,
     EndpointWriteSerializer,
@@ -37,8 +43,51 @@ from webhooks.services import (
 
 READ, WRITE = "webhooks:read", "webhooks:write"
 TAGS = ["webhooks"]
-REFUSED = {400: OpenApiResponse(description="A field is wrong; the body names it.")}
-ABSENT = {404: OpenApiResponse(description="No such endpoint of yours.")}
+ABSENT = problems(404, descriptions={404: "No such endpoint of yours."})
+
+ENDPOINT_EXAMPLE = {
+    "id": "8d0f4f5e-1a6b-4c2d-9e3f-7a8b9c0d1e2f",
+    "url": "https://hooks.example.com/vernissage",
+    "description": "CI notifier",
+    "events": ["job.succeeded", "output.approved"],
+    "enabled": True,
+    "created_at": "2026-11-30T10:00:00Z",
+    "updated_at": "2026-11-30T10:00:00Z",
+}
+SECRET_EXAMPLE = {**ENDPOINT_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+DELIVERY_EXAMPLE = {
+    "id": "2b7c9d1e-3f4a-4b5c-8d6e-9f0a1b2c3d4e",
+    "message_id": "msg_2b7c9d1e3f4a4b5c8d6e9f0a1b2c3d4e",
+    "event_type": "job.succeeded",
+    "state": "succeeded",
+    "attempts": 1,
+    "next_attempt_at": None,
+    "replay_of": None,
+    "created_at": "2026-11-30T10:05:00Z",
+    "finished_at": "2026-11-30T10:05:01Z",
+    "body": '{"type":"job.succeeded","timestamp":"2026-11-30T10:05:00Z","data":{"id":"…"}}',
+    "attempt_log": [
+        {
+            "number": 1,
+            "status_code": 200,
+            "error": "",
+            "duration_ms": 84,
+            "response_snippet": "ok",
+            "created_at": "2026-11-30T10:05:01Z",
+        }
+    ],
+}
+
+
+def _page_example(item: dict) -> OpenApiExample:
+    return OpenApiExample(
+        "One page", value={"next": None, "previous": None, "results": [item]}, response_only=True
+    )
+
+
+def _refused(exc: WebhookError) -> ValidationError:
+    """A rule of the services broken: the same 400 problem as a malformed field."""
+    return ValidationError(exc.errors)
 
 
 def _own_endpoint(request: AuthenticatedRequest, endpoint_id) -> Endpoint:
@@ -54,29 +103,38 @@ def _issued(issued: IssuedEndpoint) -> dict:
     return EndpointWithSecretSerializer(endpoint).data
 
 
-def _paged(request: AuthenticatedRequest, view: ApiView, queryset, serializer) -> Response:
-    paginator: BoundedLimitOffsetPagination = BoundedLimitOffsetPagination()
-    page: list | None = paginator.paginate_queryset(queryset, request, view=view)
-    if page is None:  # LimitOffsetPagination pages whenever PAGE_SIZE is set
-        raise ImproperlyConfigured("REST_FRAMEWORK['PAGE_SIZE'] must be set.")
-    return paginator.get_paginated_response(serializer(page, many=True).data)
-
-
 class EndpointListView(ApiView):
     """GET: your endpoints. POST: register one; the answer holds its secret, shown once."""
 
     required_scopes = {"GET": READ, "POST": WRITE}
     serializer_class = EndpointWriteSerializer
 
-    @extend_schema(operation_id="webhooks_list", tags=TAGS, responses=EndpointPageSerializer)
+    @extend_schema(
+        operation_id="webhooks_list",
+        tags=TAGS,
+        summary="Your webhook endpoints, newest first",
+        parameters=[*PAGE_PARAMETERS, *RATE_LIMIT_HEADERS],
+        responses={200: paginated(EndpointSerializer), **ERRORS},
+        examples=[_page_example(ENDPOINT_EXAMPLE)],
+    )
     def get(self, request: AuthenticatedRequest) -> Response:
-        return _paged(request, self, endpoints_of(request.user), EndpointSerializer)
+        return page_response(request, self, endpoints_of(request.user), EndpointSerializer)
 
     @extend_schema(
         operation_id="webhooks_create",
         tags=TAGS,
+        summary="Register an endpoint; the answer holds its signing secret, shown once",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=EndpointWriteSerializer,
-        responses={201: EndpointWithSecretSerializer, **REFUSED},
+        responses={201: EndpointWithSecretSerializer, **ERRORS, **problems(415)},
+        examples=[
+            OpenApiExample(
+                "Register",
+                value={k: ENDPOINT_EXAMPLE[k] for k in ("url", "events", "description")},
+                request_only=True,
+            ),
+            OpenApiExample("Registered", value=SECRET_EXAMPLE, response_only=True),
+        ],
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         serializer = EndpointWriteSerializer(data=request.data)
@@ -84,7 +142,7 @@ class EndpointListView(ApiView):
         try:
             issued = endpoint_create(owner=request.user, **serializer.validated_data)
         except WebhookError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+            raise _refused(exc) from None
         return Response(_issued(issued), status=status.HTTP_201_CREATED)
 
 
@@ -93,7 +151,12 @@ class EndpointDetailView(ApiView):
     serializer_class = EndpointWriteSerializer
 
     @extend_schema(
-        operation_id="webhooks_retrieve", tags=TAGS, responses={200: EndpointSerializer, **ABSENT}
+        operation_id="webhooks_retrieve",
+        tags=TAGS,
+        summary="One of your endpoints",
+        parameters=[*RATE_LIMIT_HEADERS],
+        responses={200: EndpointSerializer, **ERRORS, **ABSENT},
+        examples=[OpenApiExample("Endpoint", value=ENDPOINT_EXAMPLE, response_only=True)],
     )
     def get(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         return Response(EndpointSerializer(_own_endpoint(request, endpoint_id)).data)
@@ -101,8 +164,16 @@ class EndpointDetailView(ApiView):
     @extend_schema(
         operation_id="webhooks_update",
         tags=TAGS,
+        summary="Change an endpoint's URL, events, description or enabled flag",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=EndpointWriteSerializer(partial=True),
-        responses={200: EndpointSerializer, **REFUSED, **ABSENT},
+        responses={200: EndpointSerializer, **ERRORS, **ABSENT, **problems(415)},
+        examples=[
+            OpenApiExample("Disable", value={"enabled": False}, request_only=True),
+            OpenApiExample(
+                "Disabled", value={**ENDPOINT_EXAMPLE, "enabled": False}, response_only=True
+            ),
+        ],
     )
     def patch(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         endpoint = _own_endpoint(request, endpoint_id)
@@ -113,10 +184,16 @@ class EndpointDetailView(ApiView):
                 endpoint=endpoint, by=request.user, **serializer.validated_data
             )
         except WebhookError as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+            raise _refused(exc) from None
         return Response(EndpointSerializer(endpoint).data)
 
-    @extend_schema(operation_id="webhooks_destroy", tags=TAGS, responses={204: None, **ABSENT})
+    @extend_schema(
+        operation_id="webhooks_destroy",
+        tags=TAGS,
+        summary="Delete an endpoint (its delivery log goes with it)",
+        parameters=[*RATE_LIMIT_HEADERS],
+        responses={204: OpenApiResponse(description="Deleted."), **ERRORS, **ABSENT},
+    )
     def delete(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         endpoint_delete(endpoint=_own_endpoint(request, endpoint_id), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -130,8 +207,11 @@ class EndpointRotateView(ApiView):
     @extend_schema(
         operation_id="webhooks_rotate",
         tags=TAGS,
+        summary="A new signing secret, shown once; the old one stops signing at once",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=None,
-        responses={200: EndpointWithSecretSerializer, **ABSENT},
+        responses={200: EndpointWithSecretSerializer, **ERRORS, **ABSENT},
+        examples=[OpenApiExample("Rotated", value=SECRET_EXAMPLE, response_only=True)],
     )
     def post(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         endpoint = _own_endpoint(request, endpoint_id)
@@ -146,11 +226,14 @@ class DeliveryListView(ApiView):
     @extend_schema(
         operation_id="webhooks_deliveries_list",
         tags=TAGS,
-        responses={200: DeliveryPageSerializer, **ABSENT},
+        summary="An endpoint's deliveries, newest first, each with its attempts",
+        parameters=[*PAGE_PARAMETERS, *RATE_LIMIT_HEADERS],
+        responses={200: paginated(DeliverySerializer), **ERRORS, **ABSENT},
+        examples=[_page_example(DELIVERY_EXAMPLE)],
     )
     def get(self, request: AuthenticatedRequest, endpoint_id) -> Response:
         endpoint = _own_endpoint(request, endpoint_id)
-        return _paged(request, self, deliveries_of(endpoint), DeliverySerializer)
+        return page_response(request, self, deliveries_of(endpoint), DeliverySerializer)
 
 
 class DeliveryReplayView(ApiView):
@@ -161,12 +244,36 @@ class DeliveryReplayView(ApiView):
     @extend_schema(
         operation_id="webhooks_deliveries_replay",
         tags=TAGS,
+        summary="Send a finished delivery's event again (same webhook-id and body)",
+        parameters=[*RATE_LIMIT_HEADERS],
         request=None,
         responses={
             202: DeliverySerializer,
-            404: OpenApiResponse(description="No such delivery of yours."),
-            409: OpenApiResponse(description="Still being attempted, or the endpoint is off."),
+            **ERRORS,
+            **problems(
+                404,
+                409,
+                descriptions={
+                    404: "No such delivery of yours.",
+                    409: "Still being attempted, or the endpoint is disabled.",
+                },
+            ),
         },
+        examples=[
+            OpenApiExample(
+                "Replaying",
+                value={
+                    **DELIVERY_EXAMPLE,
+                    "state": "pending",
+                    "attempts": 0,
+                    "finished_at": None,
+                    "replay_of": DELIVERY_EXAMPLE["id"],
+                    "attempt_log": [],
+                },
+                response_only=True,
+                status_codes=[202],
+            )
+        ],
     )
     def post(self, request: AuthenticatedRequest, endpoint_id, delivery_id) -> Response:
         delivery = delivery_of(request.user, endpoint_id, delivery_id)
@@ -175,5 +282,5 @@ class DeliveryReplayView(ApiView):
         try:
             replay = delivery_replay(delivery=delivery, by=request.user)
         except WebhookError as exc:
-            return Response(exc.errors, status=status.HTTP_409_CONFLICT)
+            return ProblemResponse(409, str(exc), type_=CONFLICT, errors=exc.errors)
         return Response(DeliverySerializer(replay).data, status=status.HTTP_202_ACCEPTED)
