@@ -1,12 +1,15 @@
-"""ETag / If-None-Match on job reads."""
+"""ETag / If-None-Match on job and output reads."""
 
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 
 from generation.models import Job
-from tests.factories import make_job
+from review.models import Output
+from review.services import output_reject
+from tests.factories import make_job, make_output
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
@@ -55,6 +58,49 @@ def test_another_testers_job_is_404_whatever_the_etag(client, tester, other_test
 
     response = client.get(
         reverse("api_job", kwargs={"job_id": job.id}), headers={"if-none-match": "*"}
+    )
+
+    assert response.status_code == 404
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+def test_an_output_read_carries_an_etag_and_an_unchanged_output_answers_304(
+    client, tester, outputs_dir
+):
+    output = make_output(tester, state=Output.State.APPROVED)
+    client.force_login(tester)
+    url = reverse("api_output", kwargs={"output_id": output.id})
+    first = client.get(url)
+
+    again = client.get(url, headers={"if-none-match": first["ETag"]})
+
+    # The signed links in `files` are new on every read; the tag is of the output, not of them.
+    assert first.status_code == 200 and first.json()["files"]["content_url"]
+    assert again.status_code == 304 and again.content == b""
+    assert again["ETag"] == first["ETag"]
+
+
+def test_a_decided_output_answers_200_with_a_new_etag(client, tester, reviewer, outputs_dir):
+    output = make_output(tester)
+    client.force_login(tester)
+    url = reverse("api_output", kwargs={"output_id": output.id})
+    first = client.get(url)
+    output_reject(output=output, by=reviewer, reason=settings.REVIEW_REJECT_REASONS[0], note="")
+
+    again = client.get(url, headers={"if-none-match": first["ETag"]})
+
+    assert again.status_code == 200 and again.json()["review"]["state"] == "rejected"
+    assert again["ETag"] != first["ETag"]
+
+
+def test_another_testers_output_is_404_whatever_the_etag(client, tester, other_tester, outputs_dir):
+    output = make_output(other_tester)
+    client.force_login(tester)
+
+    response = client.get(
+        reverse("api_output", kwargs={"output_id": output.id}), headers={"if-none-match": "*"}
     )
 
     assert response.status_code == 404

@@ -1,4 +1,5 @@
-"""A used-up quota on job create: 429 naming the quota and when it renews."""
+"""A used-up quota on job create (and on a rerun, which is a job create): 429 naming the quota
+and when it renews."""
 
 from __future__ import annotations
 
@@ -44,3 +45,32 @@ def test_too_many_waiting_jobs_is_a_429_renewing_when_one_finishes(client, teste
     assert body["quota"] == "waiting_jobs" and body["resets_at"] is None
     assert "Wait for one to finish" in body["detail"]
     assert Job.objects.count() == 12
+
+
+def test_a_rerun_past_the_gpu_budget_is_the_same_429(client, tester, dispatched):
+    parent = make_job(tester, state=Job.State.SUCCEEDED)
+    Job.objects.filter(pk=parent.pk).update(finished_at=timezone.now(), gpu_seconds=3600)
+    client.force_login(tester)
+
+    response = post_json(client, reverse("api_job_rerun", kwargs={"job_id": parent.id}), {})
+
+    body = response.json()
+    assert response.status_code == 429
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert body["type"] == "urn:vernissage:problem:quota-exceeded"
+    assert body["quota"] == "gpu_seconds_per_day" and body["resets_at"]
+    assert int(response["Retry-After"]) > 0
+    assert Job.objects.count() == 1
+
+
+def test_a_rerun_reusing_an_idempotency_key_with_another_body_is_a_422(client, tester, dispatched):
+    parent = make_job(tester, state=Job.State.SUCCEEDED)
+    client.force_login(tester)
+    url = reverse("api_job_rerun", kwargs={"job_id": parent.id})
+    first = post_json(client, url, {"seed": 1}, **{"Idempotency-Key": "k1"})
+
+    again = post_json(client, url, {"seed": 2}, **{"Idempotency-Key": "k1"})
+
+    assert first.status_code == 201
+    assert again.status_code == 422
+    assert again.json()["type"] == "urn:vernissage:problem:idempotency-key-reused"

@@ -101,7 +101,7 @@ def test_the_permission_matrix(client, people, world, receiver, role, name, meth
 def test_listing_shows_only_my_own_endpoints(client, people, world):
     client.force_login(people["other"])
 
-    assert client.get(reverse("api_webhooks")).json()["count"] == 0
+    assert client.get(reverse("api_webhooks")).json()["results"] == []
 
 
 def test_the_secret_is_shown_at_creation_and_never_again(signed_in, receiver, loopback_allowed):
@@ -198,7 +198,7 @@ def test_bad_input_is_a_400_naming_the_field(signed_in, receiver, settings, body
     response = signed_in.post(reverse("api_webhooks"), body, content_type="application/json")
 
     assert response.status_code == 400, response.content[:300]
-    assert field in response.json(), response.json()
+    assert field in response.json()["errors"], response.json()
     assert Endpoint.objects.count() == 0
 
 
@@ -214,7 +214,7 @@ def test_a_patch_with_no_events_is_a_400_naming_events(signed_in, world):
 
     response = signed_in.patch(url, {"events": []}, content_type="application/json")
 
-    assert response.status_code == 400 and "events" in response.json()
+    assert response.status_code == 400 and "events" in response.json()["errors"]
 
 
 def test_replaying_a_pending_delivery_is_a_409_naming_it(signed_in, world):
@@ -226,7 +226,7 @@ def test_replaying_a_pending_delivery_is_a_409_naming_it(signed_in, world):
 
     response = signed_in.post(url)
 
-    assert response.status_code == 409 and "delivery" in response.json()
+    assert response.status_code == 409 and "delivery" in response.json()["errors"]
 
 
 def test_an_unknown_endpoint_is_a_404(signed_in):
@@ -244,7 +244,7 @@ def test_endpoints_per_owner_are_bounded(settings, signed_in, tester, endpoint_f
         reverse("api_webhooks"), {**NEW, "url": receiver.url}, content_type="application/json"
     )
 
-    assert response.status_code == 400 and "url" in response.json()
+    assert response.status_code == 400 and "url" in response.json()["errors"]
 
 
 def test_the_settings_page_refuses_a_private_target_naming_the_url(signed_in):
