@@ -12,7 +12,7 @@ from django.urls import reverse
 from access.models import User
 from generation.models import Job
 from tests.api.conftest import JOB, post_json
-from tests.factories import make_job
+from tests.factories import make_job, make_output
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
@@ -156,3 +156,27 @@ def test_pages_outside_the_api_keep_their_html_errors(client, tester):
 
     assert response.status_code == 404
     assert not response["Content-Type"].startswith(PROBLEM)
+
+
+def test_a_state_conflict_anywhere_is_the_same_409_problem(tester, token_client, outputs_dir):
+    output = make_output(tester)  # awaiting review: not shareable yet
+
+    response = token_client(tester).post(
+        reverse("api_output_shares", kwargs={"output_id": output.id}),
+        "{}",
+        content_type="application/json",
+    )
+
+    body = _problem(response, 409)
+    assert body["type"] == "urn:vernissage:problem:conflict" and "approved" in body["detail"]
+
+
+def test_a_webhook_rule_broken_is_a_400_problem_naming_the_field(tester, token_client):
+    response = token_client(tester).post(
+        reverse("api_webhooks"),
+        json.dumps({"url": "http://127.0.0.1/hook", "events": ["job.started"]}),
+        content_type="application/json",
+    )
+
+    body = _problem(response, 400)
+    assert body["type"] == "urn:vernissage:problem:validation" and "url" in body["errors"]
