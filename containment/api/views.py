@@ -122,7 +122,7 @@ def _schema(operation_id: str, summary: str, request, example_request: dict, sco
         summary=summary,
         parameters=[*RATE_LIMIT_HEADERS],
         request=request,
-        responses={200: ContainmentResultSerializer, **ERRORS, **problems(404, 409)},
+        responses={200: ContainmentResultSerializer, **ERRORS, **problems(404, 409, 415)},
         examples=[
             OpenApiExample("Request", value=example_request, request_only=True),
             OpenApiExample(

@@ -71,7 +71,7 @@ class OutputFeedbackView(ApiView):
         summary="Rate one of the caller's outputs for the lab (1-5, optional notes)",
         parameters=[*RATE_LIMIT_HEADERS],
         request=FeedbackSerializer,
-        responses={200: FeedbackSerializer, **ERRORS, **problems(404)},
+        responses={200: FeedbackSerializer, **ERRORS, **problems(404, 415)},
         examples=[OpenApiExample("Rating", value=FEEDBACK_EXAMPLE, request_only=True)],
     )
     def post(self, request: AuthenticatedRequest, output_id) -> Response:
@@ -147,7 +147,7 @@ class OutputFindingView(ApiView):
         summary="File a harm finding on an output (red-teamers and staff)",
         parameters=[*RATE_LIMIT_HEADERS],
         request=FindingFileSerializer,
-        responses={201: FindingSerializer, **ERRORS, **problems(404)},
+        responses={201: FindingSerializer, **ERRORS, **problems(404, 415)},
         examples=[
             OpenApiExample(
                 "Likeness",
@@ -232,7 +232,7 @@ class FindingMoveView(ApiView):
         summary="Triage or resolve a finding (reviewers)",
         parameters=[*RATE_LIMIT_HEADERS],
         request=FindingMoveSerializer,
-        responses={200: FindingSerializer, **ERRORS, **problems(404, 409)},
+        responses={200: FindingSerializer, **ERRORS, **problems(404, 409, 415)},
         examples=[
             OpenApiExample(
                 "Resolve",

@@ -88,7 +88,7 @@ class OutputShareView(ApiView):
         summary="Share an approved output (a public link, with an optional expiry)",
         parameters=[*RATE_LIMIT_HEADERS],
         request=ShareCreateSerializer,
-        responses={201: ShareLinkSerializer, **ERRORS, **problems(404, 409)},
+        responses={201: ShareLinkSerializer, **ERRORS, **problems(404, 409, 415)},
         examples=[
             OpenApiExample("A week", value={"expires_in_days": 7}, request_only=True),
             OpenApiExample("Created", value=SHARE_EXAMPLE, response_only=True),

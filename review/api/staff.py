@@ -65,7 +65,7 @@ class ReviewClaimView(ReviewerView):
         summary="Claim an output awaiting review for a few minutes (or release it)",
         parameters=[*RATE_LIMIT_HEADERS],
         request=ClaimSerializer,
-        responses={200: ClaimStateSerializer, **ERRORS, **problems(404, 409)},
+        responses={200: ClaimStateSerializer, **ERRORS, **problems(404, 409, 415)},
         examples=[
             OpenApiExample("Claim", value={}, request_only=True),
             OpenApiExample("Release", value={"release": True}, request_only=True),
@@ -145,7 +145,7 @@ class ReviewDecisionView(ReviewerView):
         summary="Approve, reject, ask for changes, or withdraw an approval",
         parameters=[*RATE_LIMIT_HEADERS],
         request=DecisionSerializer,
-        responses={200: DecidedSerializer, **ERRORS, **problems(404, 409)},
+        responses={200: DecidedSerializer, **ERRORS, **problems(404, 409, 415)},
         examples=[
             OpenApiExample("Approve", value={"decision": "approve"}, request_only=True),
             OpenApiExample(
@@ -201,7 +201,7 @@ class ReviewBulkView(ReviewerView):
         summary="Approve or reject several outputs; each is decided (or refused) on its own",
         parameters=[*RATE_LIMIT_HEADERS],
         request=BulkDecisionSerializer,
-        responses={200: BulkOutcomeSerializer, **ERRORS},
+        responses={200: BulkOutcomeSerializer, **ERRORS, **problems(415)},
         examples=[
             OpenApiExample(
                 "Approve two",
