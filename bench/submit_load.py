@@ -8,7 +8,9 @@ accepted job has finished and counts the lost ones (accepted but not succeeded) 
 
     python bench/submit_load.py                    # 20 clients x 10 jobs
     python bench/submit_load.py --clients 5 --jobs 4
-    python bench/submit_load.py --web-workers 2      # uvicorn's WEB_CONCURRENCY
+    python bench/submit_load.py --web-workers 1      # uvicorn's WEB_CONCURRENCY (Procfile: 2)
+
+The machine is shared: the summary carries the load average before and after the submissions.
 """
 
 # Project modules are imported inside functions: they need django.setup(), which main() runs
@@ -165,7 +167,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10, help="per client")
     parser.add_argument("--drain-timeout", type=float, default=900)
     parser.add_argument(
-        "--web-workers", type=int, default=1, help="uvicorn processes (its WEB_CONCURRENCY)"
+        "--web-workers", type=int, default=2, help="uvicorn processes (its WEB_CONCURRENCY)"
     )
     args = parser.parse_args()
     teardown = setup_django_with_bench_db()
@@ -195,6 +197,7 @@ def main() -> None:
     processes, port = start_stack(env, logs)
     results: list[tuple[int, float, str | None]] = []
     try:
+        load_before = os.getloadavg()[0]
         start = threading.Event()
         threads = [
             threading.Thread(target=client, args=(port, token, args.jobs, start, results))
@@ -207,6 +210,7 @@ def main() -> None:
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - began
+        load_after = os.getloadavg()[0]
         accepted = [job_id for status, _, job_id in results if status == 201 and job_id]
         states = wait_finished(accepted, args.drain_timeout)
         from review.models import Output
@@ -237,6 +241,7 @@ def main() -> None:
         f"max {max(times):.0f} ms"
     )
     print(f"after draining: {lost} lost, {doubles} finished twice")
+    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after submitting")
     summary = {
         "requests": len(results),
         "accepted": len(accepted),
@@ -247,6 +252,8 @@ def main() -> None:
         "doubles": doubles,
         "clients": args.clients,
         "web_workers": args.web_workers,
+        "load_before": round(load_before, 2),
+        "load_after": round(load_after, 2),
     }
     print(json.dumps(summary))
     sys.exit(0 if lost == 0 and doubles == 0 else 1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from access.models import User
@@ -85,9 +85,12 @@ class Budget:
 def budget_for(user: User) -> Budget:
     cohort = user.cohort
     day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    jobs = Job.objects.filter(owner=user)
-    waiting = jobs.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
-    used = jobs.filter(finished_at__gte=day_start).aggregate(s=Sum("gpu_seconds"))["s"] or 0.0
+    # One query for both figures: it runs inside every submission's lock on the owner's row.
+    totals = Job.objects.filter(owner=user).aggregate(
+        waiting=Count("pk", filter=Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])),
+        used=Sum("gpu_seconds", filter=Q(finished_at__gte=day_start)),
+    )
+    waiting, used = totals["waiting"], totals["used"] or 0.0
     limit = None
     if cohort is not None:
         limit = cohort.max_queued_jobs + cohort.max_concurrent_jobs

@@ -164,7 +164,7 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
     params = job_validate(request, spec, limits)
     try:
         with transaction.atomic():
-            _check_budget(User.objects.select_for_update().get(pk=owner.pk))
+            _check_budget(_locked_with_cohort(owner))
             job = Job.objects.create(
                 owner=owner,
                 model_name=spec.name,
@@ -183,6 +183,13 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
             raise
         return winner, False
     return job, True
+
+
+def _locked_with_cohort(owner: User) -> User:
+    """The owner's row, locked, with its cohort's current limits in the same query. Only the user
+    row is locked (`of`): locking the cohort too would queue every tester of a cohort behind
+    each other's submissions."""
+    return User.objects.select_for_update(of=("self",)).select_related("cohort").get(pk=owner.pk)
 
 
 def _announce(job: Job) -> None:
