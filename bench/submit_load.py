@@ -102,6 +102,28 @@ def start_stack(env: dict, logs: Path) -> tuple[list[subprocess.Popen], int]:
     raise SystemExit(f"the stack did not start within 90 s; see {logs}/submit-load-*.log")
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's workers are children of its supervisor)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid, *(p for child in children for p in process_tree(int(child)))]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used: what a request costs the web server, whatever
+    else the (shared) machine is doing."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def make_testers(count: int) -> list[str]:
     from access.models import Cohort, User
     from access.roles import TESTERS, role_grant
@@ -198,6 +220,8 @@ def main() -> None:
     results: list[tuple[int, float, str | None]] = []
     try:
         load_before = os.getloadavg()[0]
+        web = process_tree(processes[0].pid)
+        web_cpu = cpu_seconds(web)
         start = threading.Event()
         threads = [
             threading.Thread(target=client, args=(port, token, args.jobs, start, results))
@@ -211,6 +235,7 @@ def main() -> None:
             thread.join()
         wall = time.perf_counter() - began
         load_after = os.getloadavg()[0]
+        web_cpu = cpu_seconds(web) - web_cpu
         accepted = [job_id for status, _, job_id in results if status == 201 and job_id]
         states = wait_finished(accepted, args.drain_timeout)
         from review.models import Output
@@ -242,6 +267,7 @@ def main() -> None:
     )
     print(f"after draining: {lost} lost, {doubles} finished twice")
     print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after submitting")
+    print(f"web server CPU: {web_cpu * 1000 / len(results):.1f} ms per submission")
     summary = {
         "requests": len(results),
         "accepted": len(accepted),
@@ -252,6 +278,7 @@ def main() -> None:
         "doubles": doubles,
         "clients": args.clients,
         "web_workers": args.web_workers,
+        "web_cpu_ms": round(web_cpu * 1000 / len(results), 1),
         "load_before": round(load_before, 2),
         "load_after": round(load_after, 2),
     }
