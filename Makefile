@@ -21,8 +21,10 @@ run: setup check-services
 # Tests run against PostgreSQL unless DATABASE_URL says otherwise (`make test-sqlite`: the default).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/vernissage
 test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
+# Two pytest-xdist workers: tests that start processes stay together on one (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 test: setup chromium check-services
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The SQLite pass leaves out what cannot depend on the engine (the permission matrix, the NUL-in-URL
 # walk, what a browser sees), and fault injection: they ran on the PostgreSQL pass. The SQLite

@@ -41,6 +41,9 @@ from contextlib import suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.private_redis import PrivateRedis  # noqa: E402 (needs the repository on the path)
+
 BIN = Path(sys.executable).parent
 PG_BIN = next(Path("/usr/lib/postgresql").glob("*/bin"), None)
 MODEL = "demo-slow"
@@ -111,39 +114,6 @@ class PrivatePostgres:
 
     def stop(self) -> None:
         self._as_postgres([PG_BIN / "pg_ctl", "-D", self.dir / "data", "-m", "fast", "-w", "stop"])
-
-
-class PrivateRedis:
-    def __init__(self, root: Path) -> None:
-        self.port, self.dir = free_port(), root / "redis"
-        self.dir.mkdir()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-        self.start()
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_until(lambda: socket.create_connection(("127.0.0.1", self.port), 0.2), 10, "Redis")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
 
 
 # --- the stack ---------------------------------------------------------------------------------
@@ -484,7 +454,8 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="vernissage-faults-"))
     os.chmod(root, 0o755)  # noqa: S103 (the postgres user must reach its own folder)
-    pg, redis = PrivatePostgres(root), PrivateRedis(root)
+    pg, redis = PrivatePostgres(root), PrivateRedis(root / "redis")
+    redis.start()
     data, scratch, logs = root / "data", root / "scratch", ROOT / "test-artifacts"
     scratch.mkdir()
     logs.mkdir(exist_ok=True)
@@ -504,7 +475,6 @@ def main() -> None:
         "PYTHONUNBUFFERED": "1",
     }
     os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, no CDN
     "channels",
     "allauth",
     "allauth.account",
@@ -82,6 +84,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every log line of the request (and its response header) carries its id.
     "access.middleware.RequestIdMiddleware",
+    # Every error under /api/ leaves as RFC 9457 problem details, whichever layer answered it.
+    "access.api.problems.ApiProblemMiddleware",
     "ops.middleware.HttpMetricsMiddleware",
     "access.middleware.NulByteMiddleware",
     # Outermost handler of exceptions: PostgreSQL or Redis away is a 503 naming it, not a 500.
@@ -392,8 +396,37 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "access.api.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "access.api.pagination.BoundedCursorPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "access.api.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per token (or per signed-in user); views add stricter rates by method (`throttle_scopes`).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "access.api.throttling.ApiRateThrottle",
+        "access.api.throttling.MethodScopedThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": env_json(
+        "API_THROTTLE_RATES", {"api": "600/minute", "job_submit": "60/minute"}
+    ),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Vernissage API",
+    "DESCRIPTION": (
+        "The closed alpha's text-to-video API. Authenticate with `Authorization: Bearer vern_…` "
+        "(a personal token with scopes). Errors are RFC 9457 problem details "
+        "(`application/problem+json`); lists are cursor-paged (`?limit=`, follow `next`)."
+    ),
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The contract is public to read; every operation in it still needs a token or a session.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Security -------------------------------------------------------------------------------------

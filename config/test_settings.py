@@ -7,11 +7,32 @@ Set as environment defaults before the real settings read them, so subprocesses 
 import os
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def _own_redis_database_per_xdist_worker() -> None:
+    """`make test` runs two pytest-xdist workers: each gets the next Redis database (gw1: +1),
+    so their Celery queues, channel groups and caches never meet. Subprocesses inherit the
+    rewritten URL and the marker, and do not shift it again."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or os.environ.get("VERNISSAGE_TEST_WORKER") == worker:
+        return
+    base, _, db = os.environ["REDIS_URL"].rpartition("/")
+    os.environ["REDIS_URL"] = f"{base}/{(int(db or 0) + int(worker[2:])) % 16}"
+    os.environ["VERNISSAGE_TEST_WORKER"] = worker
+    os.environ["VERNISSAGE_TEST_RUN"] = f"{os.getpid()}-{worker}"  # its own outputs folder
+
+
+_own_redis_database_per_xdist_worker()
 os.environ.setdefault("VERNISSAGE_CACHE_PREFIX", "vernissage-test")
 os.environ.setdefault("VERNISSAGE_CHANNEL_PREFIX", "vernissage-test")
+# The suite's walks send thousands of requests as one user: rates far above them. The throttle
+# tests (tests/api/test_throttling.py) set small rates of their own.
+os.environ.setdefault(
+    "API_THROTTLE_RATES", '{"api": "100000/minute", "job_submit": "100000/minute"}'
+)
 
-from config.settings import *  # noqa: F403
-from config.settings import DATA_DIR
+from config.settings import *  # noqa: E402, F403 (after the environment defaults above)
+from config.settings import DATA_DIR  # noqa: E402
 
 # One folder per test run (subprocesses inherit the variable), so runs never delete each other's.
 _RUN = os.environ.setdefault("VERNISSAGE_TEST_RUN", str(os.getpid()))

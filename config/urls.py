@@ -4,6 +4,8 @@ from django.urls import include, path
 from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
+from access.api.schema import DocsView, SchemaView
+
 # The admin signs in through allauth (rate limits, MFA), never its own bare login form.
 # The replaced bound method is deliberate (allauth's documented pattern); mypy forbids it.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
@@ -20,6 +22,8 @@ urlpatterns = [
     path("", include("ops.urls")),
     path("", include("fairness.urls")),
     path("", include("provenance.urls")),
+    path("api/v1/schema/", SchemaView.as_view(), name="api_schema"),
+    path("api/v1/docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("review.api.urls")),
     path("api/v1/", include("provenance.api.urls")),

@@ -62,6 +62,12 @@ class Job(HasTransitions, models.Model):
     client_token = models.CharField(
         max_length=64, blank=True, help_text="Idempotency key: a resubmission returns the same job."
     )
+    request_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the request as submitted: the same client_token with another request "
+        "is refused, not answered with this job. Empty for jobs submitted before it was kept.",
+    )
 
     request_id = models.CharField(
         max_length=64,

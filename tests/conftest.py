@@ -42,6 +42,20 @@ PASSWORD = "a-Strong-pass-42"  # every user the fixtures make signs in with it
 T = TypeVar("T")
 
 
+# Tests that start processes (Celery workers, an ASGI server, Chromium, a private Redis) run on
+# one pytest-xdist worker, one after another as without xdist; the rest share both workers
+# (`make test` runs `-n 2 --dist loadgroup`). Two stacks at once would only fight for two cores.
+STACK_FIXTURES = {"stack_env"}
+STACK_FOLDERS = {"browser", "faults", "integration"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in STACK_FOLDERS or STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("stack"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _clean_redis_test_db() -> None:
     """The test Redis database starts empty: no stale Celery messages from an earlier run."""
@@ -49,15 +63,17 @@ def _clean_redis_test_db() -> None:
 
 
 def _forget_rate_limits() -> None:
-    """allauth counts attempts in the real Redis cache: forget ours (and only ours) around a test.
+    """allauth and the API's throttles count requests in the real Redis cache: forget ours (and
+    only ours) around a test.
 
     A scoped delete rather than `cache.clear()`, which would flush the whole Redis database
     (Celery messages of a worker another test started included).
     """
     client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
-    pattern = f"{settings.CACHES['default'].get('KEY_PREFIX', '')}*allauth*"
-    for key in client.scan_iter(match=pattern, count=1000):
-        client.delete(key)
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    for pattern in (f"{prefix}*allauth*", f"{prefix}*throttle_*"):
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.delete(key)
 
 
 @pytest.fixture(autouse=True)

@@ -918,7 +918,7 @@ def test_the_api_refuses_json_of_the_wrong_type_instead_of_coercing_it(
 
     response = _api(client, "POST", "/api/v1/jobs/", json.dumps({**good, **body}))
 
-    assert response.status_code == 400 and response.json()[field] == [message]
+    assert response.status_code == 400 and response.json()["errors"][field] == [message]
     assert not Job.objects.exists()
 
 
@@ -930,7 +930,7 @@ def test_a_cancel_reason_that_is_not_text_is_refused(client, tester, queued_job,
         client, "POST", f"/api/v1/jobs/{queued_job.id}/cancel/", json.dumps({"reason": reason})
     )
 
-    assert response.status_code == 400 and "reason" in response.json()
+    assert response.status_code == 400 and "reason" in response.json()["errors"]
     assert Job.objects.get().state == Job.State.QUEUED
 
 

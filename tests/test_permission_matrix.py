@@ -444,7 +444,7 @@ def test_another_testers_job_is_absent_from_their_api_list(
     make_output(tester)
     client.force_login(other_tester)
 
-    assert client.get(reverse("api_jobs")).json()["count"] == 0
+    assert client.get(reverse("api_jobs")).json()["results"] == []
 
 
 def test_anonymous_visitors_get_an_approved_output_only_through_its_share_link(

@@ -44,3 +44,39 @@ class JobCancelSerializer(serializers.Serializer):
     reason = TextSerializerField(
         required=False, allow_blank=True, default="", max_length=CANCEL_REASON_MAX_CHARS
     )
+
+
+# --- responses: documentation of what the views answer (they build the payloads themselves) -------
+
+
+class OutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    state = serializers.CharField(help_text="Review state: pending, approved, rejected, …")
+    state_label = serializers.CharField()
+    reason = serializers.CharField(help_text="The reviewer's reason, once decided.")
+    note = serializers.CharField()
+    video_url = serializers.CharField()
+    poster_url = serializers.CharField()
+
+
+class JobSerializer(serializers.Serializer):
+    """A job's whole current state, the same payload the studio's socket receives."""
+
+    id = serializers.UUIDField()
+    owner_id = serializers.IntegerField()
+    model = serializers.CharField()
+    prompt = serializers.CharField()
+    state = serializers.ChoiceField(
+        choices=["queued", "running", "succeeded", "failed", "cancelled"]
+    )
+    state_label = serializers.CharField()
+    step = serializers.IntegerField()
+    total_steps = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    eta_s = serializers.FloatField(allow_null=True, help_text="Seconds until done, if known.")
+    queue_position = serializers.IntegerField(
+        allow_null=True, help_text="1 = next to run; only for a queued job on a read."
+    )
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    output = OutputSerializer(allow_null=True)

@@ -1,36 +1,124 @@
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from access.api.pagination import BoundedLimitOffsetPagination
+from access.api.conditional import conditional_response
+from access.api.pagination import BoundedCursorPagination
+from access.api.problems import CONFLICT, IDEMPOTENCY_CONFLICT, QUOTA_EXCEEDED, ProblemResponse
+from access.api.schema import ERRORS, QUOTA_EXAMPLE, RATE_LIMIT_HEADERS, paginated, problems
 from access.api.views import ApiView
 from access.fields import TextSerializerField
 from access.http import AuthenticatedRequest
-from generation.api.serializers import JobCancelSerializer, JobSubmitSerializer
+from generation.api.serializers import JobCancelSerializer, JobSerializer, JobSubmitSerializer
 from generation.progress import job_event, job_payloads
 from generation.selectors import job_visible_to, jobs_of
-from generation.services import JobRejected, job_cancel, job_submit
+from generation.services import (
+    IdempotencyConflict,
+    JobRejected,
+    QuotaExceeded,
+    job_cancel,
+    job_submit,
+)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+JOB_EXAMPLE = {
+    "id": "3f1c2a9e-8d7b-4c61-9a52-0e4f6b1d2c3a",
+    "owner_id": 7,
+    "model": "demo",
+    "prompt": "a heron at dawn",
+    "state": "queued",
+    "state_label": "Queued",
+    "step": 0,
+    "total_steps": 20,
+    "percent": 0,
+    "eta_s": None,
+    "queue_position": None,
+    "error": "",
+    "created_at": "2026-11-30T14:05:00+00:00",
+    "output": None,
+}
+
+_IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Up to 64 characters. Repeating it with the same body returns the first job "
+    "(200); with a different body, 422.",
+)
+_IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="The ETag of a previous read: 304 without a body if the job has not changed.",
+)
+_JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
 class JobListView(ApiView):
     """GET: the caller's jobs, newest first. POST: submit a job (Idempotency-Key optional)."""
 
     required_scopes = {"GET": "jobs:read", "POST": "jobs:write"}
+    throttle_scopes = {"POST": "job_submit"}
     serializer_class = JobSubmitSerializer
 
+    @extend_schema(
+        operation_id="jobs_list",
+        summary="List your jobs, newest first",
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, at most 200."),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous`."),
+            *RATE_LIMIT_HEADERS,
+        ],
+        responses={200: paginated(JobSerializer), **ERRORS},
+        examples=[
+            OpenApiExample("page", value={"next": None, "previous": None, "results": [JOB_EXAMPLE]})
+        ],
+    )
     def get(self, request: AuthenticatedRequest) -> Response:
-        paginator = BoundedLimitOffsetPagination()
-        page = paginator.paginate_queryset(jobs_of(owner=request.user), request, view=self)
-        if page is None:  # LimitOffsetPagination pages whenever PAGE_SIZE is set
-            raise ImproperlyConfigured("REST_FRAMEWORK['PAGE_SIZE'] must be set.")
-        return paginator.get_paginated_response(job_payloads(list(page)))
+        paginator = BoundedCursorPagination()
+        page = paginator.page_of(jobs_of(owner=request.user), request, view=self)
+        return paginator.get_paginated_response(job_payloads(page))
 
+    @extend_schema(
+        operation_id="jobs_create",
+        summary="Submit a job",
+        description="Parameters left out take the model's defaults, narrowed by your cohort's "
+        "limits. A used-up quota is a 429 naming it (`quota`) and when it renews (`resets_at`).",
+        parameters=[_IDEMPOTENCY_PARAMETER, *RATE_LIMIT_HEADERS],
+        request=JobSubmitSerializer,
+        responses={
+            201: OpenApiResponse(JobSerializer, description="Queued."),
+            200: OpenApiResponse(JobSerializer, description="The job an Idempotency-Key named."),
+            **ERRORS,
+            **problems(415, 422),
+        },
+        examples=[
+            OpenApiExample(
+                "submit",
+                value={"model": "demo", "prompt": "a heron at dawn", "num_frames": 9},
+                request_only=True,
+            ),
+            OpenApiExample("queued", value=JOB_EXAMPLE, response_only=True, status_codes=[201]),
+            OpenApiExample(
+                "quota",
+                value=QUOTA_EXAMPLE,
+                response_only=True,
+                status_codes=[429],
+                media_type="application/problem+json",
+            ),
+        ],
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         serializer = JobSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -40,13 +128,40 @@ class JobListView(ApiView):
                 request=serializer.to_request(),
                 client_token=_idempotency_key(request),
             )
+        except QuotaExceeded as exc:
+            return _quota_response(exc)
+        except IdempotencyConflict:
+            return ProblemResponse(
+                422,
+                f"This {IDEMPOTENCY_HEADER} was first used with a different request; "
+                "use a new key for a new job.",
+                type_=IDEMPOTENCY_CONFLICT,
+                errors={IDEMPOTENCY_HEADER: ["Used before with a different request."]},
+            )
         except JobRejected as exc:
-            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError(exc.errors) from None
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         # No queue position here: placing one job means ordering the model's whole queue, which
         # would make every submission wait on the others. It arrives with the dispatcher's queue
         # update on the sockets, and with any GET of the job.
         return Response(job_event(job).as_dict(), status=code)
+
+
+def _quota_response(exc: QuotaExceeded) -> Response:
+    response = ProblemResponse(
+        429,
+        exc.message,
+        type_=QUOTA_EXCEEDED,
+        quota=exc.quota,
+        resets_at=exc.resets_at.isoformat() if exc.resets_at else None,
+    )
+    if exc.resets_at is not None:
+        response["Retry-After"] = str(_seconds_until(exc.resets_at))
+    return response
+
+
+def _seconds_until(moment: datetime) -> int:
+    return max(1, int((moment - timezone.now()).total_seconds()) + 1)
 
 
 def _idempotency_key(request: AuthenticatedRequest) -> str:
@@ -58,28 +173,56 @@ def _idempotency_key(request: AuthenticatedRequest) -> str:
         raise ValidationError({IDEMPOTENCY_HEADER: exc.detail}) from None
 
 
+def _visible_job(request: AuthenticatedRequest, job_id: Any):
+    job = job_visible_to(job_id=job_id, user=request.user)
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
 class JobDetailView(ApiView):
     required_scopes = {"GET": "jobs:read"}
 
+    @extend_schema(
+        operation_id="jobs_retrieve",
+        summary="Read one job (with its queue position and ETA while queued)",
+        parameters=[_JOB_ID, _IF_NONE_MATCH, *RATE_LIMIT_HEADERS],
+        responses={
+            200: JobSerializer,
+            304: OpenApiResponse(description="Not modified since the ETag sent."),
+            **ERRORS,
+            **problems(404),
+        },
+        examples=[OpenApiExample("job", value=JOB_EXAMPLE, response_only=True)],
+    )
     def get(self, request: AuthenticatedRequest, job_id) -> Response:
-        job = job_visible_to(job_id=job_id, user=request.user)
-        if job is None:
-            raise Http404("No such job.")
-        return Response(job_payloads([job])[0])
+        return conditional_response(request, job_payloads([_visible_job(request, job_id)])[0])
 
 
 class JobCancelView(ApiView):
     required_scopes = {"POST": "jobs:write"}
     serializer_class = JobCancelSerializer
 
+    @extend_schema(
+        operation_id="jobs_cancel",
+        summary="Cancel a queued or running job",
+        parameters=[_JOB_ID, *RATE_LIMIT_HEADERS],
+        request=JobCancelSerializer,
+        responses={200: JobSerializer, **ERRORS, **problems(404, 409, 415)},
+        examples=[
+            OpenApiExample("cancel", value={"reason": "wrong prompt"}, request_only=True),
+        ],
+    )
     def post(self, request: AuthenticatedRequest, job_id) -> Response:
-        job = job_visible_to(job_id=job_id, user=request.user)
-        if job is None:
-            raise Http404("No such job.")
+        job = _visible_job(request, job_id)
         serializer = JobCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             job = job_cancel(job=job, by=request.user, reason=serializer.validated_data["reason"])
         except JobRejected as exc:
-            return Response(exc.errors, status=status.HTTP_409_CONFLICT)
+            return ProblemResponse(409, " ".join(_flat(exc.errors)), type_=CONFLICT)
         return Response(job_payloads([job])[0])
+
+
+def _flat(errors: dict[str, list[str]]) -> list[str]:
+    return [message for messages in errors.values() for message in messages]

@@ -13,7 +13,7 @@ from generation.services.dispatch import (
     jobs_dispatch_woken,
     publish_queue_positions,
 )
-from generation.services.errors import JobRejected
+from generation.services.errors import IdempotencyConflict, JobRejected, QuotaExceeded
 from generation.services.lifecycle import (
     CANCEL_REASON_MAX_CHARS,
     ReconcileReport,
@@ -40,8 +40,10 @@ __all__ = [
     "CANCEL_REASON_MAX_CHARS",
     "PROMPT_MAX_CHARS",
     "SEED_MAX",
+    "IdempotencyConflict",
     "JobRejected",
     "JobRequest",
+    "QuotaExceeded",
     "ReconcileReport",
     "Stopped",
     "dispatcher_wait",

@@ -4,10 +4,12 @@ dispatches itself, so it never waits on other submitters)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import unicodedata
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +26,7 @@ from generation.progress import publish_job
 from generation.quotas import Limits, budget_for, limits_for
 from generation.registry import ModelSpec, get_model
 from generation.services.dispatch import dispatcher_wake
-from generation.services.errors import JobRejected
+from generation.services.errors import IdempotencyConflict, JobRejected, QuotaExceeded
 
 Errors = dict[str, list[str]]
 
@@ -46,6 +48,12 @@ class JobRequest:
     height: int | None = None
     steps: int | None = None
     guidance: float | None = None
+
+    def fingerprint(self) -> str:
+        """A hash of what was asked (not of the bytes it arrived in: key order and spacing of a
+        JSON body, or a form's encoding, do not change it)."""
+        canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _clean_text(value: str, field: str, errors: Errors, *, required: bool) -> str:
@@ -130,36 +138,40 @@ def _check_budget(owner: User) -> None:
     """Runs with the owner's row locked, so concurrent submissions see each other's jobs."""
     budget = budget_for(owner)
     if budget.slots_left == 0:
-        raise JobRejected(
-            {
-                "__all__": [
-                    f"You have {budget.waiting} jobs waiting or running; your cohort allows "
-                    f"{budget.waiting_limit}. Wait for one to finish."
-                ]
-            }
+        raise QuotaExceeded(
+            quota="waiting_jobs",
+            message=f"You have {budget.waiting} jobs waiting or running; your cohort allows "
+            f"{budget.waiting_limit}. Wait for one to finish.",
+            resets_at=None,  # a slot frees when one of the caller's jobs finishes
         )
     if budget.gpu_seconds_left is not None and budget.gpu_seconds_left <= 0:
-        raise JobRejected(
-            {
-                "__all__": [
-                    f"You have used your {budget.gpu_seconds_per_day} GPU-seconds for today; "
-                    "the budget renews at 00:00 UTC."
-                ]
-            }
+        raise QuotaExceeded(
+            quota="gpu_seconds_per_day",
+            message=f"You have used your {budget.gpu_seconds_per_day} GPU-seconds for today; "
+            "the budget renews at 00:00 UTC.",
+            resets_at=_next_utc_midnight(),
         )
+
+
+def _next_utc_midnight() -> datetime:
+    """When the GPU-seconds budget renews (budget_for counts from today's 00:00 UTC)."""
+    today = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=1)
 
 
 def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> tuple[Job, bool]:
     """Create a queued job; the dispatcher hands it a GPU slot. Returns (job, created).
 
-    A repeated `client_token` (double click, retried API call) returns the first job unchanged.
-    Quotas are checked with the owner's row locked: parallel submissions queue up behind it.
+    A repeated `client_token` (double click, retried API call) with the same request returns the
+    first job unchanged; with a different request it raises IdempotencyConflict. Quotas are checked
+    with the owner's row locked: parallel submissions queue up behind it.
     """
     terms_version = _submitter_standing(owner)
     if len(client_token) > 64:
         raise JobRejected({"client_token": ["At most 64 characters."]})
+    request_hash = request.fingerprint()
     if client_token and (existing := _job_by_token(owner, client_token)):
-        return existing, False
+        return _same_request(existing, request_hash), False
     spec, limits = _model_and_limits(owner, request.model_name)
     params = job_validate(request, spec, limits)
     try:
@@ -169,6 +181,7 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
                 owner=owner,
                 model_name=spec.name,
                 client_token=client_token,
+                request_hash=request_hash,
                 request_id=current_request_id(),
                 terms_version=terms_version,
                 wait_deadline=_wait_deadline(),
@@ -181,8 +194,15 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
         winner = _job_by_token(owner, client_token)
         if winner is None:
             raise
-        return winner, False
+        return _same_request(winner, request_hash), False
     return job, True
+
+
+def _same_request(job: Job, request_hash: str) -> Job:
+    """The job a repeated client_token names, if it was asked for with the same request."""
+    if job.request_hash and job.request_hash != request_hash:
+        raise IdempotencyConflict(job_id=str(job.id))
+    return job
 
 
 def _locked_with_cohort(owner: User) -> User:

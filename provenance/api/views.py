@@ -3,6 +3,9 @@ trace scope)."""
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission
@@ -10,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access.api.permissions import ActiveTesterWithScopes
+from access.api.schema import ERRORS, RATE_LIMIT_HEADERS, problems
 from access.api.views import ApiView
 from access.http import AuthenticatedRequest
 from access.roles import can_trace
@@ -37,12 +41,49 @@ def trace_json(trace: Trace) -> dict:
     }
 
 
+class TraceSerializer(serializers.Serializer):
+    """Documents `trace_json` (the views build the payload themselves)."""
+
+    id = serializers.UUIDField()
+    state = serializers.CharField()
+    file = serializers.CharField()
+    sha256 = serializers.CharField()
+    error = serializers.CharField()
+    result = serializers.JSONField(allow_null=True, help_text="The matches, once finished.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class TraceUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The suspect video or image.")
+
+
+TRACE_EXAMPLE = {
+    "id": "0b7d3c52-41a8-4a0e-9d59-7f2e8c1a6b90",
+    "state": "queued",
+    "file": "leak.mp4",
+    "sha256": "9f2c…",
+    "error": "",
+    "result": None,
+    "created_at": "2026-11-30T14:05:00+00:00",
+    "finished_at": None,
+}
+
+
 class TraceListView(ApiView):
     """POST (multipart, field `file`): queue a trace; 202 with its id. Poll GET /traces/<id>/."""
 
     permission_classes = [ActiveTesterWithScopes, IsTracer]
     parser_classes = [MultiPartParser]
 
+    @extend_schema(
+        operation_id="traces_create",
+        summary="Trace a leaked file (admins and leak responders; session only)",
+        parameters=RATE_LIMIT_HEADERS,
+        request={"multipart/form-data": TraceUploadSerializer},
+        responses={202: TraceSerializer, **ERRORS, **problems(413, 415)},
+        examples=[OpenApiExample("queued", value=TRACE_EXAMPLE, response_only=True)],
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         upload = request.FILES.get("file")
         if upload is None:
@@ -64,6 +105,16 @@ class TraceListView(ApiView):
 class TraceDetailView(ApiView):
     permission_classes = [ActiveTesterWithScopes, IsTracer]
 
+    @extend_schema(
+        operation_id="traces_retrieve",
+        summary="Read a trace and, once finished, its result",
+        parameters=[
+            OpenApiParameter("trace_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+            *RATE_LIMIT_HEADERS,
+        ],
+        responses={200: TraceSerializer, **ERRORS, **problems(404)},
+        examples=[OpenApiExample("trace", value=TRACE_EXAMPLE, response_only=True)],
+    )
     def get(self, request: Request, trace_id) -> Response:
         trace = Trace.objects.filter(id=trace_id).first()
         if trace is None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ImproperlyConfigured
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from access.api.pagination import BoundedLimitOffsetPagination
+from access.api.pagination import OldestFirstCursorPagination
 from access.api.permissions import ActiveTesterWithScopes
+from access.api.schema import ERRORS, RATE_LIMIT_HEADERS, paginated
 from access.api.views import ApiView
 from access.http import form_errors
 from access.roles import can_moderate
@@ -49,19 +52,61 @@ def _item(output) -> dict:
     }
 
 
+class _ParametersSerializer(serializers.Serializer):
+    num_frames = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    steps = serializers.IntegerField()
+    seed = serializers.IntegerField()
+
+
+class QueueItemSerializer(serializers.Serializer):
+    """Documents `_item` (the view builds the payload itself)."""
+
+    id = serializers.UUIDField()
+    job = serializers.UUIDField()
+    prompt = serializers.CharField()
+    negative_prompt = serializers.CharField()
+    model = serializers.CharField()
+    tester = serializers.EmailField()
+    cohort = serializers.CharField(allow_null=True)
+    lane = serializers.CharField(allow_null=True)
+    parameters = _ParametersSerializer()
+    claimed_by = serializers.EmailField(allow_null=True)
+    approvals = serializers.IntegerField()
+    approvals_required = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+_QUEUE_FILTERS = [
+    OpenApiParameter("model", OpenApiTypes.STR, description="A model name."),
+    OpenApiParameter("cohort", OpenApiTypes.STR, description="A cohort name."),
+    OpenApiParameter("tester", OpenApiTypes.STR, description="Part of a tester's email."),
+    OpenApiParameter("lane", OpenApiTypes.STR, description="A review lane."),
+    OpenApiParameter("min_age_hours", OpenApiTypes.INT, description="Waiting at least this long."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, at most 200."),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous`."),
+]
+
+
 class ReviewQueueView(ApiView):
-    """GET: outputs awaiting review, filtered like the queue page (`?model=&cohort=&tester=&lane=
-    &min_age_hours=`) and paged (`?limit=&offset=`)."""
+    """GET: outputs awaiting review, oldest first, filtered like the queue page (`?model=&cohort=
+    &tester=&lane=&min_age_hours=`) and cursor-paged (`?limit=`, then `next`)."""
 
     permission_classes = [ActiveTesterWithScopes, IsReviewer]
     required_scopes = {"GET": "outputs:read"}
 
+    @extend_schema(
+        operation_id="review_queue_list",
+        summary="Outputs awaiting review, oldest first (reviewers)",
+        parameters=[*_QUEUE_FILTERS, *RATE_LIMIT_HEADERS],
+        responses={200: paginated(QueueItemSerializer), **ERRORS},
+        examples=[OpenApiExample("empty", value={"next": None, "previous": None, "results": []})],
+    )
     def get(self, request: Request) -> Response:
         form = QueueFilterForm(request.query_params)
         if not form.is_valid():
             raise ValidationError(form_errors(form))
-        paginator = BoundedLimitOffsetPagination()
-        page = paginator.paginate_queryset(review_queue(form.filters()), request, view=self)
-        if page is None:  # LimitOffsetPagination pages whenever PAGE_SIZE is set
-            raise ImproperlyConfigured("REST_FRAMEWORK['PAGE_SIZE'] must be set.")
+        paginator = OldestFirstCursorPagination()
+        page = paginator.page_of(review_queue(form.filters()), request, view=self)
         return paginator.get_paginated_response([_item(output) for output in page])

@@ -135,7 +135,7 @@ def test_the_api_submits_lists_and_gets_jobs(signed_in, tester, dispatched):
     fetched = signed_in.get(reverse("api_job", kwargs={"job_id": created.json()["id"]}))
 
     assert created.status_code == 201 and created.json()["state"] == "queued"
-    assert listed.json()["count"] == 1 and listed.json()["results"][0]["id"] == created.json()["id"]
+    assert [job["id"] for job in listed.json()["results"]] == [created.json()["id"]]
     assert fetched.json()["prompt"] == "a heron at dawn"
 
 
@@ -175,7 +175,7 @@ def test_the_api_reports_each_bad_field_and_queues_nothing(signed_in, dispatched
     )
 
     assert response.status_code == 400
-    assert set(response.json()) == {"prompt", "width", "steps"}
+    assert set(response.json()["errors"]) == {"prompt", "width", "steps"}
     assert not Job.objects.exists()
 
 

@@ -200,7 +200,7 @@ def test_an_upload_without_a_file_is_a_400(client, admin):
 
     response = client.post(reverse("api_traces"), {})
 
-    assert response.status_code == 400 and "file" in response.json()
+    assert response.status_code == 400 and "file" in response.json()["errors"]
 
 
 def test_an_undecodable_file_fails_its_trace_with_a_reason(tmp_path):

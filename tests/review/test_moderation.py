@@ -376,10 +376,11 @@ def test_the_review_queue_api_uses_a_constant_number_of_queries(
         make_output(tester)
     client.force_login(reviewer)
 
-    with django_assert_num_queries(7):
+    # Six, the same for any length: cursor pages need no COUNT (offset pages took a seventh).
+    with django_assert_num_queries(6):
         response = client.get(reverse("api_review_queue"))
 
-    assert response.json()["count"] == count
+    assert len(response.json()["results"]) == count
     assert response.json()["results"][0]["tester"] == tester.email
 
 
