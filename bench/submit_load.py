@@ -143,8 +143,29 @@ def make_testers(count: int) -> list[str]:
             username=f"load{n}", email=f"load{n}@bench.local", password=None, cohort=cohort
         )
         role_grant(user=user, role=TESTERS)
-        tokens.append(token_create(user=user, name="load", scopes=["jobs:write"]).plaintext)
+        scopes = ["jobs:read", "jobs:write"]
+        tokens.append(token_create(user=user, name="load", scopes=scopes).plaintext)
     return tokens
+
+
+def warm_up(port: int, tokens: list[str], rounds: int) -> None:
+    """A server that has answered before, as in production: every uvicorn process has imported
+    its lazy modules and opened its database pool before the timed submissions (reads at once
+    from several clients, so the kernel hands them to every process)."""
+
+    def read(token: str) -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/jobs/", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (localhost)
+            response.read()
+
+    for _ in range(rounds):
+        threads = [threading.Thread(target=read, args=(token,)) for token in tokens]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 def client(port: int, token: str, jobs: int, start: threading.Event, out: list) -> None:
@@ -163,7 +184,7 @@ def client(port: int, token: str, jobs: int, start: threading.Event, out: list) 
                 status, job_id = response.status, json.load(response).get("id")
         except urllib.error.HTTPError as refused:
             status, job_id = refused.code, None
-        out.append((status, (time.perf_counter() - began) * 1000, job_id))
+        out.append((status, (time.perf_counter() - began) * 1000, job_id, n))
 
 
 def wait_finished(ids: list[str], timeout: float) -> dict[str, str]:
@@ -188,6 +209,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=10, help="per client")
     parser.add_argument("--drain-timeout", type=float, default=900)
+    parser.add_argument(
+        "--warm-up", type=int, default=3, help="rounds of reads (one per client) before timing"
+    )
     parser.add_argument(
         "--web-workers", type=int, default=2, help="uvicorn processes (its WEB_CONCURRENCY)"
     )
@@ -217,8 +241,9 @@ def main() -> None:
     logs.mkdir(exist_ok=True)
     tokens = make_testers(args.clients)
     processes, port = start_stack(env, logs)
-    results: list[tuple[int, float, str | None]] = []
+    results: list[tuple[int, float, str | None, int]] = []
     try:
+        warm_up(port, tokens, args.warm_up)
         load_before = os.getloadavg()[0]
         web = process_tree(processes[0].pid)
         web_cpu = cpu_seconds(web)
@@ -236,7 +261,7 @@ def main() -> None:
         wall = time.perf_counter() - began
         load_after = os.getloadavg()[0]
         web_cpu = cpu_seconds(web) - web_cpu
-        accepted = [job_id for status, _, job_id in results if status == 201 and job_id]
+        accepted = [job_id for status, _, job_id, _ in results if status == 201 and job_id]
         states = wait_finished(accepted, args.drain_timeout)
         from review.models import Output
 
@@ -252,10 +277,12 @@ def main() -> None:
                 process.kill()
         connection.close()
         teardown()
-    times = [ms for _, ms, _ in results]
+    times = [ms for _, ms, _, _ in results]
+    # Each client's first submission leaves in the same instant as every other client's.
+    later = [ms for _, ms, _, n in results if n > 0]
     lost = sum(1 for job_id in accepted if states.get(job_id) != "succeeded")
     statuses: dict[int, int] = {}
-    for status, _, _ in results:
+    for status, _, _, _ in results:
         statuses[status] = statuses.get(status, 0) + 1
     print(
         f"{len(results)} submissions from {args.clients} clients to {args.web_workers} uvicorn "
@@ -266,6 +293,7 @@ def main() -> None:
         f"max {max(times):.0f} ms"
     )
     print(f"after draining: {lost} lost, {doubles} finished twice")
+    print(f"p95 without each client's first submission: {pct(later, 0.95):.0f} ms")
     print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after submitting")
     print(f"web server CPU: {web_cpu * 1000 / len(results):.1f} ms per submission")
     summary = {
@@ -274,6 +302,7 @@ def main() -> None:
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(pct(times, 0.95), 1),
         "max_ms": round(max(times), 1),
+        "p95_after_first_ms": round(pct(later, 0.95), 1),
         "lost": lost,
         "doubles": doubles,
         "clients": args.clients,
