@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from allauth.account.forms import SignupForm
@@ -111,6 +112,16 @@ class TokenForm(forms.Form):
     days = forms.IntegerField(
         min_value=1, max_value=TOKEN_MAX_DAYS, initial=TOKEN_DEFAULT_DAYS, label="Expires in (days)"
     )
+
+    def __init__(self, *args: Any, allowed_scopes: Iterable[str] | None = None, **kwargs: Any):
+        """`allowed_scopes`: the scopes this user may hold (`token_scopes_for`); only those are
+        offered (staff scopes only to staff with two factors and the role)."""
+        super().__init__(*args, **kwargs)
+        if allowed_scopes is not None:
+            allowed = set(allowed_scopes)
+            field = self.fields["scopes"]
+            if isinstance(field, forms.MultipleChoiceField):
+                field.choices = [(v, lbl) for v, lbl in ApiToken.Scope.choices if v in allowed]
 
 
 class TermsForm(forms.Form):

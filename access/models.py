@@ -291,7 +291,13 @@ class ApiToken(models.Model):
     class Scope(models.TextChoices):
         JOBS_WRITE = "jobs:write", "Submit jobs"
         JOBS_READ = "jobs:read", "Read jobs"
-        OUTPUTS_READ = "outputs:read", "Read outputs"
+        OUTPUTS_READ = "outputs:read", "Read and download outputs"
+        OUTPUTS_WRITE = "outputs:write", "Share outputs, give feedback, file findings"
+        WEBHOOKS_READ = "webhooks:read", "Read webhook endpoints and deliveries"
+        WEBHOOKS_WRITE = "webhooks:write", "Manage webhook endpoints"
+        # Staff scopes: only staff with two-factor authentication and the matching role hold them.
+        REVIEW_WRITE = "review:write", "Review: claim and decide outputs, move findings (staff)"
+        ACCESS_ADMIN = "access:admin", "Contain testers, cohorts and the program (staff)"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=80)

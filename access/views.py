@@ -52,6 +52,7 @@ from access.services import (
     tester_reinstate,
     token_create,
     token_revoke,
+    token_scopes_for,
 )
 from containment.services import cohort_suspend, program_pause, tester_revoke, tester_suspend
 
@@ -120,7 +121,8 @@ def terms(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_safe_or_POST
 @login_required
 def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form, issued = TokenForm(request.POST or None), None
+    allowed = token_scopes_for(request.user)
+    form, issued = TokenForm(request.POST or None, allowed_scopes=allowed), None
     if request.method == "POST" and form.is_valid():
         try:
             issued = token_create(
@@ -132,7 +134,7 @@ def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
         except AccessError as exc:
             form.add_error(None, str(exc))
         else:
-            form = TokenForm()
+            form = TokenForm(allowed_scopes=allowed)
     return render(
         request,
         "access/tokens.html",

@@ -8,6 +8,7 @@ settings that `manage.py check --deploy` asks for.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "ops",
     "fairness",
     "provenance",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -294,6 +296,30 @@ TRACE_QUEUE = "cpu"
 # Each trace first fingerprints up to this many outputs that have none yet.
 TRACE_INDEX_BATCH = env_int("VERNISSAGE_TRACE_INDEX_BATCH", 500, minimum=0)
 
+# --- Webhooks (webhooks/) ------------------------------------------------------------------------
+# Deliveries go to the CPU worker process (the `tracer` in the Procfile), on their own queue.
+WEBHOOK_QUEUE = "hooks"
+# Targets on private, loopback, link-local, multicast or reserved addresses are refused, at
+# registration and again at every send (a name may resolve elsewhere later), unless named here:
+# host names (exact, lower case) or networks in CIDR notation (`10.0.0.0/8`, `::1/128`).
+WEBHOOK_ALLOWED_HOSTS = [host.lower() for host in env_list("VERNISSAGE_WEBHOOK_ALLOWED_HOSTS", [])]
+WEBHOOK_ALLOWED_CIDRS = env_list("VERNISSAGE_WEBHOOK_ALLOWED_CIDRS", [])
+for _cidr in WEBHOOK_ALLOWED_CIDRS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        message = f"VERNISSAGE_WEBHOOK_ALLOWED_CIDRS: {_cidr!r} is not a network"
+        raise ImproperlyConfigured(message) from None
+WEBHOOK_TIMEOUT_SECONDS = env_float("VERNISSAGE_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+WEBHOOK_MAX_ATTEMPTS = env_int("VERNISSAGE_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+# Attempt n waits about BASE * 4**(n-1) seconds (with jitter) after attempt n-1, at most MAX: it
+# stays under the broker's visibility timeout, past which Redis would hand the message out twice.
+WEBHOOK_RETRY_BASE_SECONDS = env_float("VERNISSAGE_WEBHOOK_RETRY_BASE_SECONDS", 10.0, minimum=0.0)
+WEBHOOK_RETRY_MAX_SECONDS = env_float("VERNISSAGE_WEBHOOK_RETRY_MAX_SECONDS", 1800.0, minimum=0.0)
+WEBHOOK_MAX_ENDPOINTS = env_int("VERNISSAGE_WEBHOOK_MAX_ENDPOINTS", 10, minimum=1)
+# Encrypts endpoint secrets at rest; derived from SECRET_KEY unless set (rotating it orphans them).
+WEBHOOK_SECRET_KEY = env_str("VERNISSAGE_WEBHOOK_SECRET_KEY", "") or f"webhooks:{SECRET_KEY}"
+
 # --- Review ---------------------------------------------------------------------------------------
 # An appeal of a rejection is decided within this many hours, by a reviewer other than the decider.
 APPEAL_SLA_HOURS = env_int("VERNISSAGE_APPEAL_SLA_HOURS", 72, minimum=1)
@@ -427,6 +453,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set, where a set is used by several fields or its default name clashes.
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookEventEnum": "webhooks.models.EventType",
+        "WebhookDeliveryStateEnum": "webhooks.models.Delivery.State",
+    },
 }
 
 # --- Security -------------------------------------------------------------------------------------

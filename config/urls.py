@@ -22,11 +22,14 @@ urlpatterns = [
     path("", include("ops.urls")),
     path("", include("fairness.urls")),
     path("", include("provenance.urls")),
+    path("", include("webhooks.urls")),
     path("api/v1/schema/", SchemaView.as_view(), name="api_schema"),
     path("api/v1/docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("review.api.urls")),
     path("api/v1/", include("provenance.api.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
+    path("api/v1/", include("containment.api.urls")),
 ]
 
 # An outage that escapes every view and middleware is a 503 naming the service, not a bare 500.

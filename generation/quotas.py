@@ -7,6 +7,7 @@ so parallel submissions never exceed a cohort's limits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -70,6 +71,7 @@ class Budget:
     waiting_limit: int | None
     gpu_seconds_used_today: float
     gpu_seconds_per_day: int | None
+    resets_at: datetime  # when today's GPU-seconds start again from zero (00:00 UTC)
 
     @property
     def gpu_seconds_left(self) -> float | None:
@@ -84,6 +86,7 @@ class Budget:
 
 def budget_for(user: User) -> Budget:
     cohort = user.cohort
+    # timezone.now() is UTC (USE_TZ): the day's budget runs from 00:00 UTC to the next.
     day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
     # One query for both figures: it runs inside every submission's lock on the owner's row.
     totals = Job.objects.filter(owner=user).aggregate(
@@ -99,4 +102,5 @@ def budget_for(user: User) -> Budget:
         waiting_limit=limit,
         gpu_seconds_used_today=float(used),
         gpu_seconds_per_day=cohort.gpu_seconds_per_day if cohort else None,
+        resets_at=day_start + timedelta(days=1),
     )

@@ -110,6 +110,21 @@ def output_visible_to(*, output_id: UUID | str, user: User) -> Output | None:
     return outputs.first()
 
 
+def outputs_of(*, owner: User, state: str = "", model: str = "") -> QuerySet[Output]:
+    """`owner`'s outputs, newest first, optionally of one review state or model, with their
+    approval counts (`approval_count`), all in one query per page."""
+    outputs = (
+        Output.objects.filter(job__owner=owner)
+        .select_related("job", "job__owner")
+        .annotate(approval_count=Count("approvals"))
+    )
+    if state:
+        outputs = outputs.filter(state=state)
+    if model:
+        outputs = outputs.filter(job__model_name=model)
+    return outputs.order_by("-created_at")
+
+
 def gallery() -> QuerySet[Output]:
     """Approved outputs their owners opted in, whose owners may act now.
 

@@ -461,6 +461,16 @@ def reviewer(make_user) -> User:
 
 
 @pytest.fixture
+def staff_without_mfa(db) -> User:
+    """A reviewer who has not set up two-factor authentication yet."""
+    user = User.objects.create_user(
+        username="nora@vernissage.local", email="nora@vernissage.local", password=PASSWORD
+    )
+    role_grant(user=user, role=REVIEWERS)
+    return user
+
+
+@pytest.fixture
 def admin(db) -> User:
     """Staff in the Admins group (manages access, reads the audit log), with TOTP set up."""
     user = User.objects.create_user(

@@ -65,10 +65,13 @@ from access.services import invitation_create, terms_accept, terms_publish, toke
 from fairness.services import appeal_file, legal_hold_place, use_request_create
 from generation.models import Job
 from provenance.models import Trace
+from review.media import download_sign
 from review.models import Finding, Output, ShareLink
 from review.services import feedback_submit, finding_file, share_link_create
 from tests.conftest import totp_enable
 from tests.factories import make_job, make_output
+from webhooks import models as webhooks_models
+from webhooks.signing import secret_generate, secret_seal
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(280)]
 
@@ -239,12 +242,31 @@ def world(db, tester, other_tester, reviewer, outputs_dir) -> dict[str, Any]:
     Trace.objects.create(
         file_name="traces/x/suspect.mp4", size_bytes=1, sha256="0" * 64, state=Trace.State.DONE
     )
+    _webhook_endpoint_with_a_delivery(tester)
     assert pending.id and other_tester.pk and ShareLink.objects.exists()
     return {
         "personas": {"anonymous": None, "tester": tester, "reviewer": reviewer, "admin": admin},
-        # Path values no page links to (invitation codes are only ever mailed).
-        "known": {"code": invitation.code, "token": link.token},
+        # Path values no page links to (invitation codes are only ever mailed; a signed download
+        # link is only ever in an API answer).
+        "known": {
+            "code": invitation.code,
+            "token": link.token,
+            "signed": download_sign(output=approved, user=tester, file="video", token=None).signed,
+        },
     }
+
+
+def _webhook_endpoint_with_a_delivery(owner: User) -> None:
+    """Stored as is (registering one would resolve its host name): a finished delivery to replay."""
+    endpoint = webhooks_models.Endpoint.objects.create(
+        owner=owner,
+        url="https://hooks.example.test/",
+        events=["job.failed"],
+        secret_encrypted=secret_seal(secret_generate()),
+    )
+    webhooks_models.Delivery.objects.create(
+        endpoint=endpoint, message_id="msg_1", event_type="job.failed", body="{}", state="failed"
+    )
 
 
 class Persona:
@@ -379,6 +401,7 @@ def _model_row_id(param: str, converter: Any) -> str | None:
             "review",
             "fairness",
             "provenance",
+            "webhooks",
         ) and (model.__name__.lower().endswith(stem)):
             row = model.objects.order_by("pk").values_list("pk", flat=True).first()
             if row is not None and re.fullmatch(converter.regex, str(row)):

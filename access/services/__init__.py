@@ -42,17 +42,20 @@ from access.services.standing import (
 from access.services.terms import terms_accept, terms_publish
 from access.services.token_sharing import token_observe_use, token_suspend_for_sharing
 from access.services.tokens import (
+    STAFF_SCOPES,
     TOKEN_DEFAULT_DAYS,
     TOKEN_MAX_DAYS,
     IssuedToken,
     token_create,
     token_record_use,
     token_revoke,
+    token_scopes_for,
     tokens_revoke_for,
 )
 
 __all__ = [
     "MANAGE_ACCESS_PERMISSION",
+    "STAFF_SCOPES",
     "STATUS_MESSAGES",
     "TOKEN_DEFAULT_DAYS",
     "TOKEN_MAX_DAYS",
@@ -83,6 +86,7 @@ __all__ = [
     "token_observe_use",
     "token_record_use",
     "token_revoke",
+    "token_scopes_for",
     "token_suspend_for_sharing",
     "tokens_revoke_for",
 ]

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from access import audit
 from access.models import ApiToken, User
+from access.roles import can_moderate
 from access.selectors import TOKEN_PREFIX, token_digest
 from access.services.common import (
     MANAGE_ACCESS_PERMISSION,
@@ -23,6 +24,10 @@ from access.services.common import (
 
 TOKEN_DEFAULT_DAYS = 30
 TOKEN_MAX_DAYS = 90
+STAFF_SCOPES: dict[str, str] = {
+    ApiToken.Scope.REVIEW_WRITE: "staff with two-factor authentication who review outputs",
+    ApiToken.Scope.ACCESS_ADMIN: "staff with two-factor authentication who manage access",
+}
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,9 @@ def token_create(
     *, user: User, name: str, scopes: Iterable[str], days: int = TOKEN_DEFAULT_DAYS
 ) -> IssuedToken:
     name, scopes = name.strip(), sorted(set(scopes))
-    valid_scopes = set(ApiToken.Scope.values)
     if not name or len(name) > 80:
         raise AccessError("Give the token a name of 1 to 80 characters.")
-    if not scopes or not set(scopes) <= valid_scopes:
-        unknown = ", ".join(sorted(set(scopes) - valid_scopes)) or "none given"
-        raise AccessError(f"Choose scopes from {', '.join(sorted(valid_scopes))} ({unknown}).")
+    _check_scopes(user, scopes)
     if not 1 <= days <= TOKEN_MAX_DAYS:
         raise AccessError(f"Expiry must be between 1 and {TOKEN_MAX_DAYS} days.")
     if not user.may_act():
@@ -62,6 +64,29 @@ def token_create(
             details={"scopes": scopes, "days": days},
         )
     return IssuedToken(token=token, plaintext=f"{TOKEN_PREFIX}{prefix}_{secret}")
+
+
+def token_scopes_for(user: User) -> set[str]:
+    """The scopes `user` may put on a token: every tester scope, and a staff scope only for staff
+    with two-factor authentication and the role that scope acts for (a staff token can decide
+    outputs or contain testers, so it needs what the staff pages need)."""
+    allowed = {scope for scope in ApiToken.Scope.values if scope not in STAFF_SCOPES}
+    if user.is_staff and not user.mfa_missing():
+        if can_moderate(user):
+            allowed.add(ApiToken.Scope.REVIEW_WRITE)
+        if user.is_active and user.has_perm(MANAGE_ACCESS_PERMISSION):
+            allowed.add(ApiToken.Scope.ACCESS_ADMIN)
+    return allowed
+
+
+def _check_scopes(user: User, scopes: list[str]) -> None:
+    allowed = token_scopes_for(user)
+    for scope in scopes:
+        if scope in STAFF_SCOPES and scope not in allowed:
+            raise AccessError(f"The scope {scope} is only for {STAFF_SCOPES[scope]}.")
+    if not scopes or not set(scopes) <= allowed:
+        unknown = ", ".join(sorted(set(scopes) - allowed)) or "none given"
+        raise AccessError(f"Choose scopes from {', '.join(sorted(allowed))} ({unknown}).")
 
 
 def token_revoke(*, token: ApiToken, by: User) -> ApiToken:

@@ -30,8 +30,10 @@ from generation.services.lifecycle import (
 )
 from generation.services.submit import (
     PROMPT_MAX_CHARS,
+    RERUN_FIELDS,
     SEED_MAX,
     JobRequest,
+    job_rerun,
     job_submit,
     job_validate,
 )
@@ -39,6 +41,7 @@ from generation.services.submit import (
 __all__ = [
     "CANCEL_REASON_MAX_CHARS",
     "PROMPT_MAX_CHARS",
+    "RERUN_FIELDS",
     "SEED_MAX",
     "IdempotencyConflict",
     "JobRejected",
@@ -52,6 +55,7 @@ __all__ = [
     "job_fail",
     "job_heartbeat",
     "job_record_progress",
+    "job_rerun",
     "job_retry",
     "job_start",
     "job_submit",

@@ -35,6 +35,7 @@ from generation.selectors import (
 )
 from generation.services.dispatch import dispatcher_wake, jobs_dispatch_all
 from generation.services.errors import JobRejected
+from generation.signals import job_changed_send
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def job_start(*, job_id: UUID, dispatch_id: UUID, worker: str) -> Job | None:
         _finish(job, state=Job.State.CANCELLED, error="The owner's access has ended.")
         return None
     publish_job(job)
+    job_changed_send(job)
     return job
 
 
@@ -83,9 +85,11 @@ def _fail_exhausted(job_id: UUID, dispatch_id: UUID | None) -> None:
 
 def _after_final(job: Job) -> None:
     """A finished job frees a slot: tell its watchers, then wake the dispatcher to hand the slot
-    to the next job (the worker's prefetched message keeps the GPU busy meanwhile)."""
+    to the next job (the worker's prefetched message keeps the GPU busy meanwhile); and tell
+    higher apps (`job_changed`: webhooks)."""
     publish_job(job)
     dispatcher_wake()
+    job_changed_send(job)
 
 
 def _current_run(job: Job) -> Q:
@@ -243,12 +247,16 @@ def jobs_reconcile(*, judge_stalls: bool = True) -> ReconcileReport:
     lost = _requeue(_lost_messages(), Job.State.QUEUED)
     expired = 0
     for job in overdue_waiting_jobs():
-        expired += Job.objects.filter(id=job.id, state=Job.State.QUEUED).transition(
+        moved = Job.objects.filter(id=job.id, state=Job.State.QUEUED).transition(
             Job.State.CANCELLED,
             finished_at=timezone.now(),
             error="Waited longer than the queue allows; cancelled. Submit it again if you like.",
         )
-        publish_job(Job.objects.get(id=job.id))
+        expired += moved
+        expired_job = Job.objects.get(id=job.id)
+        publish_job(expired_job)
+        if moved:
+            job_changed_send(expired_job)
     return ReconcileReport(stalled, lost, expired, jobs_dispatch_all())
 
 

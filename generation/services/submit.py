@@ -8,11 +8,13 @@ import hashlib
 import json
 import secrets
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -210,6 +212,32 @@ def _locked_with_cohort(owner: User) -> User:
     row is locked (`of`): locking the cohort too would queue every tester of a cohort behind
     each other's submissions."""
     return User.objects.select_for_update(of=("self",)).select_related("cohort").get(pk=owner.pk)
+
+
+# What "reuse settings" copies from the parent job (the model comes along as `model_name`).
+RERUN_FIELDS = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "num_frames",
+    "width",
+    "height",
+    "steps",
+    "guidance",
+)
+
+
+def job_rerun(
+    *, parent: Job, by: User, overrides: Mapping[str, Any] | None = None, client_token: str = ""
+) -> tuple[Job, bool]:
+    """Submit a new job with `parent`'s settings, changed where `overrides` says ("reuse
+    settings"; `seed=None` asks for a new random seed). Only the parent's owner may; every rule
+    of `job_submit` (standing, terms, model, limits, quota, idempotency) applies unchanged."""
+    if parent.owner_id != by.id:
+        raise PermissionDenied("Only the job's owner can reuse its settings.")
+    fields = {"model_name": parent.model_name, **{f: getattr(parent, f) for f in RERUN_FIELDS}}
+    fields.update(overrides or {})
+    return job_submit(owner=by, request=JobRequest(**fields), client_token=client_token)
 
 
 def _announce(job: Job) -> None:

@@ -29,6 +29,7 @@ from realtime.publisher import publish
 from review import audit
 from review.models import Approval, NotificationPreference, Output
 from review.services.common import ReviewError, clean_note, require_moderator
+from review.signals import output_decided_send
 
 
 def approvals_required_for(owner: User) -> int:
@@ -157,6 +158,7 @@ def _after_decision(output_id, *, notify_owner: bool = True) -> None:
     output = Output.objects.select_related("job", "job__owner", "claimed_by").get(id=output_id)
     publish_job(Job.objects.select_related("output").get(id=output.job_id))
     _announce(output)
+    output_decided_send(output)
     if notify_owner:
         _notify_owner(output)
 

@@ -1,24 +1,14 @@
-"""Fixtures for the access tests: staff without MFA yet, published terms."""
+"""Fixtures for the access tests: published terms, a superuser."""
 
 from __future__ import annotations
 
 import pytest
 
 from access.models import TermsVersion, User
-from access.roles import REVIEWERS, role_grant
 from access.services import terms_publish
-from tests.conftest import PASSWORD, totp_enable
+from tests.conftest import totp_enable
 
 SIGNUP_PASSWORD = "Correct-Horse-Battery-9"  # what an invited person chooses when signing up
-
-
-@pytest.fixture
-def staff_without_mfa(db) -> User:
-    user = User.objects.create_user(
-        username="nora@vernissage.local", email="nora@vernissage.local", password=PASSWORD
-    )
-    role_grant(user=user, role=REVIEWERS)
-    return user
 
 
 @pytest.fixture

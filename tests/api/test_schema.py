@@ -99,3 +99,38 @@ def test_a_wrong_method_on_the_docs_is_a_405_problem_whatever_it_accepts(client,
     )
 
     assert response.status_code == 405 and response["Content-Type"].startswith(PROBLEM)
+
+
+# Beyond jobs, the review queue and traces: models, budget, reruns, outputs and downloads, shares,
+# feedback and findings, staff review and containment.
+COVERAGE_OPERATIONS = {
+    "models_list",
+    "budget_retrieve",
+    "jobs_rerun",
+    "outputs_list",
+    "outputs_retrieve",
+    "outputs_content",
+    "outputs_poster",
+    "downloads_retrieve",
+    "outputs_shares_create",
+    "shares_list",
+    "shares_revoke",
+    "outputs_feedback_retrieve",
+    "outputs_feedback_create",
+    "outputs_findings_create",
+    "findings_list",
+    "findings_retrieve",
+    "findings_move",
+    "review_claim",
+    "review_decide",
+    "review_bulk_decide",
+    "containment_tester",
+    "containment_cohort",
+    "containment_program",
+}
+
+
+def test_the_schema_covers_every_area_of_the_api(schema):
+    found = {operation["operationId"] for _name, operation in _operations(schema)}
+
+    assert found >= COVERAGE_OPERATIONS, sorted(COVERAGE_OPERATIONS - found)

@@ -36,6 +36,7 @@ from access.services import (
     program_resume,
     token_create,
     token_revoke,
+    token_scopes_for,
 )
 from access.services import tester_reinstate as reinstate_tester
 from config.asgi import application
@@ -132,7 +133,9 @@ def world(people, outputs_dir) -> World:
         _link(outputs["ada"], people["ada"], expires_at=timezone.now() - timedelta(minutes=1)),
     ]
     tokens = {
-        name: token_create(user=people[name], name="cli", scopes=ApiToken.Scope.values).plaintext
+        name: token_create(
+            user=people[name], name="cli", scopes=token_scopes_for(people[name])
+        ).plaintext
         for name in testers
     }
     tokens["rita"] = token_create(user=people["rita"], name="q", scopes=["outputs:read"]).plaintext
@@ -268,6 +271,11 @@ def _token_requests(world: World) -> list[tuple[str, str, dict]]:
         ("get", reverse("api_job", kwargs=job), {}),
         ("post", reverse("api_job_cancel", kwargs=job), {}),
         ("get", reverse("api_review_queue"), {}),
+        ("get", reverse("api_models"), {}),
+        ("get", reverse("api_outputs"), {}),
+        ("get", reverse("api_output_content", kwargs={"output_id": world.outputs["ada"].id}), {}),
+        ("post", reverse("api_output_shares", kwargs={"output_id": world.outputs["ada"].id}), {}),
+        ("post", reverse("api_job_rerun", kwargs=job), {}),
     ]
 
 
