@@ -178,7 +178,7 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
     params = job_validate(request, spec, limits)
     try:
         with transaction.atomic():
-            _check_budget(User.objects.select_for_update().get(pk=owner.pk))
+            _check_budget(_locked_with_cohort(owner))
             job = Job.objects.create(
                 owner=owner,
                 model_name=spec.name,
@@ -205,6 +205,13 @@ def _same_request(job: Job, request_hash: str) -> Job:
     if job.request_hash and job.request_hash != request_hash:
         raise IdempotencyConflict(job_id=str(job.id))
     return job
+
+
+def _locked_with_cohort(owner: User) -> User:
+    """The owner's row, locked, with its cohort's current limits in the same query. Only the user
+    row is locked (`of`): locking the cohort too would queue every tester of a cohort behind
+    each other's submissions."""
+    return User.objects.select_for_update(of=("self",)).select_related("cohort").get(pk=owner.pk)
 
 
 # What "reuse settings" copies from the parent job (the model comes along as `model_name`).
