@@ -161,8 +161,11 @@ def _next_utc_midnight() -> datetime:
     return today + timedelta(days=1)
 
 
-def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> tuple[Job, bool]:
+def job_submit(
+    *, owner: User, request: JobRequest, client_token: str = "", parent: Job | None = None
+) -> tuple[Job, bool]:
     """Create a queued job; the dispatcher hands it a GPU slot. Returns (job, created).
+    `parent`: the job whose settings were reused (`job_rerun`), kept on the row.
 
     A repeated `client_token` (double click, retried API call) with the same request returns the
     first job unchanged; with a different request it raises IdempotencyConflict. Quotas are checked
@@ -187,6 +190,7 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
                 request_id=current_request_id(),
                 terms_version=terms_version,
                 wait_deadline=_wait_deadline(),
+                parent=parent,
                 **params,
             )
             # Announce "queued" before waking the dispatcher, so no "running" can overtake it.
@@ -237,7 +241,9 @@ def job_rerun(
         raise PermissionDenied("Only the job's owner can reuse its settings.")
     fields = {"model_name": parent.model_name, **{f: getattr(parent, f) for f in RERUN_FIELDS}}
     fields.update(overrides or {})
-    return job_submit(owner=by, request=JobRequest(**fields), client_token=client_token)
+    return job_submit(
+        owner=by, request=JobRequest(**fields), client_token=client_token, parent=parent
+    )
 
 
 def _announce(job: Job) -> None:
