@@ -6,10 +6,18 @@ import hmac
 from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 
-from access.models import ApiToken, AuditEntry, Invitation, TermsAcceptance, TermsVersion, User
+from access.models import (
+    ApiToken,
+    AuditEntry,
+    Invitation,
+    Program,
+    TermsAcceptance,
+    TermsVersion,
+    User,
+)
 
 SESSION_INVITATION_KEY = "vernissage_invitation_code"
 
@@ -55,12 +63,21 @@ def terms_current() -> TermsVersion | None:
 
 
 def terms_accepted_version(user: User) -> int | None:
-    """The version of the current terms `user` accepted, or None if they have not (yet)."""
-    current = terms_current()
+    """The version of the current terms `user` accepted, or None if they have not (yet).
+
+    One query (the current version and whether `user` accepted it): every page and submission asks.
+    """
+    current = (
+        TermsVersion.objects.filter(published_at__isnull=False)
+        .order_by("-version")
+        .annotate(accepted=Exists(TermsAcceptance.objects.filter(user=user, terms=OuterRef("pk"))))
+        .values_list("version", "accepted")
+        .first()
+    )
     if current is None:
         return 0  # no terms published: nothing to accept
-    accepted = TermsAcceptance.objects.filter(user=user, terms=current).exists()
-    return current.version if accepted else None
+    version, accepted = current
+    return version if accepted else None
 
 
 # --- tokens ----------------------------------------------------------------------------------
@@ -79,9 +96,16 @@ def token_lookup(plaintext: str) -> ApiToken | None:
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
         return None
     prefix, _, secret = plaintext[len(TOKEN_PREFIX) :].partition("_")
-    token = ApiToken.objects.select_related("user", "user__cohort").filter(prefix=prefix).first()
+    token = (
+        ApiToken.objects.select_related("user", "user__cohort")
+        .annotate(program_paused=Exists(Program.objects.filter(pk=1, paused_at__isnull=False)))
+        .filter(prefix=prefix)
+        .first()
+    )
     if token is None or not hmac.compare_digest(token.digest, token_digest(secret)):
         return None
+    # The kill switch read in the same query: the user's standing_now needs no query of its own.
+    token.user._program_paused = token.program_paused
     return token
 
 

@@ -8,7 +8,9 @@ accepted job has finished and counts the lost ones (accepted but not succeeded) 
 
     python bench/submit_load.py                    # 20 clients x 10 jobs
     python bench/submit_load.py --clients 5 --jobs 4
-    python bench/submit_load.py --web-workers 2      # uvicorn's WEB_CONCURRENCY
+    python bench/submit_load.py --web-workers 1      # uvicorn's WEB_CONCURRENCY (Procfile: 2)
+
+The machine is shared: the summary carries the load average before and after the submissions.
 """
 
 # Project modules are imported inside functions: they need django.setup(), which main() runs
@@ -100,6 +102,28 @@ def start_stack(env: dict, logs: Path) -> tuple[list[subprocess.Popen], int]:
     raise SystemExit(f"the stack did not start within 90 s; see {logs}/submit-load-*.log")
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's workers are children of its supervisor)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid, *(p for child in children for p in process_tree(int(child)))]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used: what a request costs the web server, whatever
+    else the (shared) machine is doing."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def make_testers(count: int) -> list[str]:
     from access.models import Cohort, User
     from access.roles import TESTERS, role_grant
@@ -119,8 +143,29 @@ def make_testers(count: int) -> list[str]:
             username=f"load{n}", email=f"load{n}@bench.local", password=None, cohort=cohort
         )
         role_grant(user=user, role=TESTERS)
-        tokens.append(token_create(user=user, name="load", scopes=["jobs:write"]).plaintext)
+        scopes = ["jobs:read", "jobs:write"]
+        tokens.append(token_create(user=user, name="load", scopes=scopes).plaintext)
     return tokens
+
+
+def warm_up(port: int, tokens: list[str], rounds: int) -> None:
+    """A server that has answered before, as in production: every uvicorn process has imported
+    its lazy modules and opened its database pool before the timed submissions (reads at once
+    from several clients, so the kernel hands them to every process)."""
+
+    def read(token: str) -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/jobs/", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 (localhost)
+            response.read()
+
+    for _ in range(rounds):
+        threads = [threading.Thread(target=read, args=(token,)) for token in tokens]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
 def client(port: int, token: str, jobs: int, start: threading.Event, out: list) -> None:
@@ -139,7 +184,7 @@ def client(port: int, token: str, jobs: int, start: threading.Event, out: list) 
                 status, job_id = response.status, json.load(response).get("id")
         except urllib.error.HTTPError as refused:
             status, job_id = refused.code, None
-        out.append((status, (time.perf_counter() - began) * 1000, job_id))
+        out.append((status, (time.perf_counter() - began) * 1000, job_id, n))
 
 
 def wait_finished(ids: list[str], timeout: float) -> dict[str, str]:
@@ -165,7 +210,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10, help="per client")
     parser.add_argument("--drain-timeout", type=float, default=900)
     parser.add_argument(
-        "--web-workers", type=int, default=1, help="uvicorn processes (its WEB_CONCURRENCY)"
+        "--warm-up", type=int, default=3, help="rounds of reads (one per client) before timing"
+    )
+    parser.add_argument(
+        "--web-workers", type=int, default=2, help="uvicorn processes (its WEB_CONCURRENCY)"
     )
     args = parser.parse_args()
     teardown = setup_django_with_bench_db()
@@ -193,8 +241,12 @@ def main() -> None:
     logs.mkdir(exist_ok=True)
     tokens = make_testers(args.clients)
     processes, port = start_stack(env, logs)
-    results: list[tuple[int, float, str | None]] = []
+    results: list[tuple[int, float, str | None, int]] = []
     try:
+        warm_up(port, tokens, args.warm_up)
+        load_before = os.getloadavg()[0]
+        web = process_tree(processes[0].pid)
+        web_cpu = cpu_seconds(web)
         start = threading.Event()
         threads = [
             threading.Thread(target=client, args=(port, token, args.jobs, start, results))
@@ -207,7 +259,9 @@ def main() -> None:
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - began
-        accepted = [job_id for status, _, job_id in results if status == 201 and job_id]
+        load_after = os.getloadavg()[0]
+        web_cpu = cpu_seconds(web) - web_cpu
+        accepted = [job_id for status, _, job_id, _ in results if status == 201 and job_id]
         states = wait_finished(accepted, args.drain_timeout)
         from review.models import Output
 
@@ -223,10 +277,12 @@ def main() -> None:
                 process.kill()
         connection.close()
         teardown()
-    times = [ms for _, ms, _ in results]
+    times = [ms for _, ms, _, _ in results]
+    # Each client's first submission leaves in the same instant as every other client's.
+    later = [ms for _, ms, _, n in results if n > 0]
     lost = sum(1 for job_id in accepted if states.get(job_id) != "succeeded")
     statuses: dict[int, int] = {}
-    for status, _, _ in results:
+    for status, _, _, _ in results:
         statuses[status] = statuses.get(status, 0) + 1
     print(
         f"{len(results)} submissions from {args.clients} clients to {args.web_workers} uvicorn "
@@ -237,16 +293,23 @@ def main() -> None:
         f"max {max(times):.0f} ms"
     )
     print(f"after draining: {lost} lost, {doubles} finished twice")
+    print(f"p95 without each client's first submission: {pct(later, 0.95):.0f} ms")
+    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after submitting")
+    print(f"web server CPU: {web_cpu * 1000 / len(results):.1f} ms per submission")
     summary = {
         "requests": len(results),
         "accepted": len(accepted),
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(pct(times, 0.95), 1),
         "max_ms": round(max(times), 1),
+        "p95_after_first_ms": round(pct(later, 0.95), 1),
         "lost": lost,
         "doubles": doubles,
         "clients": args.clients,
         "web_workers": args.web_workers,
+        "web_cpu_ms": round(web_cpu * 1000 / len(results), 1),
+        "load_before": round(load_before, 2),
+        "load_after": round(load_after, 2),
     }
     print(json.dumps(summary))
     sys.exit(0 if lost == 0 and doubles == 0 else 1)

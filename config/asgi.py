@@ -5,6 +5,9 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# The web server serves many short requests at once: it pools its PostgreSQL connections
+# (VERNISSAGE_DB_POOL=0 turns that off; config/settings.py says why only here).
+os.environ.setdefault("VERNISSAGE_DB_POOL", "1")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry ready)

@@ -68,6 +68,14 @@ class Job(HasTransitions, models.Model):
         help_text="SHA-256 of the request as submitted: the same client_token with another request "
         "is refused, not answered with this job. Empty for jobs submitted before it was kept.",
     )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reruns",
+        help_text='The job whose settings this one reused ("reuse settings"), if any.',
+    )
 
     request_id = models.CharField(
         max_length=64,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from access.models import User
@@ -88,9 +88,12 @@ def budget_for(user: User) -> Budget:
     cohort = user.cohort
     # timezone.now() is UTC (USE_TZ): the day's budget runs from 00:00 UTC to the next.
     day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    jobs = Job.objects.filter(owner=user)
-    waiting = jobs.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING]).count()
-    used = jobs.filter(finished_at__gte=day_start).aggregate(s=Sum("gpu_seconds"))["s"] or 0.0
+    # One query for both figures: it runs inside every submission's lock on the owner's row.
+    totals = Job.objects.filter(owner=user).aggregate(
+        waiting=Count("pk", filter=Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])),
+        used=Sum("gpu_seconds", filter=Q(finished_at__gte=day_start)),
+    )
+    waiting, used = totals["waiting"], totals["used"] or 0.0
     limit = None
     if cohort is not None:
         limit = cohort.max_queued_jobs + cohort.max_concurrent_jobs

@@ -21,8 +21,14 @@ ETA_SAMPLE = 20
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-def jobs_of(*, owner: User) -> QuerySet[Job]:
-    return Job.objects.filter(owner=owner).select_related("output").order_by("-created_at")
+def jobs_of(*, owner: User, state: str | None = None, model: str | None = None) -> QuerySet[Job]:
+    """`owner`'s jobs, newest first; only those in `state` or of `model` when given."""
+    jobs = Job.objects.filter(owner=owner).select_related("output").order_by("-created_at")
+    if state:
+        jobs = jobs.filter(state=state)
+    if model:
+        jobs = jobs.filter(model_name=model)
+    return jobs
 
 
 def job_visible_to(*, job_id: UUID | str, user: User) -> Job | None:

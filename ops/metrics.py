@@ -9,6 +9,7 @@ Workers export what only they know (task timings) from their own port: `ops.work
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -27,6 +28,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -161,8 +163,9 @@ class DatabaseCollector(Collector):
         )
 
 
-# This process's HTTP traffic, in prometheus-client's default registry next to its process_* and
-# python_* metrics (per process: each web replica is scraped on its own).
+# HTTP traffic. Under scripts/serve_web.sh (several uvicorn workers) prometheus-client keeps it
+# in PROMETHEUS_MULTIPROC_DIR and /metrics sums every worker's; a single process (tests, a bare
+# uvicorn) keeps it in the default registry next to its process_* and python_* metrics.
 HTTP_REQUESTS = Counter(
     "vernissage_http_requests",
     "HTTP requests answered by this web process, by method and status class (2xx, 4xx, ...).",
@@ -177,4 +180,12 @@ def render() -> bytes:
     """The whole exposition: the platform's metrics and this process's."""
     platform = CollectorRegistry(auto_describe=False)
     platform.register(DatabaseCollector())
-    return generate_latest(platform) + generate_latest(REGISTRY)
+    return generate_latest(platform) + generate_latest(_web_registry())
+
+
+def _web_registry() -> CollectorRegistry:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    workers = CollectorRegistry()
+    MultiProcessCollector(workers)
+    return workers

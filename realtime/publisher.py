@@ -6,11 +6,14 @@ starts from a snapshot. Step-progress sends are throttled per key; state changes
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -19,6 +22,37 @@ from realtime.events import Event
 logger = logging.getLogger(__name__)
 
 _last_sent: dict[str, float] = {}
+SEND_TIMEOUT_S = 10  # a send stuck longer than this (Redis away) is given up and logged
+
+
+class _SendLoop:
+    """One event loop per process, in a daemon thread, for every send from synchronous code.
+
+    The channel layer keeps its Redis connections per event loop. `async_to_sync` outside an ASGI
+    server (the worker, the dispatcher) made a new loop, a thread and new connections for every
+    send; a long-lived loop keeps one set. Made again after a fork (Celery's pool children).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="publisher", daemon=True)
+                thread.start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def group_send(self, group: str, message: dict[str, Any]) -> None:
+        sending = get_channel_layer().group_send(group, message)
+        asyncio.run_coroutine_threadsafe(sending, self.loop()).result(SEND_TIMEOUT_S)
+
+
+_sender = _SendLoop()
 
 
 def _throttled(key: str, *, force: bool, last: bool) -> bool:
@@ -48,11 +82,10 @@ def publish(
     if throttle_key and _throttled(throttle_key, force=force, last=last):
         return False
     message = event.layer_message()
-    send = async_to_sync(get_channel_layer().group_send)
     sent = True
     for group in dict.fromkeys(groups):
         try:
-            send(group, message)
+            _sender.group_send(group, message)
         except Exception:
             logger.exception("Could not publish %s to group %s", event.layer_type, group)
             sent = False

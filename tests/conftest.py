@@ -39,6 +39,10 @@ from config.celery import app as celery_app
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PASSWORD = "a-Strong-pass-42"  # every user the fixtures make signs in with it
+# Waits for another process (a worker to start, a job to reach a step) are written for an idle
+# machine; `make test` runs two xdist workers on two cores, beside whatever else the machine
+# does. A ceiling costs nothing when things go well, so each is stretched this much.
+WAIT_SCALE = 3
 T = TypeVar("T")
 
 
@@ -54,6 +58,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         folder = item.path.parent.name
         if folder in STACK_FOLDERS or STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("stack"))
+            if item.get_closest_marker("timeout") is None:  # room for WAIT_SCALE's ceilings
+                item.add_marker(pytest.mark.timeout(600))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -143,7 +149,7 @@ class ManagedProcess:
         return self.log.read_text(errors="replace")
 
     def wait_for_output(self, needle: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * WAIT_SCALE
         while time.monotonic() < deadline:
             if needle in self.output():
                 return

@@ -18,11 +18,13 @@ from generation.registry import parse_model
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+def _python(code: str, **env: str | None) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter; a variable given as None is left out of its env."""
+    merged = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env}
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", **env},
+        env={name: value for name, value in merged.items() if value is not None},
         capture_output=True,
         text=True,
         timeout=120,
@@ -82,6 +84,44 @@ def test_production_settings_pass_the_deployment_check():
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+_DATABASE_OPTIONS = (
+    "import django; django.setup(); from django.conf import settings; import json;"
+    "db = settings.DATABASES['default'];"
+    "print(json.dumps([db.get('OPTIONS', {}).get('pool'), db['CONN_MAX_AGE']]))"
+)
+# config.asgi sets VERNISSAGE_DB_POOL in the environment of a test process that imported it.
+POSTGRES = {
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/vernissage",
+    "VERNISSAGE_DB_POOL": None,
+}
+
+
+def test_the_asgi_server_pools_its_postgresql_connections_and_other_processes_do_not():
+    web = _python(f"import config.asgi; {_DATABASE_OPTIONS}", **POSTGRES)
+    other = _python(_DATABASE_OPTIONS, **POSTGRES)
+    sqlite = _python(f"import config.asgi; {_DATABASE_OPTIONS}", DATABASE_URL="")
+
+    assert web.returncode == other.returncode == sqlite.returncode == 0, web.stderr + other.stderr
+    pool, conn_max_age = json.loads(web.stdout.strip().splitlines()[-1])
+    assert pool == {"min_size": 2, "max_size": 10, "timeout": 5.0} and conn_max_age == 0
+    assert json.loads(other.stdout.strip().splitlines()[-1]) == [None, 0]
+    assert json.loads(sqlite.stdout.strip().splitlines()[-1]) == [None, 0]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VERNISSAGE_DB_POOL_MAX_SIZE": "0"}, "VERNISSAGE_DB_POOL_MAX_SIZE=0 is below"),
+        ({"VERNISSAGE_DB_POOL_MIN_SIZE": "5", "VERNISSAGE_DB_POOL_MAX_SIZE": "4"}, "is above"),
+        ({"VERNISSAGE_DB_POOL_TIMEOUT": "soon"}, "VERNISSAGE_DB_POOL_TIMEOUT='soon' is not"),
+    ],
+)
+def test_a_bad_pool_setting_stops_start_up_naming_it(env, message):
+    result = _python(_DATABASE_OPTIONS, **{**POSTGRES, "VERNISSAGE_DB_POOL": "1", **env})
+
+    assert result.returncode != 0 and message in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ Idempotency-Key as creating a job (`job_rerun` calls `job_submit`)."""
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
@@ -13,6 +13,7 @@ from access.api.schema import ERRORS, QUOTA_EXAMPLE, RATE_LIMIT_HEADERS, problem
 from access.api.views import ApiView
 from access.fields import TextSerializerField
 from access.http import AuthenticatedRequest
+from generation.api.resources import job_resource
 from generation.api.serializers import JobSerializer, JobSubmitSerializer
 from generation.api.views import (
     IDEMPOTENCY_PARAMETER,
@@ -23,7 +24,6 @@ from generation.api.views import (
     quota_response,
     visible_job,
 )
-from generation.progress import job_event
 from generation.services import (
     PROMPT_MAX_CHARS,
     IdempotencyConflict,
@@ -51,10 +51,6 @@ class RerunSerializer(JobSubmitSerializer):
         return data
 
 
-class RerunJobSerializer(JobSerializer):
-    parent_id = serializers.UUIDField(help_text="The job whose settings were reused.")
-
-
 class JobRerunView(ApiView):
     required_scopes = {"POST": "jobs:write"}
     serializer_class = RerunSerializer
@@ -68,8 +64,8 @@ class JobRerunView(ApiView):
         request=RerunSerializer,
         parameters=[JOB_ID_PARAMETER, IDEMPOTENCY_PARAMETER, *RATE_LIMIT_HEADERS],
         responses={
-            201: OpenApiResponse(RerunJobSerializer, description="Queued."),
-            200: OpenApiResponse(RerunJobSerializer, description="The job the key named."),
+            201: OpenApiResponse(JobSerializer, description="Queued."),
+            200: OpenApiResponse(JobSerializer, description="The job the key named."),
             **ERRORS,
             **problems(404, 415, 422),
         },
@@ -109,5 +105,4 @@ class JobRerunView(ApiView):
         except JobRejected as exc:
             raise ValidationError(exc.errors) from None
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        body = RerunJobSerializer({**job_event(job).as_dict(), "parent_id": parent.id}).data
-        return Response(body, status=code)
+        return Response(job_resource(job), status=code)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from access.fields import (
+    ChoiceSerializerField,
     StrictFloatSerializerField,
     StrictIntegerSerializerField,
     TextSerializerField,
@@ -39,6 +40,13 @@ class JobSubmitSerializer(serializers.Serializer):
         return JobRequest(model_name=data.pop("model"), **data)
 
 
+class JobFilterSerializer(serializers.Serializer):
+    """The job list's query parameters."""
+
+    state = ChoiceSerializerField(choices=Job.State.choices, required=False)
+    model = TextSerializerField(max_length=40, required=False)
+
+
 class JobCancelSerializer(serializers.Serializer):
     """An optional reason; the body may be empty, but when given it is an object."""
 
@@ -62,8 +70,28 @@ class JobOutputSerializer(serializers.Serializer):
     poster_url = serializers.CharField()
 
 
+class JobParametersSerializer(serializers.Serializer):
+    """What the job runs with: the request, completed by the model's defaults."""
+
+    negative_prompt = serializers.CharField()
+    seed = serializers.IntegerField()
+    num_frames = serializers.IntegerField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    steps = serializers.IntegerField()
+    guidance = serializers.FloatField()
+
+
+class JobMetricsSerializer(serializers.Serializer):
+    predict_time = serializers.FloatField(
+        allow_null=True,
+        help_text="Seconds the render took (charged to the GPU-seconds quota); null until run.",
+    )
+
+
 class JobSerializer(serializers.Serializer):
-    """A job's whole current state, the same payload the studio's socket receives."""
+    """A job's whole current state: the payload the studio's socket receives, plus its
+    parameters, parent, start and completion times and metrics."""
 
     id = serializers.UUIDField()
     owner_id = serializers.IntegerField()
@@ -81,3 +109,12 @@ class JobSerializer(serializers.Serializer):
     error = serializers.CharField()
     created_at = serializers.DateTimeField()
     output = JobOutputSerializer(allow_null=True)
+    parameters = JobParametersSerializer()
+    parent_id = serializers.UUIDField(
+        allow_null=True, help_text="The job whose settings this one reused (rerun), if any."
+    )
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When it succeeded, failed or was cancelled."
+    )
+    metrics = JobMetricsSerializer()

@@ -26,8 +26,13 @@ from access.api.schema import (
 from access.api.views import ApiView
 from access.fields import TextSerializerField
 from access.http import AuthenticatedRequest
-from generation.api.serializers import JobCancelSerializer, JobSerializer, JobSubmitSerializer
-from generation.progress import job_event, job_payloads
+from generation.api.resources import job_resource, job_resources
+from generation.api.serializers import (
+    JobCancelSerializer,
+    JobFilterSerializer,
+    JobSerializer,
+    JobSubmitSerializer,
+)
 from generation.selectors import job_visible_to, jobs_of
 from generation.services import (
     IdempotencyConflict,
@@ -54,6 +59,19 @@ JOB_EXAMPLE = {
     "error": "",
     "created_at": "2026-11-30T14:05:00+00:00",
     "output": None,
+    "parameters": {
+        "negative_prompt": "",
+        "seed": 421337,
+        "num_frames": 9,
+        "width": 256,
+        "height": 256,
+        "steps": 20,
+        "guidance": 5.0,
+    },
+    "parent_id": None,
+    "started_at": None,
+    "completed_at": None,
+    "metrics": {"predict_time": None},
 }
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -77,16 +95,19 @@ class JobListView(ApiView):
     @extend_schema(
         operation_id="jobs_list",
         summary="List your jobs, newest first",
-        parameters=[*PAGE_PARAMETERS, *RATE_LIMIT_HEADERS],
+        parameters=[JobFilterSerializer, *PAGE_PARAMETERS, *RATE_LIMIT_HEADERS],
         responses={200: paginated(JobSerializer), **ERRORS},
         examples=[
             OpenApiExample("page", value={"next": None, "previous": None, "results": [JOB_EXAMPLE]})
         ],
     )
     def get(self, request: AuthenticatedRequest) -> Response:
+        filters = JobFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        jobs = jobs_of(owner=request.user, **filters.validated_data)
         paginator = BoundedCursorPagination()
-        page = paginator.page_of(jobs_of(owner=request.user), request, view=self)
-        return paginator.get_paginated_response(job_payloads(page))
+        page = paginator.page_of(jobs, request, view=self)
+        return paginator.get_paginated_response(job_resources(page))
 
     @extend_schema(
         operation_id="jobs_create",
@@ -136,7 +157,7 @@ class JobListView(ApiView):
         # No queue position here: placing one job means ordering the model's whole queue, which
         # would make every submission wait on the others. It arrives with the dispatcher's queue
         # update on the sockets, and with any GET of the job.
-        return Response(job_event(job).as_dict(), status=code)
+        return Response(job_resource(job), status=code)
 
 
 def idempotency_conflict_response() -> Response:
@@ -198,7 +219,7 @@ class JobDetailView(ApiView):
         examples=[OpenApiExample("job", value=JOB_EXAMPLE, response_only=True)],
     )
     def get(self, request: AuthenticatedRequest, job_id) -> Response:
-        return conditional_response(request, job_payloads([visible_job(request, job_id)])[0])
+        return conditional_response(request, job_resources([visible_job(request, job_id)])[0])
 
 
 class JobCancelView(ApiView):
@@ -223,7 +244,7 @@ class JobCancelView(ApiView):
             job = job_cancel(job=job, by=request.user, reason=serializer.validated_data["reason"])
         except JobRejected as exc:
             return ProblemResponse(409, " ".join(_flat(exc.errors)), type_=CONFLICT)
-        return Response(job_payloads([job])[0])
+        return Response(job_resources([job])[0])
 
 
 def _flat(errors: dict[str, list[str]]) -> list[str]:

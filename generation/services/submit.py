@@ -161,8 +161,11 @@ def _next_utc_midnight() -> datetime:
     return today + timedelta(days=1)
 
 
-def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> tuple[Job, bool]:
+def job_submit(
+    *, owner: User, request: JobRequest, client_token: str = "", parent: Job | None = None
+) -> tuple[Job, bool]:
     """Create a queued job; the dispatcher hands it a GPU slot. Returns (job, created).
+    `parent`: the job whose settings were reused (`job_rerun`), kept on the row.
 
     A repeated `client_token` (double click, retried API call) with the same request returns the
     first job unchanged; with a different request it raises IdempotencyConflict. Quotas are checked
@@ -178,7 +181,7 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
     params = job_validate(request, spec, limits)
     try:
         with transaction.atomic():
-            _check_budget(User.objects.select_for_update().get(pk=owner.pk))
+            _check_budget(_locked_with_cohort(owner))
             job = Job.objects.create(
                 owner=owner,
                 model_name=spec.name,
@@ -187,6 +190,7 @@ def job_submit(*, owner: User, request: JobRequest, client_token: str = "") -> t
                 request_id=current_request_id(),
                 terms_version=terms_version,
                 wait_deadline=_wait_deadline(),
+                parent=parent,
                 **params,
             )
             # Announce "queued" before waking the dispatcher, so no "running" can overtake it.
@@ -205,6 +209,13 @@ def _same_request(job: Job, request_hash: str) -> Job:
     if job.request_hash and job.request_hash != request_hash:
         raise IdempotencyConflict(job_id=str(job.id))
     return job
+
+
+def _locked_with_cohort(owner: User) -> User:
+    """The owner's row, locked, with its cohort's current limits in the same query. Only the user
+    row is locked (`of`): locking the cohort too would queue every tester of a cohort behind
+    each other's submissions."""
+    return User.objects.select_for_update(of=("self",)).select_related("cohort").get(pk=owner.pk)
 
 
 # What "reuse settings" copies from the parent job (the model comes along as `model_name`).
@@ -230,7 +241,9 @@ def job_rerun(
         raise PermissionDenied("Only the job's owner can reuse its settings.")
     fields = {"model_name": parent.model_name, **{f: getattr(parent, f) for f in RERUN_FIELDS}}
     fields.update(overrides or {})
-    return job_submit(owner=by, request=JobRequest(**fields), client_token=client_token)
+    return job_submit(
+        owner=by, request=JobRequest(**fields), client_token=client_token, parent=parent
+    )
 
 
 def _announce(job: Job) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
 from access.models import User
-from access.roles import ADMINS, REVIEWERS, TESTERS
+from access.roles import ADMINS, REVIEWERS, SUBMIT_PERMISSION, TESTERS, can_submit
 from access.services import AccessError, token_create
 from access.services import tester_reinstate as reinstate
 from containment.services import tester_suspend as suspend
@@ -235,3 +235,24 @@ def test_a_cohort_member_outside_the_testers_group_cannot_submit(tester):
 
     with pytest.raises(JobRejected, match="not a tester"):
         submit_job(tester)
+
+
+@pytest.mark.parametrize(
+    "grant",
+    ["tester", "direct_permission", "superuser", "reviewer", "inactive_tester", "no_role"],
+)
+def test_the_one_query_submit_check_agrees_with_has_perm(request, tester, grant):
+    """`can_submit` reads the permission in one query; it must answer as Django's backends do."""
+    user = request.getfixturevalue("reviewer") if grant == "reviewer" else tester
+    if grant in ("direct_permission", "no_role", "superuser"):
+        tester.groups.clear()
+    if grant == "direct_permission":
+        tester.user_permissions.add(Permission.objects.get(codename="submit_job"))
+    if grant == "superuser":
+        User.objects.filter(pk=tester.pk).update(is_superuser=True)
+    if grant == "inactive_tester":
+        User.objects.filter(pk=tester.pk).update(is_active=False)
+    user = User.objects.get(pk=user.pk)  # permissions are cached per instance
+
+    expected = grant in ("tester", "direct_permission", "superuser")
+    assert can_submit(user) is expected and user.has_perm(SUBMIT_PERMISSION) is expected

@@ -8,19 +8,20 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from tests.conftest import ManagedProcess
+from tests.conftest import WAIT_SCALE, ManagedProcess
 
 T = TypeVar("T")
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
-    """The first truthy value `predicate` returns within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+    """The first truthy value `predicate` returns within `timeout` seconds (on an idle machine:
+    stretched by WAIT_SCALE)."""
+    deadline = time.monotonic() + timeout * WAIT_SCALE
     while time.monotonic() < deadline:
         if value := predicate():
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout * WAIT_SCALE} s waiting for {what}")
 
 
 def pool_child(worker: ManagedProcess) -> int:

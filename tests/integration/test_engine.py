@@ -223,6 +223,7 @@ def test_a_cancelled_running_job_stops_at_its_next_step_and_keeps_nothing(
 # --- crash recovery ----------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(900)  # five fresh pool children load the pipeline: minutes on a busy machine
 def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
     tester, start_worker, outputs_dir, settings
 ):

@@ -3,6 +3,9 @@ allow-list of networks."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -170,3 +173,40 @@ def test_open_sockets_are_counted_while_they_are_open(tester):
     assert run_async(scenario) == before + 1
     assert open_now() == before
     assert b"vernissage_open_sockets" in generate_latest(REGISTRY)
+
+
+def _in_a_process(code: str, env: dict[str, str]) -> str:
+    """Run `code` after django.setup() in a fresh Python with `env`; its stdout."""
+    prelude = "import django; django.setup()\n"
+    done = subprocess.run(
+        [sys.executable, "-c", prelude + code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.timeout(120)
+def test_several_web_workers_are_counted_together(tmp_path):
+    """scripts/serve_web.sh runs several uvicorn workers sharing PROMETHEUS_MULTIPROC_DIR: a
+    scrape answered by any one of them counts the requests every one of them answered."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = "from ops.metrics import HTTP_REQUESTS\n"
+    count += "HTTP_REQUESTS.labels(method='GET', status='2xx').inc({})"
+    _in_a_process(count.format(3), env)  # one worker answered three requests
+    _in_a_process(count.format(2), env)  # another, two
+
+    exposition = _in_a_process(
+        "from prometheus_client import generate_latest\n"
+        "from ops.metrics import _web_registry\n"
+        "print(generate_latest(_web_registry()).decode())",
+        env,
+    )
+
+    totals = [
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "vernissage_http_requests_total"
+        and sample.labels == {"method": "GET", "status": "2xx"}
+    ]
+    assert totals == [5.0]

@@ -145,3 +145,19 @@ def test_sends_without_a_throttle_key_are_never_throttled(clock):
 
     assert answers == [True, True, True]
     assert received == [1, 2, 3]
+
+
+def test_every_send_of_a_process_goes_through_one_long_lived_loop(monkeypatch):
+    """The channel layer keeps Redis connections per event loop: one loop for every send keeps
+    one set (a new loop per send opened new connections each time). A forked child makes its
+    own, since its parent's loop thread did not come along."""
+    before = len(get_channel_layer()._layers)
+    publish(_event(1), groups=["test.one-loop"])
+    loop = publisher._sender.loop()
+    publish(_event(2), groups=["test.one-loop"])
+    publish(_event(3), groups=["test.one-loop"])
+
+    assert publisher._sender.loop() is loop and loop.is_running()
+    assert len(get_channel_layer()._layers) <= before + 1
+    monkeypatch.setattr(publisher.os, "getpid", lambda: -1)  # as seen from a forked child
+    assert publisher._sender.loop() is not loop
