@@ -161,6 +161,15 @@ class DatabaseCollector(Collector):
             "API tokens suspended for shared use and not revoked.",
             value=selectors.suspended_tokens(),
         )
+        traces = CounterMetricFamily(
+            "vernissage_trace_runs",
+            "Leak traces run, by state (queued, running, done, failed) and whether they named an "
+            "output.",
+            labels=["state", "named"],
+        )
+        for state, named, n in selectors.trace_runs():
+            traces.add_metric([state, named], n)
+        yield traces
 
 
 # HTTP traffic. Under scripts/serve_web.sh (several uvicorn workers) prometheus-client keeps it

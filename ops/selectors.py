@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import (
     Avg,
+    Case,
     Count,
     DurationField,
     ExpressionWrapper,
@@ -23,12 +24,15 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
+    When,
 )
 from django.utils import timezone
 
 from access import audit as access_audit
 from access.models import ApiToken, AuditEntry
 from generation.models import Job
+from provenance.models import Trace
 from review import audit as review_audit
 from review.models import Output
 
@@ -182,6 +186,17 @@ def containment_actions() -> list[tuple[str, int]]:
 
 def suspended_tokens() -> int:
     return ApiToken.objects.filter(suspended_at__isnull=False, revoked_at__isnull=True).count()
+
+
+def trace_runs() -> list[tuple[str, str, int]]:
+    """Leak traces by state and by whether they named an output: (state, named, count)."""
+    rows = (
+        Trace.objects.order_by()
+        .annotate(named=Case(When(output__isnull=False, then=Value("yes")), default=Value("no")))
+        .values_list("state", "named")
+        .annotate(n=Count("id"))
+    )
+    return list(rows)
 
 
 # --- usage ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from access.models import ApiToken
 from access.services import audit_record, token_create
 from containment.services import tester_suspend as suspend
 from generation.models import Job
+from provenance.models import Trace
 from review import audit as review_audit
 from review.models import Output
 from tests.conftest import run_async, websocket
@@ -137,6 +138,30 @@ def test_review_backlog_decisions_containment_and_tokens_come_from_the_rows(
     suspended = (("action", "access.tester.suspended"),)
     assert samples["vernissage_containment_actions_total", suspended] == 1
     assert samples["vernissage_api_tokens_suspended", ()] == 1
+
+
+def test_trace_runs_come_from_the_rows(client, tester):
+    named = output_row(tester)
+    for state, output in [("done", named), ("done", None), ("failed", None), ("running", None)]:
+        Trace.objects.create(
+            file_name="traces/x/suspect.mp4",
+            size_bytes=1,
+            sha256="0" * 64,
+            state=state,
+            output=output,
+        )
+
+    samples = scrape(client)
+
+    runs = {
+        labels: n for (name, labels), n in samples.items() if name == "vernissage_trace_runs_total"
+    }
+    assert runs == {
+        (("named", "yes"), ("state", "done")): 1,
+        (("named", "no"), ("state", "done")): 1,
+        (("named", "no"), ("state", "failed")): 1,
+        (("named", "no"), ("state", "running")): 1,
+    }
 
 
 def test_this_processs_requests_are_counted(client):
