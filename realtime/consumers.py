@@ -29,9 +29,13 @@ from access.models import User
 from realtime import groups
 from realtime.events import AccessEndedEvent, Event, JobEvent, PreviewEvent, ReviewItemEvent
 
-# Per web process, like the sockets themselves: /metrics of each process reports its own.
+# Summed over the web server's live uvicorn workers (scripts/serve_web.sh's multiprocess folder);
+# a single process reports its own.
 OPEN_SOCKETS = Gauge(
-    "vernissage_open_sockets", "Websockets open in this web process, per endpoint.", ["endpoint"]
+    "vernissage_open_sockets",
+    "Websockets open in this web server, per endpoint.",
+    ["endpoint"],
+    multiprocess_mode="livesum",
 )
 
 CLOSE_UNAUTHENTICATED = 4401
