@@ -69,14 +69,15 @@ class FingerprintIndex:
     owners: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     output_ids: list[str] = field(default_factory=list)
     last_row: int = 0
-    last_output: str = ""
+    rows: int = 0  # fingerprint rows loaded (one per output, hashes or not)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _columns: np.ndarray | None = None
 
     def reset(self) -> None:
         self.hashes = np.zeros((0, WORDS), dtype=np.uint64)
         self.owners = np.zeros(0, dtype=np.int64)
-        self.output_ids, self.last_row, self.last_output = [], 0, ""
+        self.output_ids, self.last_row, self.rows = [], 0, 0
+        self._columns = None
 
     def add(self, output_id: str, hashes: list[bytes]) -> None:
         if not hashes:
@@ -85,12 +86,13 @@ class FingerprintIndex:
         owner = np.full(len(hashes), len(self.output_ids) - 1, dtype=np.int64)
         self.hashes = np.concatenate([self.hashes, pack(hashes)])
         self.owners = np.concatenate([self.owners, owner])
+        self._columns = None  # the transposed copy `search` keeps is out of date
 
     def search(self, queries: list[bytes], limit: int = 10) -> list[Lead]:
         """Outputs with a frame within MATCH_DISTANCE of any query frame, best first."""
         if not queries or len(self.hashes) == 0:
             return []
-        if self._columns is None or self._columns.shape[1] != len(self.hashes):
+        if self._columns is None:
             self._columns = np.ascontiguousarray(self.hashes.T)  # one word of every hash a row
         columns = self._columns
         best: dict[int, list[int]] = {}

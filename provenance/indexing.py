@@ -46,16 +46,17 @@ def fingerprints_index(*, limit: int = 200) -> int:
 def fingerprint_index_current() -> FingerprintIndex:
     """The process's index, topped up with rows written since it last looked."""
     with _INDEX.lock:
-        if (
-            _INDEX.last_row
-            and not OutputFingerprint.objects.filter(
-                id=_INDEX.last_row, output_id=_INDEX.last_output
-            ).exists()
-        ):  # rows went away (a restored backup, a rollback): start again
+        if _INDEX.last_row and _INDEX.rows != _rows_up_to(_INDEX.last_row):
+            # Rows it holds went away (an output deleted, a rollback, a restored backup): any one
+            # of them, not only the last, so no lead ever names an output that is gone.
             _INDEX.reset()
         rows = OutputFingerprint.objects.filter(id__gt=_INDEX.last_row).order_by("id")
         for row in rows.values_list("id", "output_id", "hashes").iterator(chunk_size=2000):
             data = bytes(row[2])
             _INDEX.add(str(row[1]), [data[i : i + 32] for i in range(0, len(data), 32)])
-            _INDEX.last_row, _INDEX.last_output = row[0], str(row[1])
+            _INDEX.last_row, _INDEX.rows = row[0], _INDEX.rows + 1
     return _INDEX
+
+
+def _rows_up_to(last_row: int) -> int:
+    return OutputFingerprint.objects.filter(id__lte=last_row).count()

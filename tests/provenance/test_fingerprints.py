@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from provenance.fingerprints import MATCH_DISTANCE, FingerprintIndex
+from provenance.indexing import fingerprint_index_current
+from provenance.models import OutputFingerprint
+from tests.factories import make_output
 
 
 def _hash(bits: np.ndarray) -> bytes:
@@ -38,3 +42,40 @@ def test_leads_are_ordered_by_frames_matched_then_distance():
 
     assert [lead.output_id for lead in leads] == ["two-frames", "one-frame"]
     assert leads[0].frames_matched == 2
+
+
+@pytest.mark.django_db
+def test_the_index_forgets_an_output_that_is_gone_even_when_newer_ones_remain(tester, outputs_dir):
+    """The in-memory index is topped up by row id; a row that vanished below its last one (an
+    output deleted, a rolled-back transaction) must make it start again, or its hashes would
+    keep naming an output that no longer exists and crowd real leads out."""
+    rng = np.random.default_rng(2)
+    gone, kept = make_output(tester), make_output(tester)
+    picture = _hash(rng.integers(0, 2, 256))
+    for output in (gone, kept):
+        OutputFingerprint.objects.create(output=output, hashes=picture)
+    assert {lead.output_id for lead in fingerprint_index_current().search([picture])} == {
+        str(gone.id),
+        str(kept.id),
+    }
+
+    gone.delete()  # cascades to its fingerprint row, which is not the last one
+
+    leads = fingerprint_index_current().search([picture])
+    assert [lead.output_id for lead in leads] == [str(kept.id)]
+
+
+def test_an_index_started_again_searches_its_new_hashes_not_the_old_ones():
+    """Started again with as many hashes as before (another test's output, a restored backup),
+    the index must not answer from the copy of the old hashes it keeps for searching."""
+    rng = np.random.default_rng(3)
+    old, new = _hash(rng.integers(0, 2, 256)), _hash(rng.integers(0, 2, 256))
+    index = FingerprintIndex()
+    index.add("old", [old])
+    assert [lead.output_id for lead in index.search([old])] == ["old"]
+
+    index.reset()
+    index.add("new", [new])
+
+    assert [lead.output_id for lead in index.search([new])] == ["new"]
+    assert index.search([old]) == []
