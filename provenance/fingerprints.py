@@ -69,6 +69,7 @@ class FingerprintIndex:
     owners: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     output_ids: list[str] = field(default_factory=list)
     last_row: int = 0
+    last_output: str = ""
     rows: int = 0  # fingerprint rows loaded (one per output, hashes or not)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _columns: np.ndarray | None = None
@@ -76,7 +77,7 @@ class FingerprintIndex:
     def reset(self) -> None:
         self.hashes = np.zeros((0, WORDS), dtype=np.uint64)
         self.owners = np.zeros(0, dtype=np.int64)
-        self.output_ids, self.last_row, self.rows = [], 0, 0
+        self.output_ids, self.last_row, self.last_output, self.rows = [], 0, "", 0
         self._columns = None
 
     def add(self, output_id: str, hashes: list[bytes]) -> None:

@@ -46,7 +46,7 @@ def fingerprints_index(*, limit: int = 200) -> int:
 def fingerprint_index_current() -> FingerprintIndex:
     """The process's index, topped up with rows written since it last looked."""
     with _INDEX.lock:
-        if _INDEX.last_row and _INDEX.rows != _rows_up_to(_INDEX.last_row):
+        if _INDEX.last_row and not _still_there(_INDEX):
             # Rows it holds went away (an output deleted, a rollback, a restored backup): any one
             # of them, not only the last, so no lead ever names an output that is gone.
             _INDEX.reset()
@@ -54,9 +54,13 @@ def fingerprint_index_current() -> FingerprintIndex:
         for row in rows.values_list("id", "output_id", "hashes").iterator(chunk_size=2000):
             data = bytes(row[2])
             _INDEX.add(str(row[1]), [data[i : i + 32] for i in range(0, len(data), 32)])
-            _INDEX.last_row, _INDEX.rows = row[0], _INDEX.rows + 1
+            _INDEX.last_row, _INDEX.last_output, _INDEX.rows = row[0], str(row[1]), _INDEX.rows + 1
     return _INDEX
 
 
-def _rows_up_to(last_row: int) -> int:
-    return OutputFingerprint.objects.filter(id__lte=last_row).count()
+def _still_there(index: FingerprintIndex) -> bool:
+    """Every row the index loaded is still there: as many up to its last one, and the last one
+    still that output's (SQLite gives a rolled-back id to the next row)."""
+    loaded = OutputFingerprint.objects.filter(id__lte=index.last_row)
+    last = loaded.filter(id=index.last_row, output_id=index.last_output)
+    return last.exists() and loaded.count() == index.rows
