@@ -5,30 +5,23 @@ Idempotency-Key as creating a job (`job_rerun` calls `job_submit`)."""
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from access.api.schema import ERRORS, QUOTA_EXAMPLE, RATE_LIMIT_HEADERS, problems
 from access.api.views import ApiView
 from access.fields import TextSerializerField
 from access.http import AuthenticatedRequest
-from generation.api.resources import job_resource
 from generation.api.serializers import JobSerializer, JobSubmitSerializer
 from generation.api.views import (
     IDEMPOTENCY_PARAMETER,
     JOB_EXAMPLE,
     JOB_ID_PARAMETER,
-    idempotency_conflict_response,
     idempotency_key,
-    quota_response,
+    submission_response,
     visible_job,
 )
 from generation.services import (
     PROMPT_MAX_CHARS,
-    IdempotencyConflict,
-    JobRejected,
-    QuotaExceeded,
     job_rerun,
 )
 
@@ -91,18 +84,11 @@ class JobRerunView(ApiView):
         parent = visible_job(request, job_id)
         serializer = RerunSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            job, created = job_rerun(
+        return submission_response(
+            lambda: job_rerun(
                 parent=parent,
                 by=request.user,
                 overrides=serializer.overrides(),
                 client_token=idempotency_key(request),
             )
-        except QuotaExceeded as exc:
-            return quota_response(exc)
-        except IdempotencyConflict:
-            return idempotency_conflict_response()
-        except JobRejected as exc:
-            raise ValidationError(exc.errors) from None
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(job_resource(job), status=code)
+        )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from generation.api.serializers import (
     JobSerializer,
     JobSubmitSerializer,
 )
+from generation.models import Job
 from generation.selectors import job_visible_to, jobs_of
 from generation.services import (
     IdempotencyConflict,
@@ -141,23 +143,32 @@ class JobListView(ApiView):
     def post(self, request: AuthenticatedRequest) -> Response:
         serializer = JobSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            job, created = job_submit(
+        return submission_response(
+            lambda: job_submit(
                 owner=request.user,
                 request=serializer.to_request(),
                 client_token=idempotency_key(request),
             )
-        except QuotaExceeded as exc:
-            return quota_response(exc)
-        except IdempotencyConflict:
-            return idempotency_conflict_response()
-        except JobRejected as exc:
-            raise ValidationError(exc.errors) from None
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        # No queue position here: placing one job means ordering the model's whole queue, which
-        # would make every submission wait on the others. It arrives with the dispatcher's queue
-        # update on the sockets, and with any GET of the job.
-        return Response(job_resource(job), status=code)
+        )
+
+
+def submission_response(submit: Callable[[], tuple[Job, bool]]) -> Response:
+    """A submission's answer (job create, rerun): 201 for a new job, 200 for the job an
+    Idempotency-Key named; a used-up quota 429, a key reused with another request 422, a refusal
+    400."""
+    try:
+        job, created = submit()
+    except QuotaExceeded as exc:
+        return quota_response(exc)
+    except IdempotencyConflict:
+        return idempotency_conflict_response()
+    except JobRejected as exc:
+        raise ValidationError(exc.errors) from None
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    # No queue position here: placing one job means ordering the model's whole queue, which
+    # would make every submission wait on the others. It arrives with the dispatcher's queue
+    # update on the sockets, and with any GET of the job.
+    return Response(job_resource(job), status=code)
 
 
 def idempotency_conflict_response() -> Response:
