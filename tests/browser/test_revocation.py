@@ -31,7 +31,7 @@ from tests.browser.conftest import (
     record_studio_frames,
     sign_in_to_studio,
 )
-from tests.conftest import ManagedProcess, running_server, running_worker, totp_enable
+from tests.conftest import WAIT_SCALE, ManagedProcess, running_server, running_worker, totp_enable
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,7 +45,7 @@ PROMPT = "a glass city at night, rain on the windows"
 REASON = "Access resold through a public front-end"
 SLOW_STEPS = 40
 # The worker's first job loads the pipeline before its first step.
-FIRST_STEP_TIMEOUT_MS = 60_000
+FIRST_STEP_TIMEOUT_MS = 60_000 * WAIT_SCALE
 # A bound against hanging, not a performance claim: how fast the banner comes is measured by
 # bench/revocation.py (sockets closed p95 well under a second); a timed assertion here would
 # only measure how loaded the machine running the suite is.
