@@ -203,7 +203,7 @@ def test_staff_end_a_testers_sessions_from_the_testers_page(client, admin, teste
         reverse("staff_tester_action", args=[tester.pk, "end-sessions"]), follow=True
     )
 
-    assert f"Ended 1 sessions of {tester.email}." in response.content.decode()
+    assert f"Ended 1 session of {tester.email}." in response.content.decode()
     assert not _is_signed_in(browser)
 
 
