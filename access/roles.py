@@ -115,6 +115,16 @@ def can_submit(user: User) -> bool:
     return granted.filter(content_type__app_label=app_label, codename=codename).exists()
 
 
+def home_for(user: User) -> str:
+    """The URL name of a user's first page after signing in: access admins their testers,
+    reviewers the review queue, everyone else the studio."""
+    if user.is_active and user.has_perm("access.change_invitation"):
+        return "staff_testers"
+    if can_moderate(user):
+        return "review_queue"
+    return "studio"
+
+
 def roles_snapshot(user_id: int | None) -> dict[str, object]:
     """What grants power to a user, as stored now: for audit entries of role changes."""
     user = User.objects.filter(pk=user_id).first() if user_id else None
