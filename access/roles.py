@@ -6,7 +6,7 @@
 - Leak response: staff who trace leaked files to their output and tester (admins can too).
 """
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.db.models import Q
 
 from access.models import User
@@ -115,7 +115,7 @@ def can_submit(user: User) -> bool:
     return granted.filter(content_type__app_label=app_label, codename=codename).exists()
 
 
-def home_for(user: User) -> str:
+def home_for(user: User | AnonymousUser) -> str:
     """The URL name of a user's first page after signing in: access admins their testers,
     reviewers the review queue, everyone else the studio."""
     if user.is_active and user.has_perm("access.change_invitation"):
