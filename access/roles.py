@@ -118,11 +118,11 @@ def can_submit(user: User) -> bool:
 def home_for(user: User | AnonymousUser) -> str:
     """The URL name of a user's first page after signing in: access admins their testers,
     reviewers the review queue, everyone else the studio."""
-    if user.is_active and user.has_perm("access.change_invitation"):
+    if not isinstance(user, User) or not user.is_active:
+        return "studio"
+    if user.has_perm("access.change_invitation"):
         return "staff_testers"
-    if can_moderate(user):
-        return "review_queue"
-    return "studio"
+    return "review_queue" if can_moderate(user) else "studio"
 
 
 def roles_snapshot(user_id: int | None) -> dict[str, object]:
