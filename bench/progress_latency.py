@@ -35,7 +35,7 @@ MODEL = "demo-progress"
 def bench_model() -> dict:
     from django.conf import settings
 
-    size = {"num_frames": 9, "width": 128, "height": 128, "steps": 100, "guidance": 5}
+    size = {"num_frames": 9, "width": 256, "height": 256, "steps": 300, "guidance": 5}
     return {
         "name": MODEL,
         "source": str(settings.DEMO_MODEL_PATH),

@@ -42,7 +42,11 @@ from pathlib import Path
 from _django import ROOT, setup_django_with_bench_db
 
 BIN = Path(sys.executable).parent
-STOP_RE = re.compile(r"^(\S+ \S+) INFO generation.worker: Job (\S+) cancelled after step (\d+) of")
+# The worker's line, as logging's plain format wrote it and as the structured log writes it now.
+STOP_RE = re.compile(
+    r"^(\S+ \S+|\S+Z) (?:INFO generation.worker:|\[info\s*\]) "
+    r"Job (\S+) cancelled after step (\d+) of"
+)
 
 
 def slow_model() -> dict:
@@ -201,13 +205,21 @@ def wait_running(job, min_step: int = 2, timeout: float = 60):
     raise SystemExit(f"job {job.id} did not start running")
 
 
+def _stamp(text: str) -> datetime:
+    """Local naive time, as `datetime.now()` gives (the structured log writes UTC)."""
+    if text.endswith("Z"):
+        utc = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+        return utc.astimezone().replace(tzinfo=None)
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f")
+
+
 def stop_line(worker_log: Path, job_id: str, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in worker_log.read_text().splitlines():
             match = STOP_RE.match(line)
             if match and match.group(2) == job_id:
-                stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+                stamp = _stamp(match.group(1))
                 return stamp, int(match.group(3))
         time.sleep(0.05)
     return None, None
@@ -294,7 +306,7 @@ async def pause_trial(cohort, ports, worker_log, testers: int, per_tester: int) 
     started = time.perf_counter()
     await sync_to_async(program_pause)(by=None, reason="bench")
     call_ms = (time.perf_counter() - started) * 1000
-    closes = [(t - started) * 1000 for t in await asyncio.wait_for(asyncio.gather(*closers), 120)]
+    closes = [(t - started) * 1000 for t in await asyncio.wait_for(asyncio.gather(*closers), 300)]
     return {"closes_ms": closes, "call_ms": call_ms, "opened_s": opened_s}
 
 

@@ -206,10 +206,14 @@ async def group_size(group: str) -> int:
 
 
 async def measure(args, port: int, pid: int, testers: list, log: Path) -> dict:
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds(pid)
     clients = await connect_all(port, testers, args.per_tester, args.concurrency)
     connect_s = time.perf_counter() - started
-    print(f"connected {len(clients)} sockets in {connect_s:.1f} s; RSS {rss_mb(pid):.0f} MB")
+    connect_cpu_s = cpu_seconds(pid) - cpu_before
+    print(
+        f"connected {len(clients)} sockets in {connect_s:.1f} s (server CPU {connect_cpu_s:.1f} s);"
+        f" RSS {rss_mb(pid):.0f} MB"
+    )
 
     await asyncio.sleep(args.settle)
     cpu0, wall0 = cpu_seconds(pid), time.monotonic()
@@ -224,9 +228,18 @@ async def measure(args, port: int, pid: int, testers: list, log: Path) -> dict:
         user_ms += await fan_out(clients, [owners[n % len(owners)]], f"user-{n}", args.wait)
         await asyncio.sleep(args.gap)
     program_ms: list[float] = []
+    server_cpu = client_cpu = 0.0
     for n in range(args.program_rounds):
+        cpu0, own0 = cpu_seconds(pid), time.process_time()
         program_ms += await fan_out(clients, owners, f"program-{n}", args.wait)
+        server_cpu += cpu_seconds(pid) - cpu0
+        client_cpu += time.process_time() - own0
         await asyncio.sleep(max(args.gap, 1.0))
+    rounds = max(1, args.program_rounds)
+    print(
+        f"program-wide rounds: the server spent {1000 * server_cpu / rounds:.0f} ms of CPU on "
+        f"each, this client {1000 * client_cpu / rounds:.0f} ms"
+    )
     lost = sum(1 for ms in user_ms + program_ms if ms == float("inf"))
 
     in_group = await group_size("program")
@@ -250,11 +263,14 @@ async def measure(args, port: int, pid: int, testers: list, log: Path) -> dict:
     )
     return {
         "connect_s": connect_s,
+        "connect_cpu_s": connect_cpu_s,
         "idle_cpu_pct": idle_cpu,
         "rss_mb": rss,
         "user_ms": user_ms,
         "program_ms": program_ms,
         "lost": lost,
+        "program_round_server_cpu_ms": 1000 * server_cpu / rounds,
+        "program_round_client_cpu_ms": 1000 * client_cpu / rounds,
         "discard_errors": errors,
         "pool_errors": pool,
         "program_group_before": in_group,
@@ -338,6 +354,7 @@ def main() -> None:
     summary = {
         "sockets": args.testers * args.per_tester,
         "connect_s": round(result["connect_s"], 1),
+        "connect_server_cpu_s": round(result["connect_cpu_s"], 1),
         "user_fanout_p50_ms": user[0],
         "user_fanout_p95_ms": user[1],
         "user_fanout_max_ms": user[2],
@@ -347,6 +364,8 @@ def main() -> None:
         "idle_cpu_pct": round(result["idle_cpu_pct"], 1),
         "rss_mb": round(result["rss_mb"]),
         "lost": result["lost"],
+        "program_round_server_cpu_ms": round(result["program_round_server_cpu_ms"]),
+        "program_round_client_cpu_ms": round(result["program_round_client_cpu_ms"]),
         "discard_errors": result["discard_errors"],
         "redis_pool_errors": result["pool_errors"],
         "program_group_before": result["program_group_before"],
