@@ -193,11 +193,15 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels-redis with a pool that waits for a free connection (realtime/layers.py says why).
+        "BACKEND": "realtime.layers.RedisChannelLayer",
         "CONFIG": {
             # redis-py times reads out after 5 s by default, exactly channels-redis's blocking wait
-            # for messages: a quiet socket would then crash and drop. Give reads more time.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            # for messages: a quiet socket would then crash and drop. Give reads more time. At most
+            # 50 connections per process and event loop; a command waits up to 10 s for one.
+            "hosts": [
+                {"address": REDIS_URL, "socket_timeout": 15, "max_connections": 50, "timeout": 10}
+            ],
             "prefix": env_str("VERNISSAGE_CHANNEL_PREFIX", "vernissage"),
             # group_send drops silently past capacity: leave room for a burst of progress events.
             "capacity": 500,
