@@ -195,6 +195,7 @@ def test_a_cancelled_queued_job_never_starts(tester, start_worker, outputs_dir):
 
     # The worker still receives the handed-out job's message after the running job: it refuses it.
     assert _task_results(worker, 2) == ["rendered", "not runnable"]
+    _wait_final([running])  # its encoding stage finishes it after the task returned
     for job in (handed_out, waiting):
         job.refresh_from_db()
         assert (job.state, job.attempt, job.started_at, job.worker) == ("cancelled", 0, None, "")
