@@ -127,6 +127,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--cpu-jobs", type=int, default=3, help="--cpu-path: serial jobs per size")
     parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(CPU_SIZES), help="--cpu-path: frame counts"
+    )
+    parser.add_argument(
         "--render-s",
         type=float,
         nargs=2,
@@ -715,11 +718,14 @@ def run_cpu_path(args: argparse.Namespace, work: Path) -> int:
         "backlog_jobs": args.backlog,
     }
     for frames, render_s in zip(CPU_SIZES, args.render_s, strict=True):
+        if frames not in args.sizes:
+            continue
         pipe.clip, pipe.render_s = panning_clip(frames, width, height), render_s
         shape = Setup("cpu", "float32", 16, "stand-in", frames, width, height, steps, 0)
         execute_and_finish(queue_jobs(owner, shape, 1))  # warm-up (imports, first files)
         summary.update(measure_serial(pipe, owner, shape, frames, args.cpu_jobs))
-        summary.update(measure_backlog(pipe, owner, shape, frames, args.backlog, render_s))
+        if args.backlog > 1:
+            summary.update(measure_backlog(pipe, owner, shape, frames, args.backlog, render_s))
     summary["load_average"] = load_average()
     print(json.dumps(summary))
     return 0
