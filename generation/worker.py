@@ -345,7 +345,8 @@ def finish_rendered(rendered: Rendered) -> str:
     """What the encoding stage does with one rendered run: store it and finalize it, or end it
     as failed (or requeue it after a transient error). Returns the state it ended in."""
     job = rendered.job
-    close_old_connections()  # like a request's start: a broken or expired connection is replaced
+    if not connection.in_atomic_block:  # (a caller's transaction is never cut short)
+        close_old_connections()  # like a request's start: a broken or expired one is replaced
     with log_context(**job_log_context(job)):
         try:
             state = _store_and_finalize(rendered)

@@ -239,7 +239,7 @@ def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
 
     def lone_first_attempt() -> Job | None:
         # Only while no other job is in the child's encoding stage (rendered, its message acked):
-        # it would die too, a case the stall check recovers (tests/integration/test_encode_crash.py).
+        # it would die too, which the stall check recovers (tests/integration/test_encode_crash.py)
         # A killed job waiting for its message to come back stays RUNNING mid-render: no matter.
         running = list(Job.objects.filter(state=Job.State.RUNNING))
         victims = [
