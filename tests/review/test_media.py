@@ -132,6 +132,7 @@ def _in_s3(storage, output: Output, outputs_dir: Path) -> None:
         assert storage.save(name, ContentFile((outputs_dir / name).read_bytes())) == name
 
 
+@pytest.mark.postgres_pass  # storage, not the database engine
 def test_with_s3_the_owner_is_sent_to_a_short_lived_presigned_url_that_plays_ranges(
     client, tester, other_tester, outputs_dir, s3_outputs, s3_server, settings
 ):
@@ -155,6 +156,7 @@ def test_with_s3_the_owner_is_sent_to_a_short_lived_presigned_url_that_plays_ran
     assert content_type == "video/mp4"
 
 
+@pytest.mark.postgres_pass  # storage, not the database engine
 def test_with_s3_pages_embed_presigned_urls_and_the_share_page_hashes_nothing(
     client, tester, reviewer, outputs_dir, s3_outputs, s3_server, monkeypatch
 ):
@@ -175,6 +177,7 @@ def test_with_s3_pages_embed_presigned_urls_and_the_share_page_hashes_nothing(
     assert urlsplit(s3_server).netloc in shared.content.decode()
 
 
+@pytest.mark.postgres_pass  # storage, not the database engine
 def test_with_s3_a_file_rewritten_after_approval_still_voids_it(
     client, tester, reviewer, outputs_dir, s3_outputs
 ):
