@@ -228,7 +228,7 @@ def _send_preview(job: Job, step: int, frames) -> None:
 
 
 def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
-    """Mark the frames with a fresh serial, encode into a scratch folder, then move both files
+    """Mark the frames with a fresh serial, encode into a scratch folder, then store both files
     into private storage. Marking happens here, after the render has let go of the GPU, and before
     the poster is cut, so no unmarked picture of the output ever exists on disk."""
     frames, mark = mark_frames(frames)
