@@ -54,7 +54,18 @@ else:
     SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _development_secret_key()
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
-SITE_URL = env_str("VERNISSAGE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+def _served_address() -> str:
+    """Where `make run` serves (the Procfile's VERNISSAGE_HOST and VERNISSAGE_PORT): links in
+    invitations, staff messages and emails point there unless VERNISSAGE_SITE_URL says otherwise.
+    A wildcard bind address is not something a browser can open, so it reads as loopback."""
+    host = env_str("VERNISSAGE_HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 (compared, not bound)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{env_int('VERNISSAGE_PORT', 8000, minimum=1)}"
+
+
+SITE_URL = env_str("VERNISSAGE_SITE_URL", "").rstrip("/") or _served_address()
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [SITE_URL])
 
 INSTALLED_APPS = [
@@ -182,11 +193,15 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels-redis with a pool that waits for a free connection (realtime/layers.py says why).
+        "BACKEND": "realtime.layers.RedisChannelLayer",
         "CONFIG": {
             # redis-py times reads out after 5 s by default, exactly channels-redis's blocking wait
-            # for messages: a quiet socket would then crash and drop. Give reads more time.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            # for messages: a quiet socket would then crash and drop. Give reads more time. At most
+            # 50 connections per process and event loop; a command waits up to 10 s for one.
+            "hosts": [
+                {"address": REDIS_URL, "socket_timeout": 15, "max_connections": 50, "timeout": 10}
+            ],
             "prefix": env_str("VERNISSAGE_CHANNEL_PREFIX", "vernissage"),
             # group_send drops silently past capacity: leave room for a burst of progress events.
             "capacity": 500,
