@@ -362,7 +362,7 @@ OUTPUTS_STORAGE = env_str("VERNISSAGE_STORAGE", "local")
 # How long a presigned S3 URL (or a page that embeds one) lets a browser fetch a file.
 MEDIA_URL_TTL_SECONDS = env_int("VERNISSAGE_MEDIA_URL_TTL_SECONDS", 600, minimum=10)
 # Local storage behind a proxy: answer media with `X-Accel-Redirect: <prefix><name>` and let the
-# proxy send the file (docs/storage.md has the Caddy and nginx configuration). Empty: Python sends.
+# proxy send the file (README, Storage: the Caddy and nginx side). Empty: Python sends.
 MEDIA_ACCEL_REDIRECT_PREFIX = env_str("VERNISSAGE_MEDIA_ACCEL_REDIRECT_PREFIX", "")
 if MEDIA_ACCEL_REDIRECT_PREFIX and not (
     MEDIA_ACCEL_REDIRECT_PREFIX.startswith("/") and MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")
