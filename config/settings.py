@@ -366,13 +366,54 @@ REVIEW_REJECT_REASONS = env_list(
 
 # --- Files ----------------------------------------------------------------------------------------
 # Outputs live outside any public folder and are only served through permission-checking views.
+# VERNISSAGE_STORAGE picks where: "local" (a folder, the default) or "s3" (any S3-compatible
+# object store, through django-storages; every host then shares it, no shared disk needed).
 OUTPUTS_DIR = env_path("VERNISSAGE_OUTPUTS_DIR", DATA_DIR / "outputs")
-STORAGES: dict[str, dict[str, Any]] = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "outputs": {
+OUTPUTS_STORAGE = env_str("VERNISSAGE_STORAGE", "local")
+# How long a presigned S3 URL (or a page that embeds one) lets a browser fetch a file.
+MEDIA_URL_TTL_SECONDS = env_int("VERNISSAGE_MEDIA_URL_TTL_SECONDS", 600, minimum=10)
+# Local storage behind a proxy: answer media with `X-Accel-Redirect: <prefix><name>` and let the
+# proxy send the file (README, Storage: the Caddy and nginx side). Empty: Python sends.
+MEDIA_ACCEL_REDIRECT_PREFIX = env_str("VERNISSAGE_MEDIA_ACCEL_REDIRECT_PREFIX", "")
+if MEDIA_ACCEL_REDIRECT_PREFIX and not (
+    MEDIA_ACCEL_REDIRECT_PREFIX.startswith("/") and MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")
+):
+    raise ImproperlyConfigured("VERNISSAGE_MEDIA_ACCEL_REDIRECT_PREFIX must start and end with /")
+
+
+def s3_storage_options() -> dict[str, Any]:
+    """django-storages' S3Storage options from the environment (the tests build theirs here too)."""
+    return {
+        "bucket_name": env_str("VERNISSAGE_S3_BUCKET", ""),
+        "location": env_str("VERNISSAGE_S3_PREFIX", ""),  # a folder inside the bucket
+        "endpoint_url": env_str("VERNISSAGE_S3_ENDPOINT_URL", "") or None,  # None: AWS itself
+        "region_name": env_str("VERNISSAGE_S3_REGION", "") or None,
+        # Unset: boto3's own chain (instance role, AWS_* variables, ~/.aws).
+        "access_key": env_str("VERNISSAGE_S3_ACCESS_KEY_ID", "") or None,
+        "secret_key": env_str("VERNISSAGE_S3_SECRET_ACCESS_KEY", "") or None,
+        "addressing_style": env_str("VERNISSAGE_S3_ADDRESSING_STYLE", "") or None,
+        "signature_version": "s3v4",
+        "default_acl": None,  # private objects: only presigned URLs read them
+        "querystring_auth": True,
+        "querystring_expire": MEDIA_URL_TTL_SECONDS,
+        "file_overwrite": False,  # as on a disk: a name is never written twice
+    }
+
+
+_OUTPUTS_BACKENDS: dict[str, dict[str, Any]] = {
+    "local": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(OUTPUTS_DIR), "base_url": None},
     },
+    "s3": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_storage_options()},
+}
+if OUTPUTS_STORAGE not in _OUTPUTS_BACKENDS:
+    raise ImproperlyConfigured(f"VERNISSAGE_STORAGE={OUTPUTS_STORAGE!r} is not one of local, s3")
+if OUTPUTS_STORAGE == "s3" and not _OUTPUTS_BACKENDS["s3"]["OPTIONS"]["bucket_name"]:
+    raise ImproperlyConfigured("VERNISSAGE_STORAGE=s3 needs VERNISSAGE_S3_BUCKET")
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "outputs": _OUTPUTS_BACKENDS[OUTPUTS_STORAGE],
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION

@@ -37,7 +37,8 @@ from config.settings import DATA_DIR  # noqa: E402
 # One folder per test run (subprocesses inherit the variable), so runs never delete each other's.
 _RUN = os.environ.setdefault("VERNISSAGE_TEST_RUN", str(os.getpid()))
 OUTPUTS_DIR = DATA_DIR / f"test-outputs-{_RUN}"
-STORAGES["outputs"]["OPTIONS"]["location"] = str(OUTPUTS_DIR)  # noqa: F405
+if OUTPUTS_STORAGE == "local":  # noqa: F405 (with s3, the bucket the test's server made)
+    STORAGES["outputs"]["OPTIONS"]["location"] = str(OUTPUTS_DIR)  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast, tests only
 # One development C2PA signer for every test run (made on first use), not `make run`'s.
 C2PA_DIR = DATA_DIR / "test-c2pa"

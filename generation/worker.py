@@ -29,10 +29,8 @@ The worker is an entry point: it finishes a job (generation) and registers its o
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -45,7 +43,6 @@ from uuid import UUID
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.files.storage import storages
 from django.db import (
     InterfaceError,
     OperationalError,
@@ -57,6 +54,7 @@ from django.db import (
 from config.logs import log_context
 from generation.marks import mark_frames, sign_delivered
 from generation.models import Job
+from generation.outputs_store import output_files_discard, output_files_store
 from generation.pipeline.previews import CONTENT_TYPES, encode_preview
 from generation.pipeline.video import encode_video
 from generation.progress import publish_preview
@@ -445,32 +443,18 @@ def _send_preview(job: Job, step: int, frames) -> None:
 
 
 def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
-    """Mark the frames with a fresh serial, encode into a scratch folder, then move both files
+    """Mark the frames with a fresh serial, encode into a scratch folder, then store both files
     into private storage. Marking happens here, after the render has let go of the GPU, and before
     the poster is cut, so no unmarked picture of the output ever exists on disk."""
     frames, mark = mark_frames(frames)
-    storage = storages["outputs"]
     folder = f"{job.owner_id}/{job.id}/{job.attempt}"
     with tempfile.TemporaryDirectory(prefix="vernissage-") as scratch:
         video, poster = Path(scratch, "video.mp4"), Path(scratch, "poster.jpg")
         encode_video(frames, fps=spec.fps, video_path=video, poster_path=poster)
         sign_delivered(video, serial=mark.serial)  # C2PA: AI-generated, the serial, our signature
-        sha256 = hashlib.sha256(video.read_bytes()).hexdigest()
-        size = video.stat().st_size
-        destination = Path(storage.path(folder))
-        try:
-            destination.mkdir(parents=True, exist_ok=True)
-            shutil.move(video, destination / "video.mp4")
-            shutil.move(poster, destination / "poster.jpg")
-            _make_durable(destination, ["video.mp4", "poster.jpg"])
-        except OSError:
-            _discard({"video_name": f"{folder}/video.mp4", "poster_name": f"{folder}/poster.jpg"})
-            raise  # a half-moved file must not stay behind
+        stored = output_files_store(folder=folder, video=video, poster=poster)  # hashed once, here
     return {
-        "video_name": f"{folder}/video.mp4",
-        "poster_name": f"{folder}/poster.jpg",
-        "sha256": sha256,
-        "size_bytes": size,
+        **stored,
         "width": job.width,
         "height": job.height,
         "num_frames": int(frames.shape[0]),
@@ -479,31 +463,9 @@ def _encode_and_store(job: Job, spec: ModelSpec, frames) -> dict:
     }
 
 
-def _make_durable(folder: Path, names: list[str]) -> None:
-    """Flush the files and the folders that name them to disk before the row that points at
-    them is committed: a succeeded job must survive a power cut with its video."""
-    for path in [*(folder / name for name in names), folder, folder.parent, folder.parent.parent]:
-        descriptor = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
 def _discard(fields: dict) -> None:
     """Remove a run's files, and its folders if nothing else is left in them."""
-    storage = storages["outputs"]
-    for name in (fields["video_name"], fields["poster_name"]):
-        try:
-            storage.delete(name)
-        except OSError:
-            logger.warning("Could not remove %s; the output sweeper will", name)
-    attempt_folder = Path(storage.path(fields["video_name"])).parent
-    for folder in (attempt_folder, attempt_folder.parent):
-        try:
-            folder.rmdir()
-        except OSError:
-            break  # not empty: another attempt's files live there
+    output_files_discard(names=(fields["video_name"], fields["poster_name"]))
 
 
 STORAGE_ERRORS = {

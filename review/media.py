@@ -1,5 +1,14 @@
-"""Serving private output files through Django, with byte ranges so browsers can seek; and the
+"""Delivering private output files once a view has checked who may have them; and the
 short-lived signed links that let an API client download them without a session.
+
+Three ways, by configuration, the permission check always the caller's and always the same:
+- S3 (`VERNISSAGE_STORAGE=s3`): a redirect to a presigned URL valid MEDIA_URL_TTL_SECONDS; pages
+  embed such URLs directly (`media_src`), so the browser fetches the bytes from the object store.
+- Local storage behind a proxy (`VERNISSAGE_MEDIA_ACCEL_REDIRECT_PREFIX`): an empty answer whose
+  `X-Accel-Redirect` header names the file; the proxy sends it (ranges, ETag and all).
+- Otherwise (development, tests) Python streams the file in chunks with HTTP range semantics:
+  206 with Content-Range, 416 for a range past the end, ETag and Last-Modified validators,
+  If-Range, and 304/412 for the other conditional headers.
 
 A signed link names the output, the file, the user it was made for and the API token that asked
 (if any). It works for DOWNLOAD_URL_TTL, and only while that user may still see the output and
@@ -9,15 +18,23 @@ because nothing is trusted from the moment the link was made but the signature i
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import IO
+from urllib.parse import quote
 
+from django.conf import settings
 from django.core import signing
-from django.core.files.storage import storages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.http.response import HttpResponseBase
+from django.core.files.storage import Storage, storages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date, parse_http_date_safe
+from storages.backends.s3 import S3Storage
 
 from access.models import ApiToken, User
 from review.models import Output
@@ -25,43 +42,141 @@ from review.selectors import output_visible_to
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".webp": "image/webp"}
+CACHE_CONTROL = "private, no-store"
+CHUNK_BYTES = 64 * 1024  # what one iteration of a streamed answer holds in memory
+
+
+def _content_type(name: str) -> str:
+    return CONTENT_TYPES.get(name[name.rfind(".") :], "application/octet-stream")
+
+
+def media_direct_url(name: str) -> str | None:
+    """A presigned URL the browser can fetch `name` from directly, or None when the storage has
+    none (local files go through `serve_output_file`). Only for someone already allowed."""
+    storage = storages["outputs"]
+    if not isinstance(storage, S3Storage):
+        return None
+    parameters = {"ResponseContentType": _content_type(name), "ResponseCacheControl": CACHE_CONTROL}
+    return storage.url(name, parameters=parameters, expire=settings.MEDIA_URL_TTL_SECONDS)
 
 
 def serve_output_file(request: HttpRequest, name: str) -> HttpResponseBase:
-    storage = storages["outputs"]
-    if not storage.exists(name):
-        raise Http404("The file is missing.")
-    size = storage.size(name)
-    content_type = CONTENT_TYPES.get(name[name.rfind(".") :], "application/octet-stream")
-    byte_range = _parse_range(request.headers.get("Range", ""), size)
-    handle = storage.open(name, "rb")
-    response: HttpResponseBase
-    if byte_range is None:
-        response = FileResponse(handle, content_type=content_type)
+    """Deliver `name` to a request the caller has already allowed."""
+    direct = media_direct_url(name)
+    if direct is not None:
+        response: HttpResponseBase = HttpResponseRedirect(direct)
+    elif settings.MEDIA_ACCEL_REDIRECT_PREFIX:
+        response = _accel_redirect(name)
     else:
-        start, end = byte_range
-        handle.seek(start)
-        response = HttpResponse(handle.read(end - start + 1), status=206, content_type=content_type)
-        handle.close()
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        response["Content-Length"] = str(end - start + 1)
-    response["Accept-Ranges"] = "bytes"
-    response["Cache-Control"] = "private, no-store"
+        response = _stream(request, storages["outputs"], name)
+    response["Cache-Control"] = CACHE_CONTROL
     return response
 
 
+def _accel_redirect(name: str) -> HttpResponse:
+    """The proxy sends the file; nothing here touches it (the proxy answers 404 if it is gone)."""
+    response = HttpResponse(content_type=_content_type(name))
+    response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_REDIRECT_PREFIX + quote(name)
+    return response
+
+
+def _stream(request: HttpRequest, storage: Storage, name: str) -> HttpResponseBase:
+    try:
+        size, modified = storage.size(name), storage.get_modified_time(name)
+    except FileNotFoundError:
+        raise Http404("The file is missing.") from None
+    etag, last_modified = _etag(name, size, modified), int(modified.timestamp())
+    validators = {"ETag": etag, "Last-Modified": http_date(last_modified)}
+    response: HttpResponseBase | None = get_conditional_response(
+        request, etag=etag, last_modified=last_modified
+    )
+    if response is None:
+        response = _ranged_answer(request, storage, name, size, etag, last_modified)
+    for header, value in validators.items():
+        response[header] = value
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _ranged_answer(
+    request: HttpRequest, storage: Storage, name: str, size: int, etag: str, last_modified: int
+) -> HttpResponseBase:
+    header = request.headers.get("Range", "")
+    if header and not _if_range_holds(request.headers.get("If-Range"), etag, last_modified):
+        header = ""  # the client's copy is stale: it gets the whole new file
+    byte_range = _parse_range(header, size)
+    if byte_range == UNSATISFIABLE:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    start, end = byte_range or (0, size - 1)
+    try:
+        handle = storage.open(name, "rb")
+    except FileNotFoundError:
+        raise Http404("The file is missing.") from None
+    streamed = StreamingHttpResponse(
+        _chunks(handle, start, end - start + 1),
+        status=206 if byte_range else 200,
+        content_type=_content_type(name),
+    )
+    streamed["Content-Length"] = str(end - start + 1)
+    if byte_range:
+        streamed["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return streamed
+
+
+def _chunks(handle: IO[bytes], start: int, length: int) -> Iterator[bytes]:
+    """`length` bytes from `start`, CHUNK_BYTES at a time; the file is closed however it ends
+    (Django closes the answer's iterator when the client goes away)."""
+    try:
+        handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(CHUNK_BYTES, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _etag(name: str, size: int, modified: datetime) -> str:
+    """A strong validator for this file as stored: a rewritten or replaced file gets a new one."""
+    material = f"{name}:{size}:{modified.timestamp()!r}".encode()
+    return '"' + hashlib.sha256(material).hexdigest()[:32] + '"'
+
+
+def _if_range_holds(value: str | None, etag: str, last_modified: int) -> bool:
+    """RFC 9110 13.1.5: the range applies only if the validator still matches (strongly)."""
+    if value is None:
+        return True
+    value = value.strip()
+    if value.startswith(("W/", '"')):
+        return value == etag  # a weak tag never matches for a range
+    return parse_http_date_safe(value) == last_modified
+
+
+UNSATISFIABLE = (-1, -1)
+
+
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) of one byte range; None to send the whole file (no Range, or one this
+    server ignores: another unit, several ranges, a malformed one); UNSATISFIABLE past the end."""
     match = RANGE_RE.match(header.strip())
-    if not match or size == 0:
+    if not match:
         return None
     first, last = match.groups()
     if first == "" and last == "":
         return None
-    if first == "":
-        start, end = max(size - int(last), 0), size - 1
-    else:
-        start, end = int(first), min(int(last) if last else size - 1, size - 1)
-    return (start, end) if start <= end else None
+    if first == "":  # the last N bytes
+        suffix = int(last)
+        return (max(size - suffix, 0), size - 1) if suffix > 0 and size > 0 else UNSATISFIABLE
+    start = int(first)
+    if last and int(last) < start:
+        return None  # invalid: ignored, as RFC 9110 says
+    if start >= size:
+        return UNSATISFIABLE
+    return start, min(int(last) if last else size - 1, size - 1)
 
 
 # --- signed download links -----------------------------------------------------------------------

@@ -399,8 +399,13 @@ def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     if link is None or not output_verify_integrity(output=link.output):
         return render(request, "review/share_unavailable.html", status=404)
     share_link_record_view(link=link)
-    share_link_video_name(link=link)  # the link's own marked copy, made on its first view
-    return render(request, "review/share.html", {"link": link, "output": link.output})
+    context = {
+        "link": link,
+        "output": link.output,
+        "video_name": share_link_video_name(link=link),  # its own marked copy, made on first view
+        "poster_name": share_link_poster_name(link=link),
+    }
+    return render(request, "review/share.html", context)
 
 
 @require_safe

@@ -585,3 +585,82 @@ def outputs_dir() -> Iterator[Path]:
     path.mkdir(parents=True, exist_ok=True)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+# --- object storage: a real S3 server (moto's) on a loopback port --------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server in a thread of this process, on a free loopback port: reachable by the
+    tests, by the workers and web servers they start, and by Chromium. Yields its endpoint URL."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_env(s3_server) -> dict[str, str]:
+    """A bucket on that server, and the environment that selects it as the outputs storage
+    (`VERNISSAGE_STORAGE=s3` and the rest), for a worker or web server the test starts."""
+    env = {
+        "VERNISSAGE_STORAGE": "s3",
+        "VERNISSAGE_S3_BUCKET": f"outputs-{os.getpid()}",
+        "VERNISSAGE_S3_ENDPOINT_URL": s3_server,
+        "VERNISSAGE_S3_REGION": "us-east-1",
+        "VERNISSAGE_S3_ACCESS_KEY_ID": "test-key",
+        "VERNISSAGE_S3_SECRET_ACCESS_KEY": "test-secret",
+        "VERNISSAGE_S3_ADDRESSING_STYLE": "path",
+    }
+    _s3_storage(env).connection.meta.client.create_bucket(Bucket=env["VERNISSAGE_S3_BUCKET"])
+    return env
+
+
+def _s3_storage(env: dict[str, str]):
+    """The storage `config.settings` configures from `env`."""
+    from storages.backends.s3 import S3Storage
+
+    from config.settings import s3_storage_options
+
+    with _environment(env):
+        return S3Storage(**s3_storage_options())
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def _s3_outputs_storage(s3_env):
+    return _s3_storage(s3_env)
+
+
+@pytest.fixture
+def s3_outputs(_s3_outputs_storage, monkeypatch):
+    """This process's "outputs" storage is the S3 bucket for the test (emptied after it)."""
+    from django.core.files.storage import storages
+
+    storage = _s3_outputs_storage
+    monkeypatch.setitem(storages._storages, "outputs", storage)
+    yield storage
+    client, bucket = storage.connection.meta.client, storage.bucket_name
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", ()):
+            client.delete_object(Bucket=bucket, Key=item["Key"])

@@ -281,6 +281,16 @@ class DownloadView(ApiView):
             (200, "video/mp4"): OpenApiTypes.BINARY,
             (206, "video/mp4"): OpenApiTypes.BINARY,
             (200, "image/jpeg"): OpenApiTypes.BINARY,
+            302: OpenApiResponse(
+                description="With S3 storage: `Location` is a presigned URL of the object store, "
+                "valid VERNISSAGE_MEDIA_URL_TTL_SECONDS.",
+                response=None,
+            ),
+            304: OpenApiResponse(description="Not modified (`If-None-Match`).", response=None),
+            416: OpenApiResponse(
+                description="The range starts past the end (`Content-Range: bytes */<size>`).",
+                response=None,
+            ),
             # No 401: the link is the credential, so no authentication runs.
             **problems(
                 400,

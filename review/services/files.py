@@ -42,12 +42,14 @@ def output_files_registered(*, job_id: UUID, video_name: str) -> bool:
 def output_files_sweep(*, grace: timedelta = ORPHAN_GRACE) -> int:
     """Delete files older than `grace` that no output row names. Returns how many."""
     storage = storages["outputs"]
-    if not storage.exists(""):
+    try:
+        folders = _attempt_folders(storage)
+    except FileNotFoundError:  # a disk's outputs folder not made yet (a bucket always lists)
         return 0
     kept = set(Output.objects.values_list("video_name", flat=True))
     kept |= set(Output.objects.values_list("poster_name", flat=True))
     cutoff, deleted = timezone.now() - grace, 0
-    for folder in _attempt_folders(storage):
+    for folder in folders:
         for name in (f"{folder}/{file}" for file in storage.listdir(folder)[1]):
             if name not in kept and storage.get_modified_time(name) < cutoff:
                 storage.delete(name)

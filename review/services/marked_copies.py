@@ -10,15 +10,16 @@ no serial to replace: their links serve the output's own file.
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from django.core.files import File
 from django.core.files.storage import storages
 
 from generation.marking.media import UnreadableMedia, read_rgb
 from generation.marks import new_serial, sign_delivered, watermarker
+from generation.outputs_store import STORAGE_ERRORS, as_os_error, output_file_local
 from generation.pipeline.video import VideoEncodingError, encode_video
 from review.models import ShareLink
 
@@ -66,21 +67,33 @@ def _link_serial(link: ShareLink) -> int:
 
 
 def _make_copy(link: ShareLink, marker: Any) -> str:
-    output, storage = link.output, storages["outputs"]
+    output = link.output
     serial = _link_serial(link)
     folder = f"shares/{link.pk}"
-    frames, _fps = read_rgb(storage.path(output.video_name))
+    with output_file_local(output.video_name) as source:
+        frames, _fps = read_rgb(source)
     marker.remark(frames, old=output.mark_serial, new=serial)
-    destination = Path(storage.path(folder))
-    destination.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vernissage-share-") as scratch:
         video, poster = Path(scratch, "video.mp4"), Path(scratch, "poster.jpg")
         encode_video(frames, fps=output.fps, video_path=video, poster_path=poster)
         sign_delivered(video, serial=serial)
-        shutil.move(poster, destination / "poster.jpg")
-        shutil.move(video, destination / "video.mp4")
+        for path in (poster, video):  # the poster first: a named video always has its poster
+            _store_as(f"{folder}/{path.name}", path)
     name = f"{folder}/video.mp4"
     ShareLink.objects.filter(id=link.id).update(marked_video_name=name)
     link.marked_video_name = name
     logger.info("Share link %s got its own marked copy (serial %s)", link.pk, serial)
     return name
+
+
+def _store_as(name: str, path: Path) -> None:
+    """Store `path` as exactly `name`. If a concurrent first view stored it first (the storage then
+    picks another name for ours), theirs stays: same serial, same picture."""
+    storage = storages["outputs"]
+    try:
+        with path.open("rb") as handle:
+            saved = storage.save(name, File(handle, name=path.name))
+    except STORAGE_ERRORS as exc:
+        raise as_os_error(exc) from exc
+    if saved != name:
+        storage.delete(saved)

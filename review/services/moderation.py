@@ -185,6 +185,15 @@ def file_sha256(name: str) -> str:
     return digest.hexdigest()
 
 
+def _untouched_since_approval(output: Output) -> bool:
+    storage = storages["outputs"]
+    return (
+        output.decided_at is not None
+        and storage.size(output.video_name) == output.size_bytes
+        and storage.get_modified_time(output.video_name) <= output.decided_at
+    )
+
+
 def output_approve(*, output: Output, by: User) -> Output:
     """Record one approval, bound to the file's hash; the last one needed approves the output."""
     with transaction.atomic():
@@ -379,9 +388,14 @@ def _delete_files(names: list[str]) -> None:
 
 
 def output_verify_integrity(*, output: Output) -> bool:
-    """True if the file still matches its approval; otherwise void it and requeue the output."""
+    """True if the file still matches its approval; otherwise void it and requeue the output.
+
+    Asked on every share-page view, so it reads no file: the hash was taken once at finalize and
+    checked at approval, and the file is hashed again only if its size or modification time says
+    it was written after the approval (a stat on a disk, a HEAD on S3)."""
     if (
         output.state != Output.State.APPROVED
+        or _untouched_since_approval(output)
         or file_sha256(output.video_name) == output.approved_sha256
     ):
         return True

@@ -127,3 +127,10 @@ def test_storage_that_cannot_be_written_fails_its_check(settings, tmp_path):
 def test_probes_answer_only_reads(client):
     for name in ("health_live", "health_ready"):
         assert client.post(reverse(name)).status_code == 405
+
+
+@pytest.mark.postgres_pass  # storage, not the database engine
+def test_an_s3_bucket_passes_the_storage_check_and_leaves_nothing(s3_outputs):
+    check_storage()
+
+    assert s3_outputs.listdir("health") == ([], [])

@@ -98,3 +98,25 @@ def test_a_copy_that_cannot_be_made_still_serves_the_output(client, tester, appr
     assert response.status_code == 200
     link.refresh_from_db()
     assert link.marked_video_name == ""
+
+
+@pytest.mark.postgres_pass  # storage, not the database engine
+def test_in_s3_a_links_copy_is_made_from_the_bucket_and_kept_there(
+    client, tester, approved, outputs_dir, s3_outputs
+):
+    from django.core.files.base import ContentFile
+
+    s3_outputs.save(
+        approved.video_name, ContentFile((outputs_dir / approved.video_name).read_bytes())
+    )
+    (outputs_dir / approved.video_name).unlink()  # only the bucket has it now
+    link = share_link_create(output=approved, by=tester)
+
+    page = client.get(reverse("shared_page", kwargs={"token": link.token}))
+
+    link.refresh_from_db()
+    assert page.status_code == 200
+    assert link.marked_video_name == f"shares/{link.pk}/video.mp4"
+    assert s3_outputs.exists(link.marked_video_name)
+    assert s3_outputs.exists(f"shares/{link.pk}/poster.jpg")
+    assert f"/shares/{link.pk}/video.mp4?" in page.content.decode()  # its presigned URL
