@@ -5,6 +5,7 @@ in the same transaction; sockets and email hear of it after commit."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,6 +23,7 @@ from django.utils import timezone
 from access.models import Cohort, User
 from access.services import audit_record
 from generation.models import Job
+from generation.outputs_store import STORAGE_ERRORS
 from generation.progress import publish_job
 from realtime import groups
 from realtime.events import ReviewItemEvent
@@ -30,6 +32,8 @@ from review import audit
 from review.models import Approval, NotificationPreference, Output
 from review.services.common import ReviewError, clean_note, require_moderator
 from review.signals import output_decided_send
+
+logger = logging.getLogger(__name__)
 
 
 def approvals_required_for(owner: User) -> int:
@@ -393,12 +397,19 @@ def output_verify_integrity(*, output: Output) -> bool:
     Asked on every share-page view, so it reads no file: the hash was taken once at finalize and
     checked at approval, and the file is hashed again only if its size or modification time says
     it was written after the approval (a stat on a disk, a HEAD on S3)."""
-    if (
-        output.state != Output.State.APPROVED
-        or _untouched_since_approval(output)
-        or file_sha256(output.video_name) == output.approved_sha256
-    ):
+    if output.state != Output.State.APPROVED:
         return True
+    try:
+        if (
+            _untouched_since_approval(output)
+            or file_sha256(output.video_name) == output.approved_sha256
+        ):
+            return True
+    except STORAGE_ERRORS as exc:
+        # A missing or unreadable file is nothing to share (the page says the link is no longer
+        # available), and no reason to requeue: a reviewer could not look at it either.
+        logger.error("Output %s: its stored video cannot be read: %s", output.id, exc)
+        return False
     with transaction.atomic():
         voided = Output.objects.filter(id=output.id).transition(
             Output.State.PENDING, approved_sha256="", decided_by=None, decided_at=None

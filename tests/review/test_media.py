@@ -123,6 +123,21 @@ def test_the_share_page_hashes_no_file_on_a_view(
     assert client.get(reverse("shared_page", kwargs={"token": link.token})).status_code == 200
 
 
+def test_a_share_link_whose_file_is_gone_says_no_longer_available(
+    client, tester, reviewer, outputs_dir
+):
+    output = output_approve(output=make_output(tester), by=reviewer)
+    link = share_link_create(output=output, by=tester)
+    (outputs_dir / output.video_name).unlink()
+
+    response = client.get(reverse("shared_page", kwargs={"token": link.token}))
+
+    assert response.status_code == 404  # was a 500 (the file's size was read without a guard)
+    assert "no longer available" in response.content.decode()
+    output.refresh_from_db()
+    assert output.state == Output.State.APPROVED  # nothing to requeue: there is no file to review
+
+
 # --- S3 -----------------------------------------------------------------------------------------
 
 
