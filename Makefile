@@ -35,6 +35,8 @@ test-sqlite: setup chromium
 setup: $(STAMP)
 
 # torch first, from the local CPU wheel: anything that pulls plain `torch` later finds it satisfied.
+# `.[dev]` includes the `worker` extra (diffusers, transformers, accelerate): development and the
+# tests run real pipelines; only the web image installs without it (docker/Dockerfile).
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -49,12 +51,15 @@ chromium:
 check-services:
 	@$(BIN)/python scripts/check_services.py
 
-# The same checks as .pre-commit-config.yaml: format, lint, the one-way layers, types.
+# The same checks as .pre-commit-config.yaml: format, lint, the one-way layers, types; then the
+# deploy files (Dockerfile, compose, Helm chart) through linters that need no Docker engine and
+# no helm binary (scripts/lint_deploy.py says which; about 5 s).
 lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/python scripts/lint_deploy.py
 
 format: setup
 	$(BIN)/ruff format .

@@ -8,7 +8,9 @@ from allauth.mfa.adapter import DefaultMFAAdapter as MFAAdapter
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.http import HttpRequest
+from django.shortcuts import resolve_url
 
+from access.roles import home_for
 from access.selectors import invitation_from_session
 
 
@@ -17,6 +19,11 @@ class InvitationAccountAdapter(DefaultAccountAdapter):
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:
         return invitation_from_session(request) is not None
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        """Where signing in lands when no `next` says otherwise: each role's own first page.
+        (allauth honours a safe `next` before asking.)"""
+        return resolve_url(home_for(request.user))
 
 
 class EncryptingMFAAdapter(MFAAdapter):

@@ -6,7 +6,7 @@
 - Leak response: staff who trace leaked files to their output and tester (admins can too).
 """
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.db.models import Q
 
 from access.models import User
@@ -113,6 +113,16 @@ def can_submit(user: User) -> bool:
     app_label, codename = SUBMIT_PERMISSION.split(".")
     granted = Permission.objects.filter(Q(user=user) | Q(group__user=user))
     return granted.filter(content_type__app_label=app_label, codename=codename).exists()
+
+
+def home_for(user: User | AnonymousUser) -> str:
+    """The URL name of a user's first page after signing in: access admins their testers,
+    reviewers the review queue, everyone else the studio."""
+    if not isinstance(user, User) or not user.is_active:
+        return "studio"
+    if user.has_perm("access.change_invitation"):
+        return "staff_testers"
+    return "review_queue" if can_moderate(user) else "studio"
 
 
 def roles_snapshot(user_id: int | None) -> dict[str, object]:

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views import defaults
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
@@ -255,22 +256,31 @@ def staff_tester_action(
         if action in ("suspend", "revoke"):
             contain = tester_suspend if action == "suspend" else tester_revoke
             report = contain(tester=tester, by=request.user, reason=reason)
-            messages.success(request, f"{tester.email}: {action}d. {_ended(report)}")
+            done = "suspended" if action == "suspend" else "revoked"
+            messages.success(request, f"{tester.email} {done}. {_ended(report)}")
         elif action == "reinstate":
             tester_reinstate(tester=tester, by=request.user, reason=reason)
+            messages.success(request, f"{tester.email} reinstated: access is back.")
         elif action == "end-sessions":
             count = sessions_end(user=tester, by=request.user, ip=client_ip(request))
-            messages.success(request, f"Ended {count} sessions of {tester.email}.")
+            messages.success(request, f"Ended {_count(count, 'session')} of {tester.email}.")
     except AccessError as exc:
         messages.error(request, str(exc))
     return redirect("staff_testers")
 
 
+def _count(number: int, noun: str) -> str:
+    """ "1 session", "3 sessions": the words of every count a staff message gives."""
+    return f"{number} {noun}{pluralize(number)}"
+
+
 def _ended(report) -> str:
     return (
-        f"Ended {report.sessions_ended} sessions; cancelled {report.queued_jobs_cancelled} queued "
-        f"and stopped {report.running_jobs_stopped} running jobs; {report.share_links_down} share "
-        f"links down; {report.tokens_revoked} tokens revoked."
+        f"Ended {_count(report.sessions_ended, 'session')}; cancelled "
+        f"{report.queued_jobs_cancelled} queued and stopped {report.running_jobs_stopped} running "
+        f"job{pluralize(report.running_jobs_stopped)}; took down "
+        f"{_count(report.share_links_down, 'share link')}; revoked "
+        f"{_count(report.tokens_revoked, 'token')}."
     )
 
 

@@ -54,7 +54,18 @@ else:
     SECRET_KEY = env_str("DJANGO_SECRET_KEY", "") or _development_secret_key()
     ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
-SITE_URL = env_str("VERNISSAGE_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+def _served_address() -> str:
+    """Where `make run` serves (the Procfile's VERNISSAGE_HOST and VERNISSAGE_PORT): links in
+    invitations, staff messages and emails point there unless VERNISSAGE_SITE_URL says otherwise.
+    A wildcard bind address is not something a browser can open, so it reads as loopback."""
+    host = env_str("VERNISSAGE_HOST", "127.0.0.1")
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 (compared, not bound)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{env_int('VERNISSAGE_PORT', 8000, minimum=1)}"
+
+
+SITE_URL = env_str("VERNISSAGE_SITE_URL", "").rstrip("/") or _served_address()
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [SITE_URL])
 
 INSTALLED_APPS = [

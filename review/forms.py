@@ -69,7 +69,10 @@ class DecisionForm(forms.Form):
 
 
 class BulkDecisionForm(forms.Form):
-    output = UUIDListField(required=False, max_items=BULK_MAX_ITEMS)
+    output = UUIDListField(
+        max_items=BULK_MAX_ITEMS,
+        error_messages={"required": "Select at least one item for a bulk decision."},
+    )
     decision = forms.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
     reason = TextField(required=False, max_length=200)
     note = TextField(required=False, max_length=NOTE_MAX_CHARS)

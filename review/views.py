@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
@@ -178,7 +179,8 @@ def bulk_decide(request: AuthenticatedHttpRequest) -> HttpResponse:
         reason=form.cleaned_data["reason"],
         note=form.cleaned_data["note"],
     )
-    messages.success(request, f"Decided {len(outcome.done)} items.")
+    done = len(outcome.done)
+    messages.success(request, f"Decided {done} item{pluralize(done)}.")
     for output_id, error in outcome.errors.items():
         messages.error(request, f"{output_id}: {error}")
     return redirect("review_queue")

@@ -73,6 +73,30 @@ def test_production_refuses_to_start_with_an_unsafe_setting(name, value, message
     assert result.returncode != 0 and message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "site_url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"VERNISSAGE_PORT": "8131"}, "http://127.0.0.1:8131"),
+        ({"VERNISSAGE_HOST": "0.0.0.0", "VERNISSAGE_PORT": "8131"}, "http://127.0.0.1:8131"),  # noqa: S104
+        ({"VERNISSAGE_HOST": "::1", "VERNISSAGE_PORT": "9000"}, "http://[::1]:9000"),
+        (
+            {"VERNISSAGE_SITE_URL": "https://alpha.example/", "VERNISSAGE_PORT": "8131"},
+            "https://alpha.example",
+        ),
+    ],
+)
+def test_links_point_where_the_site_is_served(env, site_url):
+    """`make run` on another port printed invitation links to port 8000."""
+    code = "from django.conf import settings; print(settings.SITE_URL)"
+    unset = {"VERNISSAGE_SITE_URL": None, "VERNISSAGE_PORT": None, "VERNISSAGE_HOST": None}
+
+    result = _python(f"import django; django.setup(); {code}", **{**unset, **env})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == site_url
+
+
 def test_production_settings_pass_the_deployment_check():
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

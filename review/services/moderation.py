@@ -250,7 +250,7 @@ def output_request_changes(*, output: Output, by: User, note: str) -> Output:
             output,
             by,
             state=Output.State.NEEDS_CHANGES,
-            reason="Needs changes",
+            reason="",  # the state says it; the note says what to change
             note=note,
             action=audit.OUTPUT_CHANGES_REQUESTED,
         )

@@ -73,6 +73,22 @@
     });
   }
 
+  // What Enter in an item's note does: the action its key (c, r) or reason chose; with no reason
+  // chosen a note asks for changes, since that is the decision a note is required for.
+  function pendingAction(item) {
+    if (item.dataset.pending) return item.dataset.pending;
+    return item.querySelector("[data-field=reason]").value ? "reject" : "changes";
+  }
+
+  // An item's form is never sent by the browser: Enter in its note decides that item, here.
+  queue.addEventListener("submit", function (event) {
+    const form = event.target.closest("[data-item-form]");
+    if (!form) return;
+    event.preventDefault();
+    const item = form.closest("[data-testid=queue-item]");
+    if (item && !item.classList.contains("decided")) decide(item, pendingAction(item));
+  });
+
   queue.addEventListener("click", function (event) {
     const item = event.target.closest("[data-testid=queue-item]");
     if (!item || item.classList.contains("decided")) return;
@@ -87,21 +103,27 @@
   document.addEventListener("keydown", function (event) {
     const typing = event.target.matches("input, textarea");
     const inReason = event.target.matches("[data-field=reason]");
-    if (inReason && event.key === "Enter") {
+    const inNote = event.target.matches("[data-field=note]");
+    if ((inReason || inNote) && event.key === "Enter") {
       event.preventDefault();
-      decide(event.target.closest("[data-testid=queue-item]"), "reject");
+      const item = event.target.closest("[data-testid=queue-item]");
+      if (!item.classList.contains("decided")) decide(item, inReason ? "reject" : pendingAction(item));
       return;
     }
     if (typing || inReason || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "j") move(1);
     else if (event.key === "k") move(-1);
     else if (current && event.key === "a") decide(current, "approve");
-    else if (current && event.key === "c") current.querySelector("[data-field=note]").focus();
+    else if (current && event.key === "c") {
+      current.dataset.pending = "changes";
+      current.querySelector("[data-field=note]").focus();
+    }
     else if (current && event.key === "x") {
       const box = current.querySelector("input[type=checkbox]");
       box.checked = !box.checked;
     } else if (current && event.key === "r") {
       event.preventDefault();
+      current.dataset.pending = "reject";
       current.querySelector("[data-field=reason]").focus();
     } else return;
     event.preventDefault();

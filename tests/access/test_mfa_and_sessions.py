@@ -31,6 +31,12 @@ def _code(secret: str) -> str:
     return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
 
 
+def _fresh_totp(user) -> str:
+    """A TOTP authenticator whose secret this test knows (staff fixtures come with one)."""
+    Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).delete()
+    return totp_enable(user)
+
+
 def _sign_in(client: Client, email: str, password: str = PASSWORD):
     """A real sign-in through allauth's form (what creates a tracked user session)."""
     return client.post(LOGIN, {"login": email, "password": password})
@@ -175,6 +181,31 @@ def test_a_staff_password_alone_does_not_finish_signing_in(client, admin):
     assert "_auth_user_id" not in client.session
 
 
+@pytest.mark.parametrize(
+    ("who", "lands_on"),
+    [("tester", "studio"), ("reviewer", "review_queue"), ("admin", "staff_testers")],
+)
+def test_signing_in_lands_on_each_roles_own_first_page(request, client, who, lands_on):
+    user = request.getfixturevalue(who)
+    if user.is_staff:
+        secret = _fresh_totp(user)
+        assert _sign_in(client, user.email).url == reverse("mfa_authenticate")
+        response = client.post(reverse("mfa_authenticate"), {"code": _code(secret)})
+    else:
+        response = _sign_in(client, user.email)
+
+    assert response.status_code == 302 and response.url == reverse(lands_on)
+
+
+def test_a_next_address_still_wins_over_the_roles_first_page(client, reviewer):
+    secret = _fresh_totp(reviewer)
+    client.post(LOGIN + "?next=/studio/", {"login": reviewer.email, "password": PASSWORD})
+
+    response = client.post(reverse("mfa_authenticate"), {"code": _code(secret)})
+
+    assert response.status_code == 302 and response.url == "/studio/"
+
+
 # --- sessions ---------------------------------------------------------------------------------
 
 
@@ -203,7 +234,7 @@ def test_staff_end_a_testers_sessions_from_the_testers_page(client, admin, teste
         reverse("staff_tester_action", args=[tester.pk, "end-sessions"]), follow=True
     )
 
-    assert f"Ended 1 sessions of {tester.email}." in response.content.decode()
+    assert f"Ended 1 session of {tester.email}." in response.content.decode()
     assert not _is_signed_in(browser)
 
 

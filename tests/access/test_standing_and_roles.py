@@ -158,14 +158,21 @@ def test_only_access_managers_change_standing(request, tester, role):
 def test_staff_suspend_and_reinstate_from_the_testers_page(client, admin, tester):
     client.force_login(admin)
 
-    client.post(reverse("staff_tester_action", args=[tester.pk, "suspend"]), {"reason": "spam"})
+    said = client.post(
+        reverse("staff_tester_action", args=[tester.pk, "suspend"]), {"reason": "spam"}, follow=True
+    ).content.decode()
     suspended = User.objects.get(pk=tester.pk)
     page = client.get(reverse("staff_testers")).content.decode()
-    client.post(reverse("staff_tester_action", args=[tester.pk, "reinstate"]))
+    back = client.post(
+        reverse("staff_tester_action", args=[tester.pk, "reinstate"]), follow=True
+    ).content.decode()
 
     assert (suspended.standing, suspended.standing_reason) == ("suspended", "spam")
     assert "suspended" in page and "spam" in page
     assert User.objects.get(pk=tester.pk).standing == User.Standing.ACTIVE
+    # Each action confirms itself in words (it once read "suspendd", and reinstate said nothing).
+    assert f"{tester.email} suspended. Ended 0 sessions;" in said
+    assert f"{tester.email} reinstated: access is back." in back
 
 
 def test_the_testers_page_shows_an_expired_tester_as_expired(client, admin, tester):

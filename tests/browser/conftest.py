@@ -30,6 +30,7 @@ from playwright.sync_api import (
 )
 
 from access.models import User
+from tests.conftest import WAIT_SCALE
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,9 +43,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# Actions and navigations wait up to UI_TIMEOUT_MS; expect() keeps Playwright's 5 s for what is
-# already on its way.
-UI_TIMEOUT_MS = 10_000
+# Actions and navigations wait up to UI_TIMEOUT_MS; expect() waits up to 5 s for what is
+# already on its way. Both are ceilings against hanging, stretched by WAIT_SCALE like every wait on
+# another process: on a loaded machine the server behind the page answers late, not wrongly.
+UI_TIMEOUT_MS = 10_000 * WAIT_SCALE
+expect.set_options(timeout=5_000 * WAIT_SCALE)
 
 TESTER_EMAIL = "ada@example.com"
 TESTER_PASSWORD = "Lighthouse-at-dusk-71"

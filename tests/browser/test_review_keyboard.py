@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PROMPTS = ("a lighthouse at dusk", "a fox asleep in the snow", "a kite over the dunes")
 REJECT_REASON = "Copyrighted material"
+CHANGES_NOTE = "Keep the lighthouse, lose the second moon"
 
 
 @dataclass(frozen=True)
@@ -154,14 +155,22 @@ def test_a_reviewer_works_through_three_items_with_the_keyboard_while_the_tester
         f"Review: Rejected — {REJECT_REASON}", timeout=UI_TIMEOUT_MS
     )
 
+    # c puts the focus in the note; Enter there asks for changes on this item (it once sent the
+    # page's bulk form instead: "Decided 0 items", the note lost, the item still claimed).
     expect_current(review, third)
-    review.keyboard.press("a")
-    expect_decided(review, third, "Approved")
-    expect(review_state(studio, third)).to_have_text("Review: Approved", timeout=UI_TIMEOUT_MS)
+    review.keyboard.press("c")
+    note = queue_item(review, third).get_by_test_id("note")
+    expect(note).to_be_focused()
+    review.keyboard.type(CHANGES_NOTE)
+    review.keyboard.press("Enter")
+    expect_decided(review, third, "Needs changes")
+    expect(review.get_by_text("Decided 0 items")).to_have_count(0)
+    expect(review_state(studio, third)).to_have_text("Review: Needs changes", timeout=UI_TIMEOUT_MS)
+    expect(studio.get_by_text(f"Reviewer's note: {CHANGES_NOTE}")).to_be_visible()
     studio.screenshot(path=screenshots / "11-tester-live-decisions.png", full_page=True)
 
     assert studio.evaluate("window.__notReloaded") is True, "the studio page reloaded"
-    for item, state in ((first, "approved"), (second, "rejected"), (third, "approved")):
+    for item, state in ((first, "approved"), (second, "rejected"), (third, "needs_changes")):
         outputs = [event["output"] for event in job_events(studio_frames, item.job_id)]
         assert outputs and outputs[-1]["state"] == state, f"no live {state} event: {outputs}"
     reviewer_watch.assert_clean()

@@ -31,7 +31,7 @@ from tests.browser.conftest import (
     record_studio_frames,
     sign_in_to_studio,
 )
-from tests.conftest import ManagedProcess, running_server, running_worker, totp_enable
+from tests.conftest import WAIT_SCALE, ManagedProcess, running_server, running_worker, totp_enable
 
 pytestmark = [
     pytest.mark.browser,
@@ -45,7 +45,7 @@ PROMPT = "a glass city at night, rain on the windows"
 REASON = "Access resold through a public front-end"
 SLOW_STEPS = 40
 # The worker's first job loads the pipeline before its first step.
-FIRST_STEP_TIMEOUT_MS = 60_000
+FIRST_STEP_TIMEOUT_MS = 60_000 * WAIT_SCALE
 # A bound against hanging, not a performance claim: how fast the banner comes is measured by
 # bench/revocation.py (sockets closed p95 well under a second); a timed assertion here would
 # only measure how loaded the machine running the suite is.
@@ -168,7 +168,7 @@ def revoke_and_time_it(staff: Page, studio: Page) -> float:
     button.click()
     banner = studio.get_by_test_id("access-revoked")
     expect(banner).to_be_visible(timeout=BANNER_DEADLINE_MS)
-    expect(staff.locator(".messages")).to_contain_text(f"{TESTER_EMAIL}: revoked.")
+    expect(staff.locator(".messages")).to_contain_text(f"{TESTER_EMAIL} revoked.")
     clicked_at = float(staff.evaluate("sessionStorage.getItem('clickedAt')"))
     return studio.evaluate("window.__bannerAt") - clicked_at
 
@@ -235,7 +235,7 @@ def test_a_tester_revoked_mid_job_sees_access_revoked_within_a_second_and_can_do
     assert studio.evaluate("window.__notReloaded") is True, "the banner came with a reload"
     assert frames[-1]["type"] == "access_ended", frames[-1]
     expect(staff.locator(".messages")).to_contain_text(
-        f"{TESTER_EMAIL}: revoked. Ended 1 sessions; cancelled 0 queued and stopped 1 running jobs"
+        f"{TESTER_EMAIL} revoked. Ended 1 session; cancelled 0 queued and stopped 1 running job;"
     )
     expect_nothing_left_to_do(studio, sockets)
     studio.screenshot(path=screenshots / "21-access-revoked.png", full_page=True)

@@ -635,8 +635,8 @@ def test_the_contain_command_refuses_to_end_access_without_a_reason(people, args
 @pytest.mark.parametrize(
     ("action", "audited", "said"),
     [
-        ("pause", "access.program.paused", "Program paused. Ended 1 sessions"),
-        ("suspend-cohort", "access.cohort.suspended", "Test cohort suspended. Ended 1 sessions"),
+        ("pause", "access.program.paused", "Program paused. Ended 1 session;"),
+        ("suspend-cohort", "access.cohort.suspended", "Test cohort suspended. Ended 1 session;"),
     ],
 )
 def test_the_staff_containment_page_uses_the_same_services(people, action, audited, said):
@@ -698,7 +698,7 @@ def test_the_testers_page_uses_the_same_services(people, action, audited):
     assert not AuditEntry.objects.filter(action=f"access.tester.{audited}").exists()
     page = staff.post(url, {"reason": REASON}, follow=True)
 
-    assert f"ada@example.com: {action}d. Ended 1 sessions" in page.content.decode()
+    assert f"ada@example.com {audited}. Ended 1 session;" in page.content.decode()
     entry = AuditEntry.objects.get(action=f"access.tester.{audited}")
     assert entry.actor == people["alan"] and entry.details["reason"] == REASON
     assert tester_browser.get(reverse("studio")).status_code == 302

@@ -57,7 +57,11 @@ def test_prometheus_scrapes_the_web_with_the_bearer_secret_and_every_worker():
     web = jobs["vernissage-web"]
     assert web["metrics_path"] == "/metrics"
     assert web["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
-    assert jobs["vernissage-worker"]["static_configs"][0]["targets"] == ["worker:9101"]
+    # Every GPU worker container answers to one network alias (tests/deploy/test_compose.py).
+    assert jobs["vernissage-worker"]["dns_sd_configs"][0]["names"] == ["gpu-worker"]
+    assert jobs["vernissage-worker"]["dns_sd_configs"][0]["port"] == 9101
     compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
-    assert compose["services"]["worker"]["environment"]["VERNISSAGE_WORKER_METRICS_PORT"] == "9101"
+    assert (
+        compose["services"]["worker-0"]["environment"]["VERNISSAGE_WORKER_METRICS_PORT"] == "9101"
+    )
     assert "/health/ready" in " ".join(compose["services"]["web"]["healthcheck"]["test"])

@@ -125,6 +125,43 @@ def test_the_review_page_decision_updates_the_output(client, reviewer, tester, o
     assert (output.decision_reason, output.decision_note) == ("Real person's likeness", "the mayor")
 
 
+def test_a_bulk_decision_with_nothing_selected_is_refused_and_decides_nothing(
+    client, reviewer, tester, outputs_dir
+):
+    output = make_output(tester)
+    client.force_login(reviewer)
+
+    response = client.post(reverse("review_bulk"), {"decision": "approve", "note": "looks fine"})
+
+    assert response.status_code == 400
+    assert "Select at least one item for a bulk decision." in response.content.decode()
+    output.refresh_from_db()
+    assert output.state == Output.State.PENDING
+
+
+def test_a_bulk_decision_counts_its_items_in_words(client, reviewer, tester, outputs_dir):
+    one, two, three = make_output(tester), make_output(tester), make_output(tester)
+    client.force_login(reviewer)
+
+    single = client.post(
+        reverse("review_bulk"), {"decision": "approve", "output": [one.id]}, follow=True
+    )
+    double = client.post(
+        reverse("review_bulk"),
+        {"decision": "reject", "reason": "Violence or gore", "output": [two.id, three.id]},
+        follow=True,
+    )
+
+    assert "Decided 1 item." in single.content.decode()
+    assert "Decided 2 items." in double.content.decode()
+    states = dict(Output.objects.values_list("id", "state"))
+    assert states == {
+        one.id: Output.State.APPROVED,
+        two.id: Output.State.REJECTED,
+        three.id: Output.State.REJECTED,
+    }
+
+
 # --- claims ----------------------------------------------------------------------------------
 
 
@@ -257,6 +294,8 @@ def test_needs_changes_carries_the_reviewers_note(reviewer, tester, outputs_dir)
     output = output_request_changes(output=make_output(tester), by=reviewer, note="crop the logo")
 
     assert (output.state, output.decision_note) == (Output.State.NEEDS_CHANGES, "crop the logo")
+    # No reason beside the state: pages show "Needs changes", not "Needs changes — Needs changes".
+    assert output.decision_reason == ""
 
 
 def test_withdrawing_an_approval_kills_its_share_links_at_once(reviewer, tester, outputs_dir):
