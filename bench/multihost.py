@@ -84,6 +84,7 @@ def host_env(base: dict[str, str], root: Path, name: str) -> dict[str, str]:
         "VERNISSAGE_DATA_DIR": str(data),
         "VERNISSAGE_OUTPUTS_DIR": str(data / "outputs"),
         "TMPDIR": str(tmp),
+        "PGAPPNAME": f"multihost-{name}",  # which host a PostgreSQL session belongs to
     }
 
 
@@ -340,6 +341,11 @@ async def _scenario(args, hosts: dict, began: float) -> dict:
     for _ok, detail in videos:
         step("video from web A", began, detail)
 
+    if args.connections:
+        connections_per = await measure_connections(args, port_a, port_b, cookie, token, began)
+    else:
+        connections_per = {}
+
     on_a: list[dict] = []
     ws_a, reader_a = await open_socket(port_a, cookie, on_a)
     step("sockets held on web A and web B", began, "ok")
@@ -372,6 +378,94 @@ async def _scenario(args, hosts: dict, began: float) -> dict:
         "contained_sockets_closed": sum(ended.values()) if len(closed) == 2 else 0,
         "token_refused_on": sum(status == 401 for status in refusals.values()),
         "lost": len(ids) - len(succeeded),
+        **connections_per,
+    }
+
+
+def sessions_seen() -> tuple[int, set[tuple[str, int, str]]]:
+    """The bench database's session count so far (pg_stat_database.sessions, every session ever
+    opened) and the sessions open now, as (application_name, pid, backend_start)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        total = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT application_name, pid, backend_start::text FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return total, set(cursor.fetchall())
+
+
+async def watch_sessions(stop_event: asyncio.Event) -> tuple[int, set]:
+    """Poll every 0.1 s until `stop_event`: sessions opened in between, and those seen."""
+    from asgiref.sync import sync_to_async
+
+    first, seen = await sync_to_async(sessions_seen)()
+    before = set(seen)
+    last = first
+    while not stop_event.is_set():
+        await asyncio.sleep(0.1)
+        last, now = await sync_to_async(sessions_seen)()
+        seen |= now
+    return last - first, seen - before
+
+
+def new_by_host(seen: set) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name, _, _ in seen:
+        counts[name or "?"] = counts.get(name or "?", 0) + 1
+    return counts
+
+
+async def measure_connections(args, port_a, port_b, cookie, token, began) -> dict:
+    """New PostgreSQL sessions per 100 API requests to web A, and per idle socket-minute on web B
+    (each host's sessions carry its PGAPPNAME; the bench's own polling connection stays open)."""
+    stop_event = asyncio.Event()
+    watcher = asyncio.create_task(watch_sessions(stop_event))
+    await asyncio.sleep(0.3)
+    for _ in range(100):
+        status, _, _ = await asyncio.to_thread(
+            http, f"http://127.0.0.1:{port_a}/api/v1/jobs/", token
+        )
+        assert status == 200, status
+    await asyncio.sleep(1.5)  # backends report their statistics within a second
+    stop_event.set()
+    total, seen = await watcher
+    api = new_by_host(seen)
+    step(
+        "new PostgreSQL sessions during 100 GET /api/v1/jobs/ on web A",
+        began,
+        f"{total} in the database (all hosts), seen open by host: {api}",
+    )
+
+    sockets = []
+    for _ in range(args.idle_sockets):
+        sockets.append(await open_socket(port_b, cookie, []))
+    await asyncio.sleep(1)
+    stop_event = asyncio.Event()
+    watcher = asyncio.create_task(watch_sessions(stop_event))
+    await asyncio.sleep(args.idle_seconds + 1.5)
+    stop_event.set()
+    idle_total, idle_seen = await watcher
+    idle = new_by_host(idle_seen)
+    for ws, reader in sockets:
+        await ws.close()
+        await reader
+    socket_minutes = args.idle_sockets * args.idle_seconds / 60
+    step(
+        f"new sessions while {args.idle_sockets} sockets idled {args.idle_seconds} s on web B",
+        began,
+        f"{idle_total} in the database (all hosts), seen open by host: {idle}",
+    )
+    return {
+        "pg_sessions_per_100_api_requests_all_hosts": total,
+        "pg_sessions_per_100_api_requests_web_a": api.get("multihost-web-a", 0),
+        "pg_sessions_idle_window_all_hosts": idle_total,
+        "pg_sessions_per_idle_socket_minute_web_b": round(
+            idle.get("multihost-web-b", 0) / socket_minutes, 3
+        ),
+        "idle_socket_minutes": socket_minutes,
     }
 
 
@@ -379,6 +473,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300, help="seconds for the jobs to end")
+    parser.add_argument(
+        "--connections",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure new PostgreSQL sessions per 100 API requests and per idle socket-minute",
+    )
+    parser.add_argument("--idle-sockets", type=int, default=10)
+    parser.add_argument("--idle-seconds", type=float, default=60)
     args = parser.parse_args()
     load_before = os.getloadavg()
     began = time.perf_counter()
