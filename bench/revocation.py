@@ -12,6 +12,10 @@ queued; `tester_revoke` is called and the script times
 - the running job: steps the worker still ran after the revocation, and seconds until it stopped
   (from the worker's own log line "cancelled after step k of n").
 
+Then the program pause case: 100 more testers with 10 studio sockets each (1,000 over both
+servers), a job running, and `program_pause`: each socket from the call until the server closes
+it (`pause_close_p95_ms`; `--pause-testers 0` skips it).
+
     python bench/revocation.py   # the machine's PostgreSQL, or DATABASE_URL
 """
 
@@ -38,7 +42,11 @@ from pathlib import Path
 from _django import ROOT, setup_django_with_bench_db
 
 BIN = Path(sys.executable).parent
-STOP_RE = re.compile(r"^(\S+ \S+) INFO generation.worker: Job (\S+) cancelled after step (\d+) of")
+# The worker's line, as logging's plain format wrote it and as the structured log writes it now.
+STOP_RE = re.compile(
+    r"^(\S+ \S+|\S+Z) (?:INFO generation.worker:|\[info\s*\]) "
+    r"Job (\S+) cancelled after step (\d+) of"
+)
 
 
 def slow_model() -> dict:
@@ -84,6 +92,7 @@ def start_stack(env: dict, logs: Path) -> tuple[list, list[int], Path]:
                 stderr=subprocess.DEVNULL,
             )
         )
+    processes.append(start_dispatcher(env, logs))
     worker_log = logs / "revocation-worker.log"
     processes.append(
         subprocess.Popen(
@@ -118,6 +127,17 @@ def start_stack(env: dict, logs: Path) -> tuple[list, list[int], Path]:
             return processes, ports, worker_log
         time.sleep(0.2)
     raise SystemExit("the stack did not start within 60 s; see " + str(worker_log))
+
+
+def start_dispatcher(env: dict, logs: Path) -> subprocess.Popen:
+    """Submissions only wake the dispatcher; without one no job would ever start."""
+    return subprocess.Popen(
+        [str(BIN / "python"), "manage.py", "dispatcher"],
+        cwd=ROOT,
+        env=env,
+        stdout=(logs / "bench-dispatcher.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _listening(port: int) -> bool:
@@ -185,13 +205,21 @@ def wait_running(job, min_step: int = 2, timeout: float = 60):
     raise SystemExit(f"job {job.id} did not start running")
 
 
+def _stamp(text: str) -> datetime:
+    """Local naive time, as `datetime.now()` gives (the structured log writes UTC)."""
+    if text.endswith("Z"):
+        utc = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+        return utc.astimezone().replace(tzinfo=None)
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f")
+
+
 def stop_line(worker_log: Path, job_id: str, timeout: float = 30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for line in worker_log.read_text().splitlines():
             match = STOP_RE.match(line)
             if match and match.group(2) == job_id:
-                stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+                stamp = _stamp(match.group(1))
                 return stamp, int(match.group(3))
         time.sleep(0.05)
     return None, None
@@ -232,6 +260,56 @@ async def trial(n: int, cohort, ports, worker_log, sockets_per_trial: int) -> di
     }
 
 
+async def open_many(ports: list[int], cookies: list[str], per_tester: int, at_once: int) -> list:
+    """`per_tester` studio sockets for each session, spread over the servers, `at_once`
+    handshakes at a time (each counts once its snapshot arrived)."""
+    import websockets
+
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(n: int, cookie: str):
+        port = ports[n % len(ports)]
+        async with gate:
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{port}/ws/studio/",
+                additional_headers={
+                    "Cookie": f"sessionid={cookie}",
+                    "Origin": f"http://127.0.0.1:{port}",
+                },
+                ping_interval=None,
+                open_timeout=300,
+            )
+            await asyncio.wait_for(ws.recv(), 300)
+            return ws
+
+    pairs = [cookie for cookie in cookies for _ in range(per_tester)]
+    return await asyncio.gather(*(one(n, cookie) for n, cookie in enumerate(pairs)))
+
+
+async def pause_trial(cohort, ports, worker_log, testers: int, per_tester: int) -> dict:
+    """The kill switch with a program's worth of sockets open and a job running: the time from
+    the call until each socket is closed by the server."""
+    from asgiref.sync import sync_to_async
+
+    from containment.services import program_pause
+    from generation.services import JobRequest, job_submit
+
+    made = [await sync_to_async(make_tester)(1000 + n, cohort) for n in range(testers)]
+    opened = time.perf_counter()
+    sockets = await open_many(ports, [cookie for _, cookie, _ in made], per_tester, 50)
+    opened_s = time.perf_counter() - opened
+    closers = [asyncio.create_task(closed_at(ws)) for ws in sockets]
+    running, _ = await sync_to_async(job_submit)(
+        owner=made[0][0], request=JobRequest(model_name="demo-slow", prompt="p")
+    )
+    await sync_to_async(wait_running)(running)
+    started = time.perf_counter()
+    await sync_to_async(program_pause)(by=None, reason="bench")
+    call_ms = (time.perf_counter() - started) * 1000
+    closes = [(t - started) * 1000 for t in await asyncio.wait_for(asyncio.gather(*closers), 300)]
+    return {"closes_ms": closes, "call_ms": call_ms, "opened_s": opened_s}
+
+
 def api_status(port: int, token: str) -> int:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/v1/jobs/", headers={"Authorization": f"Bearer {token}"}
@@ -248,7 +326,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(args, ports, worker_log) -> list[dict]:
+async def run(args, ports, worker_log) -> tuple[list[dict], dict | None]:
 
     from asgiref.sync import sync_to_async
 
@@ -270,16 +348,27 @@ async def run(args, ports, worker_log) -> list[dict]:
             f"{r['api_status']} after {r['api_ms']:5.1f} ms, job stopped after "
             f"{r['steps_after']} steps / {r['stop_s']} s"
         )
+    pause = None
+    if args.pause_testers:
+        pause = await pause_trial(cohort, ports, worker_log, args.pause_testers, args.pause_tabs)
+        print(
+            f"program pause: {len(pause['closes_ms'])} sockets (opened in "
+            f"{pause['opened_s']:.1f} s), closed p95 {pct(pause['closes_ms'], 0.95):.1f} ms"
+        )
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
-    return results
+    return results, pause
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--sockets", type=int, default=50)
+    parser.add_argument(
+        "--pause-testers", type=int, default=100, help="program pause case (0: skip it)"
+    )
+    parser.add_argument("--pause-tabs", type=int, default=10, help="sockets per tester there")
     args = parser.parse_args()
     teardown = setup_django_with_bench_db()
     from django.conf import settings
@@ -307,7 +396,7 @@ def main() -> None:
     logs.mkdir(exist_ok=True)
     processes, ports, worker_log = start_stack(env, logs)
     try:
-        results = asyncio.run(run(args, ports, worker_log))
+        results, pause = asyncio.run(run(args, ports, worker_log))
     finally:
         for process in processes:
             process.terminate()
@@ -334,6 +423,15 @@ def main() -> None:
         "running_job_stopped_after_s": round(max(stops), 2) if stops else None,
         "queued_job_ever_started": any(r["queued_started"] for r in results),
     }
+    if pause is not None:
+        summary |= {
+            "pause_sockets": len(pause["closes_ms"]),
+            "pause_call_ms": round(pause["call_ms"], 1),
+            "pause_close_p50_ms": round(statistics.median(pause["closes_ms"]), 1),
+            "pause_close_p95_ms": round(pct(pause["closes_ms"], 0.95), 1),
+            "pause_close_max_ms": round(max(pause["closes_ms"]), 1),
+        }
+    summary["load_avg_1m"] = round(os.getloadavg()[0], 2)
     print(f"{'':26}{'p50':>9}{'p95':>9}{'max':>9}   (goal: p95 <= 500 ms)")
     print(
         f"{'sockets closed (ms)':26}{summary['sockets_closed_p50_ms']:9}"
@@ -348,6 +446,12 @@ def main() -> None:
         f"{summary['running_job_stopped_after_s']} s; queued job ever started: "
         f"{summary['queued_job_ever_started']}"
     )
+    if pause is not None:
+        print(
+            f"program pause, {summary['pause_sockets']} sockets closed (ms): p50 "
+            f"{summary['pause_close_p50_ms']}, p95 {summary['pause_close_p95_ms']}, max "
+            f"{summary['pause_close_max_ms']}"
+        )
     print(json.dumps(summary))
 
 

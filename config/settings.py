@@ -198,11 +198,20 @@ CACHES = {
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        # channels-redis with a pool that waits for a free connection (realtime/layers.py says why).
+        "BACKEND": "realtime.layers.RedisChannelLayer",
         "CONFIG": {
             # redis-py times reads out after 5 s by default, exactly channels-redis's blocking wait
-            # for messages: a quiet socket would then crash and drop. Give reads more time.
-            "hosts": [{"address": CHANNELS_URL, "socket_timeout": 15}],
+            # for messages: a quiet socket would then crash and drop. Give reads more time. At most
+            # 50 connections per process and event loop; a command waits up to 10 s for one.
+            "hosts": [
+                {
+                    "address": CHANNELS_URL,
+                    "socket_timeout": 15,
+                    "max_connections": 50,
+                    "timeout": 10,
+                }
+            ],
             "prefix": env_str("VERNISSAGE_CHANNEL_PREFIX", "vernissage"),
             # group_send drops silently past capacity: leave room for a burst of progress events.
             "capacity": 500,
@@ -363,7 +372,7 @@ OUTPUTS_STORAGE = env_str("VERNISSAGE_STORAGE", "local")
 # How long a presigned S3 URL (or a page that embeds one) lets a browser fetch a file.
 MEDIA_URL_TTL_SECONDS = env_int("VERNISSAGE_MEDIA_URL_TTL_SECONDS", 600, minimum=10)
 # Local storage behind a proxy: answer media with `X-Accel-Redirect: <prefix><name>` and let the
-# proxy send the file (docs/storage.md has the Caddy and nginx configuration). Empty: Python sends.
+# proxy send the file (README, Storage: the Caddy and nginx side). Empty: Python sends.
 MEDIA_ACCEL_REDIRECT_PREFIX = env_str("VERNISSAGE_MEDIA_ACCEL_REDIRECT_PREFIX", "")
 if MEDIA_ACCEL_REDIRECT_PREFIX and not (
     MEDIA_ACCEL_REDIRECT_PREFIX.startswith("/") and MEDIA_ACCEL_REDIRECT_PREFIX.endswith("/")

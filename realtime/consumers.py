@@ -2,9 +2,14 @@
 
 It authenticates at the handshake and refuses by accepting then closing with our codes (without
 ever joining the channel layer); an accepted socket joins the user's and containment groups, gets
-a snapshot, re-checks standing periodically and on every message, and the endpoint is asked
-before each event is forwarded. Endpoints override `authorize`,
-`snapshot`, `user_allowed` and `may_forward`.
+a snapshot, and the endpoint is asked before each event is forwarded. Endpoints override
+`authorize`, `snapshot`, `user_allowed` and `may_forward`.
+
+Standing is pushed: `access.ended` closes a socket on the message alone. Every forwarded event and
+every client frame still re-checks standing, through `realtime.standing`: one check per user
+shared by all of that user's sockets in the process, reused for STANDING_MAX_AGE_S, many users
+read in one query; and one sweep per process re-reads every user every SOCKET_RECHECK_SECONDS,
+so a socket whose "access ended" message was lost still closes within that period.
 
 Clients only listen. A frame the server cannot read (binary, not JSON, nested deeper than
 `access.json_limits.MAX_DEPTH`, or longer than MAX_FRAME_CHARS) is answered with an error frame,
@@ -15,19 +20,17 @@ browser as a bare 1006, which live.js would retry forever).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from prometheus_client import Gauge
 
 from access.json_limits import JSONRejected, loads
 from access.models import User
 from realtime import groups
 from realtime.events import AccessEndedEvent, Event, JobEvent, PreviewEvent, ReviewItemEvent
+from realtime.standing import Key, Standing, standings
 
 # Summed over the web server's live uvicorn workers (scripts/serve_web.sh's multiprocess folder);
 # a single process reports its own.
@@ -42,27 +45,10 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 MAX_FRAME_CHARS = 64 * 1024
-
-
-def _fresh_user(user_id: int) -> User | None:
-    return User.objects.select_related("cohort").filter(id=user_id).first()
-
-
-def _containment_groups(user: User) -> list[str]:
-    """The groups a containment action addresses: the program and the tester's cohort."""
-    if user.is_staff:
-        return []
-    return [groups.PROGRAM] + ([groups.cohort_group(user.cohort_id)] if user.cohort_id else [])
-
-
-def _ended(user: User | None) -> AccessEndedEvent | None:
-    """Why access ended, for the page; None when the socket is refused for another reason (a
-    missing role or 2FA setup): the account's access did not end."""
-    if user is None:
-        return AccessEndedEvent(standing=User.Standing.REVOKED, reason="")
-    if user.may_act():
-        return None
-    return AccessEndedEvent(standing=user.standing_now, reason=user.access_ended_reason)
+# How old a standing may be when an event is forwarded or a frame answered. A tester's ten tabs
+# hearing one event, or a burst of progress, then cost one check; a role taken away without a
+# message (a reviewer's) still stops the events within this much.
+STANDING_MAX_AGE_S = 0.25  # (a frame from the client is always checked afresh)
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -72,12 +58,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: list[str]
     containment: list[str]
     counted: Gauge | None = None  # this socket's count in OPEN_SOCKETS, until it closes
+    standing_key: Key
+    watched = False  # in the process's standing sweep, until it closes
+    refused = False  # closed by us (once)
 
     # --- what an endpoint decides -----------------------------------------------------------
 
     def user_allowed(self, user: User) -> bool:
         """Runs in the database thread with a fresh user row: the one standing check, and the one
-        2FA rule (staff without 2FA get nothing but the 2FA setup page)."""
+        2FA rule (staff without 2FA get nothing but the 2FA setup page). It must depend on the
+        user alone: its answer is shared by every socket of this kind of that user."""
         return user.may_act() and not user.mfa_missing()
 
     async def authorize(self) -> int | None:
@@ -119,9 +109,13 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.groups_extra, self.groups_joined, self.containment = [], [], []
         if self.user is None or not self.user.is_authenticated:
             return CLOSE_UNAUTHENTICATED, None
-        allowed, ended, self.containment = await self._standing()
-        if not allowed:
-            return CLOSE_FORBIDDEN, ended
+        self.standing_key = (self.user.id, type(self).user_allowed)
+        # At the handshake, a standing read after the socket asked (shared with the user's other
+        # sockets connecting at the same moment).
+        standing = await self._standing(max_age=0)
+        if not standing.allowed:
+            return CLOSE_FORBIDDEN, standing.ended
+        self.containment = list(standing.containment)
         code = await self.authorize()
         return None if code is None else (code, None)
 
@@ -147,44 +141,40 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         self.counted = OPEN_SOCKETS.labels(endpoint=type(self).__name__)
         self.counted.inc()
+        # The safety net for a lost "access ended" message: the process's sweep looks again.
+        standings().watch(self.standing_key, self.user_allowed, self)
+        self.watched = True
         await self.send_json({"type": "snapshot", **await self.snapshot()})
-        # The safety net for a lost "access ended" message: look again every few seconds.
-        self.recheck = asyncio.create_task(self._recheck_periodically())
 
     async def disconnect(self, code: int) -> None:
         if self.counted is not None:
             self.counted.dec()
             self.counted = None
-        recheck = getattr(self, "recheck", None)
-        if recheck is not None:
-            recheck.cancel()
+        if self.watched:
+            standings().unwatch(self.standing_key, self)
+            self.watched = False
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    @database_sync_to_async
-    def _standing(self) -> tuple[bool, AccessEndedEvent | None, list[str]]:
-        user = _fresh_user(self.user.id)
-        if user is None or not self.user_allowed(user):
-            return False, _ended(user), []
-        return True, None, _containment_groups(user)
+    async def _standing(self, *, max_age: float) -> Standing:
+        return await standings().of(self.standing_key, self.user_allowed, max_age=max_age)
 
-    async def ensure_allowed(self) -> bool:
-        allowed, ended, _ = await self._standing()
-        if allowed:
+    async def ensure_allowed(self, *, max_age: float = STANDING_MAX_AGE_S) -> bool:
+        standing = await self._standing(max_age=max_age)
+        if standing.allowed:
             return True
-        await self.refuse_now(ended)
+        await self.refuse_now(standing.ended)
         return False
 
     async def refuse_now(self, ended: AccessEndedEvent | None) -> None:
+        """Say why (if access ended) and close; once, whoever noticed first (an event, the
+        sweep, the containment message)."""
+        if self.refused:
+            return
+        self.refused = True
         if ended is not None:
             await self.send_json(AccessEndedEvent.client_message(ended.as_dict()))
         await self.close(code=CLOSE_FORBIDDEN)
-
-    async def _recheck_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(settings.SOCKET_RECHECK_SECONDS)
-            if not await self.ensure_allowed():
-                return
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -203,7 +193,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             else:
                 await self.receive_json(content, **kwargs)
                 return
-        await self.ensure_allowed()
+        await self.ensure_allowed(max_age=0)
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:
@@ -214,7 +204,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         # Clients only listen; anything they send is a reason to re-check, never an instruction.
-        await self.ensure_allowed()
+        # Afresh: frames are rare, and a page that talks after a lost "access ended" is closed.
+        await self.ensure_allowed(max_age=0)
 
     async def _forward(self, event: type[Event], message: dict[str, Any]) -> None:
         payload = message["payload"]

@@ -410,51 +410,83 @@ def test_open_sockets_are_closed_by_the_pushed_message(people, scope, settings):
     assert close == {"type": "websocket.close", "code": 4403}
 
 
-async def _lost_message_round(people: dict[str, User], scope: str, settings) -> tuple:
-    """Contain with the group message lost; two sockets of Ada's must still close by themselves:
-    one at its periodic re-check, one as soon as its client sends anything."""
-    # A socket reads the period as each wait begins: this one waits ten minutes, so only what it
-    # is sent can make it look again; the next one looks every second.
+async def _lost_message_then_a_frame(people: dict[str, User], scope: str, settings) -> tuple:
+    """Contain with the group message lost: Ada's socket closes as soon as its client sends
+    anything. The process's periodic re-check is ten minutes away, so nothing else could."""
     settings.SOCKET_RECHECK_SECONDS = 600
     talking = await _open_studio(people["ada"])
-    await asyncio.sleep(0.1)  # its re-check task has started its long wait
-    settings.SOCKET_RECHECK_SECONDS = 1
-    periodic = await _open_studio(people["ada"])
     bystander = await _open_studio(people[BYSTANDER[scope]])
     try:
         await database_sync_to_async(_contain)(scope, people)
-        by_itself = asyncio.ensure_future(_socket_end(periodic, within=10))
         assert await talking.receive_nothing(timeout=0.2), f"{scope}: the message was not lost"
         await talking.send_json_to({"type": "ping"})
         on_message = await _socket_end(talking, within=10)
-        return on_message, await by_itself, await bystander.receive_nothing(timeout=0.2)
+        return on_message, await bystander.receive_nothing(timeout=0.2)
     finally:
-        await _hang_up(talking, periodic, bystander)
+        await _hang_up(talking, bystander)
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("scope", SCOPES)
-def test_when_the_message_is_lost_sockets_recheck_periodically_and_on_every_message(
-    people, scope, settings, monkeypatch
-):
+async def _lost_message_and_silence(people: dict[str, User], scope: str, settings) -> tuple:
+    """Contain with the group message lost: Ada's sockets close by themselves at the process's
+    periodic re-check (every second here), though their client sends nothing."""
+    settings.SOCKET_RECHECK_SECONDS = 1
+    periodic = [await _open_studio(people["ada"]) for _ in range(2)]
+    bystander = await _open_studio(people[BYSTANDER[scope]])
+    try:
+        await database_sync_to_async(_contain)(scope, people)
+        by_itself = await asyncio.gather(*(_socket_end(s, within=10) for s in periodic))
+        return by_itself, await bystander.receive_nothing(timeout=0.2)
+    finally:
+        await _hang_up(*periodic, bystander)
+
+
+def _with_the_message_lost(round_, people, scope, settings, monkeypatch) -> tuple:
     # The "access ended" group message never arrives (a Redis hiccup, a consumer mid-restart).
     monkeypatch.setattr("containment.services.publish", lambda *args, **kwargs: None)
 
     async def run():
         try:
-            return await _lost_message_round(people, scope, settings)
+            return await round_(people, scope, settings)
         finally:
             await database_sync_to_async(connections.close_all)()
 
-    on_message, by_itself, bystander_untouched = asyncio.run(run())
+    return asyncio.run(run())
 
-    for message, close, _elapsed in (on_message, by_itself):
-        assert message["type"] == "access_ended"
-        assert message["standing"] in ("", STANDING[scope])  # blank: "look again"
-        assert close == {"type": "websocket.close", "code": 4403}
-    # Each closed for the reason under test, not by chance: the message was lost, the talking
-    # socket's re-check was ten minutes away, and the periodic one's client sent nothing.
+
+def _closed_as_access_ended(message: dict, close: dict, scope: str) -> None:
+    assert message["type"] == "access_ended"
+    assert message["standing"] in ("", STANDING[scope])  # blank: "look again"
+    assert close == {"type": "websocket.close", "code": 4403}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("scope", SCOPES)
+def test_when_the_message_is_lost_a_socket_rechecks_on_every_message(
+    people, scope, settings, monkeypatch
+):
+    (message, close, _elapsed), bystander_untouched = _with_the_message_lost(
+        _lost_message_then_a_frame, people, scope, settings, monkeypatch
+    )
+
+    _closed_as_access_ended(message, close, scope)
+    # It closed for the reason under test, not by chance: the message was lost and the periodic
+    # re-check was ten minutes away.
+    assert bystander_untouched
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("scope", SCOPES)
+def test_when_the_message_is_lost_sockets_recheck_periodically(
+    people, scope, settings, monkeypatch
+):
+    by_itself, bystander_untouched = _with_the_message_lost(
+        _lost_message_and_silence, people, scope, settings, monkeypatch
+    )
+
+    for message, close, _elapsed in by_itself:
+        _closed_as_access_ended(message, close, scope)
     assert bystander_untouched
 
 

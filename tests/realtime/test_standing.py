@@ -1,0 +1,156 @@
+"""Standing at program scale (`realtime.standing`): a tester's sockets share one check, a lost
+"access ended" message still closes a contained socket at the process's periodic re-check, and a
+socket that hangs up leaves its channel-layer groups, even when many hang up at once.
+
+Every communicator is hung up in a `finally` (see test_live_consumer.py for why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+import pytest
+import redis
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings as django_settings
+
+from access.models import User
+from generation.progress import job_event
+from realtime import groups
+from realtime import standing as standing_module
+from realtime.consumers import STANDING_MAX_AGE_S
+from realtime.layers import RedisChannelLayer
+from realtime.publisher import publish
+from tests.conftest import run_async, websocket
+from tests.factories import make_job
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.django_db(transaction=True)]
+
+TABS = 10
+
+
+@pytest.fixture
+def standing_reads(monkeypatch) -> list[set[int]]:
+    """The user ids of every standing read (each one query for all of them)."""
+    reads: list[set[int]] = []
+    read = standing_module.users_for_standing_check
+
+    def counted(*, ids: set[int]) -> dict[int, User]:
+        reads.append(set(ids))
+        return read(ids=ids)
+
+    monkeypatch.setattr(standing_module, "users_for_standing_check", counted)
+    return reads
+
+
+async def _open(stack: AsyncExitStack, user, count: int) -> list:
+    sockets = []
+    for _ in range(count):
+        socket = await stack.enter_async_context(websocket("/ws/studio/", user))
+        connected, _ = await socket.connect(timeout=10)
+        assert connected
+        assert (await socket.receive_json_from(timeout=10))["type"] == "snapshot"
+        sockets.append(socket)
+    return sockets
+
+
+def _group_members(group: str) -> set[str]:
+    prefix = django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    return {member.decode() for member in client.zrange(f"{prefix}:group:{group}", 0, -1)}
+
+
+def test_one_event_to_a_testers_ten_sockets_costs_one_standing_check(
+    tester, standing_reads, settings
+):
+    settings.SOCKET_RECHECK_SECONDS = 600  # only the event makes the sockets look
+    event = job_event(make_job(tester))
+
+    async def body():
+        async with AsyncExitStack() as stack:
+            sockets = await _open(stack, tester, TABS)
+            # Older than a forwarded event may reuse: the event has to look again.
+            await asyncio.sleep(2 * STANDING_MAX_AGE_S)
+            before = len(standing_reads)
+            await sync_to_async(publish)(event, groups=[groups.user_group(tester.id)])
+            received = [await socket.receive_json_from(timeout=10) for socket in sockets]
+            return received, standing_reads[before:]
+
+    received, reads = run_async(body)
+
+    assert [message["job"]["id"] for message in received] == [event.id] * TABS
+    assert reads == [{tester.id}]  # one read for the ten sockets, not ten
+
+
+def test_a_revoked_testers_sockets_close_at_the_periodic_recheck_without_any_message(
+    tester, other_tester, standing_reads, settings
+):
+    settings.SOCKET_RECHECK_SECONDS = 1
+
+    def revoke_in_the_database_only() -> None:
+        User.objects.filter(pk=tester.pk).update(
+            standing=User.Standing.REVOKED, standing_reason="a leak"
+        )
+
+    async def ended(socket) -> tuple[dict, dict]:
+        return await socket.receive_json_from(timeout=10), await socket.receive_output(timeout=10)
+
+    async def body():
+        async with AsyncExitStack() as stack:
+            mine = await _open(stack, tester, 2)
+            bystander = (await _open(stack, other_tester, 1))[0]
+            await database_sync_to_async(revoke_in_the_database_only)()
+            closed = await asyncio.gather(*(ended(socket) for socket in mine))
+            return closed, await bystander.receive_nothing(timeout=0.2)
+
+    closed, bystander_untouched = run_async(body)
+
+    for message, close in closed:
+        assert message == {"type": "access_ended", "standing": "revoked", "reason": "a leak"}
+        assert close == {"type": "websocket.close", "code": 4403}
+    assert bystander_untouched
+    # The periodic re-checks read both testers together, one query each time.
+    assert {tester.id, other_tester.id} in standing_reads
+
+
+def test_hung_up_sockets_leave_their_groups(tester):
+    async def body():
+        async with AsyncExitStack() as stack:
+            await _open(stack, tester, 3)
+            return {group: _group_members(group) for group in _groups_of(tester)}
+
+    joined = run_async(body)
+
+    assert all(len(members) == 3 for members in joined.values()), joined
+    assert all(not _group_members(group) & members for group, members in joined.items())
+
+
+def _groups_of(user) -> list[str]:
+    return [groups.user_group(user.id), groups.PROGRAM, groups.cohort_group(user.cohort_id)]
+
+
+def test_more_discards_at_once_than_pool_connections_all_succeed(settings):
+    """A mass disconnect: many sockets leave their groups at the same moment, far more than the
+    pool holds connections. Each waits its turn; none fails, and the group ends empty."""
+    config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    host = {**config["hosts"][0], "max_connections": 2}
+    layer = RedisChannelLayer(hosts=[host], prefix=f"{config['prefix']}-pool")
+    group = "pool-test"
+
+    async def body():
+        channels = [await layer.new_channel() for _ in range(200)]
+        await asyncio.gather(*(layer.group_add(group, channel) for channel in channels))
+        outcomes = await asyncio.gather(
+            *(layer.group_discard(group, channel) for channel in channels),
+            return_exceptions=True,
+        )
+        left = await layer.connection(0).zcard(layer._group_key(group))
+        await layer.flush()
+        return outcomes, left
+
+    outcomes, left = asyncio.run(body())
+
+    assert [o for o in outcomes if isinstance(o, BaseException)] == []
+    assert left == 0
