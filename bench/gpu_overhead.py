@@ -36,6 +36,22 @@ backlog_busy_fraction (and the parameters).
 
 `--device cpu --tiny` (not in --help) runs the whole script on the CPU with the tiny demo model,
 9 frames 64x64, 4 steps, previews every 2 steps: a test of this script, not a measurement.
+
+`--cpu-path` measures, without a GPU, what the worker does on the CPU after each render, with the
+pipeline replaced by a stand-in that "renders" for a set time (sleeping, as a host thread waiting
+on a GPU does) and returns a fresh decoded clip (a panning photo, 832x480 by default) in the
+output type the runner asks for. Everything after that is the real worker code of the checkout
+the script is run from (copy it into another checkout to measure that one):
+
+- post-render CPU per job, 33 and 81 frames: CPU time of the whole process (every thread) and of
+  its children (ffmpeg) from the moment the pipeline returns until the job is final, jobs run one
+  at a time (the uint8 conversion, marking, x264, poster, C2PA, hashing, storing, finalize);
+- the render-to-next-render gap under a backlog of `--backlog` jobs run back to back as a worker
+  with concurrency 1 runs them: from one pipeline call's return to the next call's start.
+  The projected GPU busy fraction is R / (R + median gap) with R the H100 render time per job
+  (9.0 s for 33 frames, 26.5 s for 81: denoise plus VAE decode, docs/benchmarks.md).
+
+    python bench/gpu_overhead.py --cpu-path               # about 5 minutes on 2 cores
 """
 
 # Project modules are imported inside functions: they need django.setup(), which main() runs
@@ -46,6 +62,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import itertools
 import json
 import os
 import shutil
@@ -103,6 +120,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backlog", type=int, default=MIN_BACKLOG, help="jobs in the backlog")
     parser.add_argument("--preview-every", type=int, default=5, help="steps between previews")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument(
+        "--cpu-path",
+        action="store_true",
+        help="measure the post-render CPU path and the gap between renders (no GPU needed)",
+    )
+    parser.add_argument("--cpu-jobs", type=int, default=3, help="--cpu-path: serial jobs per size")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(CPU_SIZES), help="--cpu-path: frame counts"
+    )
+    parser.add_argument(
+        "--render-s",
+        type=float,
+        nargs=2,
+        default=(3.0, 7.0),
+        metavar=("S33", "S81"),
+        help="--cpu-path: stand-in render time for 33 and 81 frames",
+    )
     # A CPU smoke test of this script with the tiny demo model: not a measurement.
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help=argparse.SUPPRESS)
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
@@ -114,6 +148,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.cpu_path:
+        work = Path(tempfile.mkdtemp(prefix="vernissage-cpu-path-"))
+        try:
+            return run_cpu_path(args, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     refusal = _refusal(args)
     if refusal:
         print(refusal, file=sys.stderr)
@@ -265,7 +305,9 @@ def _empty_cuda_cache() -> None:
 # --- Django with stand-ins for PostgreSQL and Redis ----------------------------------------------
 
 
-def configure_django(setup: Setup, model_dir: Path, data_dir: Path) -> None:
+def configure_django(
+    setup: Setup, model_dir: Path, data_dir: Path, *, broker: str = "memory://"
+) -> None:
     """Real settings, with SQLite, in-memory channels and cache, a memory broker, and our model."""
     data_dir.mkdir(parents=True)
     params = {
@@ -289,7 +331,7 @@ def configure_django(setup: Setup, model_dir: Path, data_dir: Path) -> None:
             "DJANGO_DEBUG": "0",  # no query logging: measure what production runs
             "VERNISSAGE_DATA_DIR": str(data_dir),
             "DATABASE_URL": f"sqlite:///{data_dir / 'bench.sqlite3'}",
-            "CELERY_BROKER_URL": "memory://",
+            "CELERY_BROKER_URL": broker,
             "VERNISSAGE_LOG_LEVEL": "WARNING",
             "VERNISSAGE_MODELS": json.dumps([model]),
             "VERNISSAGE_PREVIEW_EVERY": str(setup.preview_every),
@@ -585,6 +627,189 @@ def summarise(
         "previews_per_platform_job": previews.per_job,
         "platform_path": "generation.worker.job_execute; SQLite + in-memory channels/cache",
     }
+
+
+# --- the CPU path (no GPU) -----------------------------------------------------------------------
+
+H100_RENDER_S = {33: 9.0, 81: 26.5}  # denoise + VAE decode per job (docs/benchmarks.md, FACTS.md)
+CPU_SIZES = (33, 81)
+
+
+class StandInPipeline:
+    """Takes the diffusers pipeline's place in the runner's cache: reports each step, "renders"
+    for `render_s`, and returns a fresh copy of `clip` in the output type asked for ("np": float32
+    (1, F, H, W, 3) as diffusers returns it; "pt": a float32 tensor (1, F, 3, H, W))."""
+
+    def __init__(self, steps: int) -> None:
+        self.num_timesteps = steps
+        self.render_s = 0.0
+        self.clip: Any = None
+        self.spans: list[tuple[float, float]] = []
+        self.cpu_at_return = 0.0
+
+    def __call__(self, *, output_type: str, callback_on_step_end: Any = None, **_: Any) -> Any:
+        import numpy as np
+        import torch
+
+        started = time.perf_counter()
+        if output_type == "pt":
+            frames: Any = torch.from_numpy(self.clip).permute(0, 3, 1, 2).contiguous()[None]
+        else:
+            frames = np.ascontiguousarray(self.clip)[None].copy()
+        for index in range(self.num_timesteps):
+            if callback_on_step_end is not None:
+                callback_on_step_end(self, index, None, {})
+            time.sleep(
+                max(
+                    0.0,
+                    started
+                    + self.render_s * (index + 1) / self.num_timesteps
+                    - time.perf_counter(),
+                )
+            )
+        self.cpu_at_return = cpu_seconds()
+        self.spans.append((started, time.perf_counter()))
+        return types.SimpleNamespace(frames=frames)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its waited-for children (ffmpeg)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def panning_clip(frames: int, width: int, height: int) -> Any:
+    """A photo panning across the frame: x264 works on it as on real footage (noise would be
+    incompressible, flat colour free)."""
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    photo = cv2.resize(data.astronaut(), (width + 4 * frames, height))
+    clip = np.stack([photo[:, 4 * i : 4 * i + width] for i in range(frames)])
+    return (clip.astype(np.float32) / 255.0).clip(0.0, 1.0)
+
+
+def run_cpu_path(args: argparse.Namespace, work: Path) -> int:
+    width, height, steps = args.width, args.height, 4
+    biggest = max(CPU_SIZES)
+    setup = Setup("cpu", "float32", 16, "stand-in", biggest, width, height, steps, 0)
+    os.environ.setdefault(
+        "CELERY_BROKER_URL", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    configure_django(setup, work / "model", work / "data", broker=os.environ["CELERY_BROKER_URL"])
+    from generation.pipeline import runner
+    from generation.registry import get_model
+
+    spec = get_model(MODEL_NAME)
+    pipe = StandInPipeline(steps)
+    runner._cache.pipelines[(spec.name, spec.source, spec.dtype, spec.device)] = pipe
+    owner = bench_owner()
+    print(f"code: {describe_checkout()}")
+    print(
+        f"stand-in render: {args.render_s[0]} s (33 frames), {args.render_s[1]} s (81 frames); "
+        f"{width}x{height}; SQLite, in-memory channel layer and cache; load {load_average()}"
+    )
+    summary: dict[str, Any] = {
+        "mode": "cpu_path",
+        "code": describe_checkout(),
+        "width": width,
+        "height": height,
+        "backlog_jobs": args.backlog,
+    }
+    for frames, render_s in zip(CPU_SIZES, args.render_s, strict=True):
+        if frames not in args.sizes:
+            continue
+        pipe.clip, pipe.render_s = panning_clip(frames, width, height), render_s
+        shape = Setup("cpu", "float32", 16, "stand-in", frames, width, height, steps, 0)
+        execute_and_finish(queue_jobs(owner, shape, 1))  # warm-up (imports, first files)
+        summary.update(measure_serial(pipe, owner, shape, frames, args.cpu_jobs))
+        if args.backlog > 1:
+            summary.update(measure_backlog(pipe, owner, shape, frames, args.backlog, render_s))
+    summary["load_average"] = load_average()
+    print(json.dumps(summary))
+    return 0
+
+
+def execute_and_finish(jobs: list[Any]) -> None:
+    for job in jobs:
+        execute(job)
+    finish_encoding()
+    wait_until_final(jobs)
+
+
+def finish_encoding() -> None:
+    """Wait for the worker's encoding stage where there is one (it finishes jobs after the task
+    returns); without one, `job_execute` returned with the job final."""
+    from generation import worker
+
+    stage = getattr(worker, "encoding_stage", None)
+    if stage is not None:
+        stage.drain()
+
+
+def measure_serial(
+    pipe: StandInPipeline, owner: Any, shape: Setup, frames: int, count: int
+) -> dict:
+    cpu, wall = [], []
+    for job in queue_jobs(owner, shape, count):
+        gc.collect()
+        execute(job)
+        finish_encoding()
+        cpu.append(cpu_seconds() - pipe.cpu_at_return)
+        wall.append(time.perf_counter() - pipe.spans[-1][1])
+        wait_until_final([job])
+    print(
+        f"{frames} frames: post-render CPU per job {statistics.median(cpu):.2f} s "
+        f"(runs {', '.join(f'{c:.2f}' for c in cpu)}), wall {statistics.median(wall):.2f} s"
+    )
+    return {
+        f"post_render_cpu_s_{frames}": round(statistics.median(cpu), 3),
+        f"post_render_wall_s_{frames}": round(statistics.median(wall), 3),
+    }
+
+
+def measure_backlog(
+    pipe: StandInPipeline, owner: Any, shape: Setup, frames: int, count: int, render_s: float
+) -> dict:
+    jobs = queue_jobs(owner, shape, count)
+    first = len(pipe.spans)
+    started = time.perf_counter()
+    execute_and_finish(jobs)
+    wall = time.perf_counter() - started
+    spans = pipe.spans[first:]
+    gaps = [later[0] - earlier[1] for earlier, later in itertools.pairwise(spans)]
+    gap = statistics.median(gaps)
+    rendering = sum(end - start for start, end in spans)
+    busy = rendering / (spans[-1][1] - spans[0][0])
+    projected = H100_RENDER_S[frames] / (H100_RENDER_S[frames] + gap)
+    print(
+        f"{frames} frames, backlog of {count}: render-to-next-render gap median {gap:.3f} s, "
+        f"max {max(gaps):.3f} s; stand-in busy fraction {busy:.3f}; all final after "
+        f"{wall:.1f} s; projected H100 busy fraction {projected:.3f} (goal >= {GOAL_BUSY})"
+    )
+    return {
+        f"gap_median_s_{frames}": round(gap, 3),
+        f"gap_max_s_{frames}": round(max(gaps), 3),
+        f"standin_busy_fraction_{frames}": round(busy, 4),
+        f"projected_busy_fraction_{frames}": round(projected, 4),
+    }
+
+
+def describe_checkout() -> str:
+    import subprocess
+
+    def git(*command: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *command], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    dirty = " (uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    return f"{ROOT.name} {git('rev-parse', '--short', 'HEAD')}{dirty}"
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

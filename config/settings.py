@@ -168,6 +168,17 @@ if DB_POOL and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
             f"VERNISSAGE_DB_POOL_MIN_SIZE={_pool['min_size']} is above "
             f"VERNISSAGE_DB_POOL_MAX_SIZE={_pool['max_size']}"
         )
+# Every other process (the worker, the dispatcher, commands) keeps its connections: a job opened
+# one for its task, one for its heartbeat and one per webhook receiver, and the dispatcher one per
+# tick (every 2 s). Django closes one past CONN_MAX_AGE seconds, or found broken by the health
+# check at the start of a task, an encode or a tick (`close_old_connections`). Celery's Django
+# fixup would close every connection before and after every task whatever CONN_MAX_AGE says,
+# unless CELERY_DB_REUSE_MAX (tasks between such closes) is set: set high, CONN_MAX_AGE decides.
+DB_CONN_MAX_AGE = env_int("VERNISSAGE_DB_CONN_MAX_AGE", 300, minimum=0)
+if not DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = DB_CONN_MAX_AGE
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+CELERY_DB_REUSE_MAX = 1_000_000
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while the worker writes; IMMEDIATE makes a write transaction
     # take its lock up front, so select_for_update-style code cannot deadlock on lock upgrade.

@@ -83,15 +83,37 @@ def is_share_link_serial(serial: int) -> bool:
     return bool(serial & SHARE_LINK_SERIAL_FLAG)
 
 
+# uint8 frames are marked this many at a time through a float copy of just those frames.
+MARK_CHUNK_FRAMES = 8
+
+
 def mark_frames(frames: np.ndarray) -> tuple[np.ndarray, Mark]:
-    """Embed a fresh output serial in float RGB frames (in place when they are writable)."""
-    frames = np.ascontiguousarray(frames, dtype=np.float32)
+    """Embed a fresh output serial in RGB frames, in place when they are writable: float frames
+    in [0, 1], or uint8 pixels (what the worker renders), marked a few frames at a time so no
+    float copy of the whole clip is made."""
+    pixels = frames.dtype == np.uint8
+    frames = np.ascontiguousarray(frames, dtype=np.uint8 if pixels else np.float32)
     if not frames.flags.writeable:
         frames = frames.copy()
     marker = watermarker()
     serial = new_serial()
-    marker.embed(frames, serial)
+    if pixels:
+        _embed_in_pixels(marker, frames, serial)
+    else:
+        marker.embed(frames, serial)
     return frames, Mark(serial=serial, algorithm=marker.name, key_version=marker.key_version)
+
+
+def _embed_in_pixels(marker: Watermarker, pixels: np.ndarray, serial: int) -> None:
+    for start in range(0, len(pixels), MARK_CHUNK_FRAMES):
+        chunk = pixels[start : start + MARK_CHUNK_FRAMES]
+        floats = chunk.astype(np.float32)
+        floats *= 1 / 255
+        floats = marker.embed(floats, serial)
+        np.clip(floats, 0.0, 1.0, out=floats)
+        floats *= 255
+        np.rint(floats, out=floats)
+        chunk[...] = floats
 
 
 def signing_identity() -> SigningIdentity | None:

@@ -1,4 +1,23 @@
-"""What a GPU worker does with one job: claim it, render, encode, store, finish.
+"""What a GPU worker does with one job: claim it and render it, then encode, store and finish it.
+
+Two stages overlap, so the GPU never waits for the CPU between jobs:
+
+- the Celery task (`job_execute`) claims the job, renders it (pixels are converted to uint8 on
+  the render's device) and hands the frames to this process's encoding stage; it then returns,
+  and the worker takes its next message and starts the next render at once;
+- the encoding stage, one thread per worker process, marks the frames (watermark), encodes the
+  MP4 and the poster, signs, hashes and stores them, and finalizes the job.
+
+The render path's GPU-seconds (the render, nothing after it) are what the tester is charged.
+
+Exactly once: the stage finalizes through the same conditional UPDATE as before (`job_finalize`,
+keyed on the run's attempt), and only after both files are in storage; a job cancelled or
+contained meanwhile is refused there and its files removed. Returning from the task acks its
+message (acks late), so a worker that dies while a job is in the stage has no message to redeliver
+for it: the job is still RUNNING and its heartbeat (beaten for every job this process holds, by one
+thread) stops, so the dispatcher's stall check requeues it within JOB_STALL_SECONDS and it runs
+again, or fails once its attempts are used up. A worker that shuts down warmly (SIGTERM) finishes
+the stage's jobs first (`finish_encoding`, on `worker_process_shutdown`).
 
 Runs only in Celery worker processes; torch comes in through `generation.pipeline.runner`, imported
 here lazily so that importing this module (e.g. via tasks autodiscovery) stays cheap.
@@ -11,18 +30,23 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import (
     InterfaceError,
     OperationalError,
+    close_old_connections,
     connection,
     transaction,
 )
@@ -53,8 +77,13 @@ DATABASE_ERRORS = (InterfaceError, OperationalError)
 PREVIEW_CONTENT_TYPE = CONTENT_TYPES["WEBP"]
 
 
+RENDERED = "rendered"  # what the task returns once the encoding stage holds the job
+
+
 def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
-    """Run one job to a final state; returns the state it ended in (or why it did not run)."""
+    """Claim and render one job, then hand it to this process's encoding stage, which finishes
+    it while the worker takes its next job. Returns "rendered" (handed over), the final state the
+    job ended in before that, or why it did not run."""
     with log_context(job_id=job_id, dispatch_id=dispatch_id):
         job = job_start(job_id=job_id, dispatch_id=dispatch_id, worker=worker)
         if job is None:
@@ -63,7 +92,10 @@ def job_execute(*, job_id: UUID, dispatch_id: UUID, worker: str) -> str:
         with log_context(**job_log_context(job)):
             logger.info("Job started (attempt %s) on %s", job.attempt, worker)
             state = _execute(job)
-            logger.info("Job ended: %s", state)
+            if state == RENDERED:
+                logger.info("Job rendered; encoding while the next job renders")
+            else:
+                logger.info("Job ended: %s", state)
             return state
 
 
@@ -72,13 +104,19 @@ def _execute(job: Job) -> str:
     if spec is None:
         job_fail(job=job, reason=f"Model {job.model_name!r} is no longer configured.")
         return Job.State.FAILED
-    with Heartbeat(job):
-        return _run(job, spec)
+    heartbeats.add(job)
+    state = ""
+    try:
+        state = _run(job, spec)
+        return state
+    finally:
+        if state != RENDERED:  # otherwise the stage holds the job, and its heartbeat
+            heartbeats.discard(job)
 
 
 def _run(job: Job, spec: ModelSpec) -> str:
     try:
-        return _render_and_store(job, spec)
+        return _render_and_hand_over(job, spec)
     except SoftTimeLimitExceeded:
         job_fail(job=job, reason="The job ran past its time limit and was stopped.")
     except TRANSIENT_ERRORS as exc:
@@ -104,35 +142,7 @@ def _retry(job: Job, exc: BaseException) -> str:
         return "retry pending"
 
 
-class Heartbeat:
-    """Beats for the current run every JOB_HEARTBEAT_SECONDS from a thread of its own, whatever
-    the worker is doing (loading the pipeline, denoising, decoding, encoding, storing), so a slow
-    but healthy run is never taken for a dead worker, and a dead one is noticed in seconds."""
-
-    def __init__(self, job: Job) -> None:
-        self.job, self.stop = job, threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.id}", daemon=True)
-
-    def __enter__(self) -> Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=settings.JOB_HEARTBEAT_SECONDS * 2)
-
-    def _beat(self) -> None:
-        try:
-            while not self.stop.wait(settings.JOB_HEARTBEAT_SECONDS):
-                try:
-                    job_heartbeat(job=self.job)
-                except (InterfaceError, OperationalError):
-                    connection.close()  # the database is away; beat again when it is back
-        finally:
-            connection.close()  # this thread's own connection
-
-
-def _render_and_store(job: Job, spec: ModelSpec) -> str:
+def _render_and_hand_over(job: Job, spec: ModelSpec) -> str:
     # Lazy on purpose: this is where torch and diffusers enter the worker process (never the web).
     from generation.pipeline.runner import RenderCancelled, RenderRequest, load_pipeline, render
 
@@ -159,9 +169,214 @@ def _render_and_store(job: Job, spec: ModelSpec) -> str:
     except RenderCancelled as stop:
         logger.info("Job %s %s", job.id, stop)  # "cancelled after step k of n": for the record
         return "stopped"
-    gpu_seconds = time.monotonic() - started
-    fields = _encode_and_store(job, spec, frames)
-    return finalize_or_discard(job, fields, gpu_seconds)
+    gpu_seconds = time.monotonic() - started  # the render alone: the encode is not GPU time
+    encoding_stage.hand_over(Rendered(job=job, spec=spec, frames=frames, gpu_seconds=gpu_seconds))
+    return RENDERED
+
+
+# --- heartbeats --------------------------------------------------------------------------------
+
+
+class Heartbeats:
+    """Beats every JOB_HEARTBEAT_SECONDS for each run this process holds (the one rendering and
+    those in the encoding stage), from a thread of its own, whatever the worker is doing
+    (loading the pipeline, denoising, decoding, encoding, storing): a slow but healthy run is
+    never taken for a dead worker, and a dead one is noticed in seconds. The thread ends, closing
+    its database connection, when the process holds no run."""
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[UUID, int], Job] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, job: Job) -> None:
+        with self._changed:
+            self._runs[(job.id, job.attempt)] = job
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, name="heartbeats", daemon=True)
+                self._thread.start()
+
+    def discard(self, job: Job) -> None:
+        with self._changed:
+            self._runs.pop((job.id, job.attempt), None)
+            self._changed.notify_all()
+
+    def holds(self, job: Job) -> bool:
+        with self._changed:
+            return (job.id, job.attempt) in self._runs
+
+    def _beat(self) -> None:
+        try:
+            while runs := self._wait_for_beat():
+                for job in runs:
+                    try:
+                        job_heartbeat(job=job)
+                    except (InterfaceError, OperationalError):
+                        connection.close()  # the database is away; beat again when it is back
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _wait_for_beat(self) -> list[Job]:
+        """The runs to beat for now, after a heartbeat interval; [] (and the thread is done) once
+        none is held."""
+        with self._changed:
+            if self._runs:
+                self._changed.wait(settings.JOB_HEARTBEAT_SECONDS)  # or a run was let go
+            if not self._runs:
+                self._thread = None
+                return []
+            return list(self._runs.values())
+
+
+heartbeats = Heartbeats()
+
+
+class Heartbeat:
+    """Beats for one run for the duration of a `with` block."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def __enter__(self) -> Heartbeat:
+        heartbeats.add(self.job)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        heartbeats.discard(self.job)
+
+
+# --- the encoding stage ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A rendered run on its way to storage: uint8 pixels (F, H, W, 3) and its render time."""
+
+    job: Job
+    spec: ModelSpec
+    frames: np.ndarray
+    gpu_seconds: float
+
+
+class EncodingStage:
+    """One thread per process that finishes rendered jobs (`finish_rendered`), one at a time, in
+    the order they were rendered. At most one job waits for it: `hand_over` blocks while one
+    does, so a slow encode holds the next render back instead of piling clips up in memory."""
+
+    def __init__(self, finish: Callable[[Rendered], object]) -> None:
+        self._finish = finish
+        self._changed = threading.Condition()
+        self._waiting: Rendered | None = None
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def hand_over(self, rendered: Rendered) -> None:
+        with self._changed:
+            self._start_if_needed()
+            self._changed.wait_for(lambda: self._waiting is None)
+            self._waiting = rendered
+            self._changed.notify_all()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every job handed over is finished; False if `timeout` passed first."""
+        with self._changed:
+            return self._changed.wait_for(self._idle, timeout)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Drain, then end the thread (closing its database connection)."""
+        with self._changed:
+            drained = self._changed.wait_for(self._idle, timeout)
+            self._stopping = True
+            self._changed.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        return drained
+
+    def _idle(self) -> bool:
+        return self._waiting is None and not self._busy
+
+    def _start_if_needed(self) -> None:
+        if self._thread is not None and self._pid == os.getpid():
+            return
+        # First use in this process (a prefork child never inherits its parent's thread).
+        self._waiting, self._busy, self._stopping, self._pid = None, False, False, os.getpid()
+        self._thread = threading.Thread(target=self._serve, name="encoding", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            while self._finish_next():
+                pass
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _finish_next(self) -> bool:
+        """Finish the next job handed over (its frames are let go of on return); False when the
+        stage is stopping and nothing is left."""
+        rendered = self._next()
+        if rendered is None:
+            return False
+        try:
+            self._finish(rendered)
+        except BaseException:
+            logger.exception("Encoding stage: job %s not finished", rendered.job.id)
+        finally:
+            with self._changed:
+                self._busy = False
+                self._changed.notify_all()
+        return True
+
+    def _next(self) -> Rendered | None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._waiting is not None or self._stopping)
+            if self._waiting is None:
+                return None
+            rendered, self._waiting, self._busy = self._waiting, None, True
+            self._changed.notify_all()
+            return rendered
+
+
+def finish_rendered(rendered: Rendered) -> str:
+    """What the encoding stage does with one rendered run: store it and finalize it, or end it
+    as failed (or requeue it after a transient error). Returns the state it ended in."""
+    job = rendered.job
+    if not connection.in_atomic_block:  # (a caller's transaction is never cut short)
+        close_old_connections()  # like a request's start: a broken or expired one is replaced
+    with log_context(**job_log_context(job)):
+        try:
+            state = _store_and_finalize(rendered)
+        except TRANSIENT_ERRORS as exc:
+            logger.warning("Job %s hit a transient error, will retry: %s", job.id, exc)
+            state = _retry(job, exc)
+        except Exception as exc:
+            logger.exception("Job %s failed", job.id)
+            job_fail(job=job, reason=describe_failure(exc))
+            state = Job.State.FAILED
+        finally:
+            heartbeats.discard(job)
+        logger.info("Job ended: %s", state)
+        return state
+
+
+def _store_and_finalize(rendered: Rendered) -> str:
+    job = rendered.job
+    # Cancelled, contained or superseded since its last step: not worth encoding.
+    if not job_heartbeat(job=job):
+        logger.info("Job %s no longer runs (cancelled or superseded): not encoded", job.id)
+        return "superseded"
+    fields = _encode_and_store(job, rendered.spec, rendered.frames)
+    return finalize_or_discard(job, fields, rendered.gpu_seconds)
+
+
+encoding_stage = EncodingStage(finish_rendered)
+
+
+def finish_encoding(timeout: float | None = None) -> bool:
+    """Finish every job this process has rendered (a worker child calls it before it exits)."""
+    return encoding_stage.stop(timeout)
 
 
 def finalize_or_discard(job: Job, fields: dict[str, Any], gpu_seconds: float) -> str:

@@ -25,8 +25,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 RUN_JOB_TASK = "generation.run_job"
-# What generation.run_job returns: a final state, or why the message did not (or no longer) run.
+# What generation.run_job returns: "rendered" (handed to the worker's encoding stage, which ends
+# the job), a final state, or why the message did not (or no longer) run.
 JOB_OUTCOMES = {
+    "rendered",
     "succeeded",
     "failed",
     "cancelled",

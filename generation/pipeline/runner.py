@@ -27,6 +27,7 @@ import numpy as np
 
 from generation.pipeline.constraints import check_shape
 from generation.pipeline.previews import can_preview, preview_tensor
+from generation.pipeline.video import to_uint8
 
 if TYPE_CHECKING:
     from diffusers import DiffusionPipeline
@@ -138,7 +139,7 @@ def render(
     on_preview: PreviewCallback | None = None,
     preview_every: int = 0,
 ) -> np.ndarray:
-    """Render ``request`` and return float frames in [0, 1] shaped (frames, height, width, 3).
+    """Render ``request`` and return its pixels: uint8 RGB frames shaped (frames, height, width, 3).
 
     ``on_step(steps_done, total)`` runs after every denoising step; returning False stops the run
     at once, before the VAE decode, and ``render`` raises ``RenderCancelled``. With ``on_preview``
@@ -166,13 +167,35 @@ def render(
                 num_inference_steps=request.steps,
                 guidance_scale=request.guidance_scale,
                 generator=generator,
-                output_type="np",
+                output_type="pt",
                 callback_on_step_end=relay,
                 callback_on_step_end_tensor_inputs=["latents"] if previews else [],
             )
+            return to_pixels(output.frames[0])
     except _Stop as stop:
         raise RenderCancelled(f"cancelled after step {stop.step} of {request.steps}") from None
-    return np.asarray(output.frames[0], dtype=np.float32)
+
+
+def to_pixels(video: Any) -> np.ndarray:
+    """A decoded video, floats in [0, 1] shaped (F, 3, H, W) on the render's device, as uint8
+    (F, H, W, 3) on the host: exactly what rounding the float frames gives.
+
+    Converted where the frames are, in place (on the GPU for a GPU run), so only a quarter of the
+    bytes cross to the host and no float32 copy of the clip is ever made there: the float path
+    page-faulted 0.5 GB (33 frames 832x480) to 1.2 GB (81 frames) of temporaries per job. Call
+    it inside ``torch.inference_mode()`` (the pipeline's output is an inference tensor).
+    """
+    import torch
+
+    if not isinstance(video, torch.Tensor):  # a pipeline that ignored output_type="pt"
+        return to_uint8(np.asarray(video))
+    if video.ndim != 4 or video.shape[1] != 3:
+        raise ValueError(f"Expected frames shaped (F, 3, H, W); got {tuple(video.shape)}.")
+    count, channels, height, width = video.shape
+    video.clamp_(0.0, 1.0).mul_(255.0).round_()
+    pixels = torch.empty((count, height, width, channels), dtype=torch.uint8, device=video.device)
+    pixels.copy_(video.permute(0, 2, 3, 1))  # values are whole numbers: the cast is exact
+    return pixels.cpu().numpy()
 
 
 def _validate(request: RenderRequest) -> None:

@@ -168,7 +168,9 @@ def test_a_transient_error_puts_the_job_back_in_the_queue(tester, dispatched, mo
     job = _running(tester)
     monkeypatch.setattr(worker, "job_start", lambda **kwargs: Job.objects.get(id=job.id))
     monkeypatch.setattr(
-        worker, "_render_and_store", lambda job, spec: (_ for _ in ()).throw(ConnectionError("nfs"))
+        worker,
+        "_render_and_hand_over",
+        lambda job, spec: (_ for _ in ()).throw(ConnectionError("nfs")),
     )
 
     result = worker.job_execute(job_id=job.id, dispatch_id=job.dispatch_id, worker="w")
@@ -195,7 +197,7 @@ def test_an_ordinary_error_fails_the_job_with_a_readable_reason(tester, dispatch
     monkeypatch.setattr(worker, "job_start", lambda **kwargs: Job.objects.get(id=job.id))
     monkeypatch.setattr(
         worker,
-        "_render_and_store",
+        "_render_and_hand_over",
         lambda job, spec: (_ for _ in ()).throw(RuntimeError("CUDA out of memory. Tried 2 GiB")),
     )
 

@@ -114,7 +114,8 @@ def _task_runs(worker: ManagedProcess) -> list[tuple[str, str]]:
     """(task id, what it returned) for each task the worker ran to the end, in order.
 
     Celery logs "Task generation.run_job[<id>] succeeded in 1.2s: 'stopped'" for every run that
-    returned, whatever the job's outcome ("succeeded", "stopped", "not runnable", ...).
+    returned, whatever the job's outcome ("rendered": handed to the encoding stage, which
+    finishes the job; "stopped", "not runnable", ...).
     """
     return RUN_LOG.findall(worker.output())
 
@@ -193,7 +194,8 @@ def test_a_cancelled_queued_job_never_starts(tester, start_worker, outputs_dir):
     job_cancel(job=handed_out, by=tester)
 
     # The worker still receives the handed-out job's message after the running job: it refuses it.
-    assert _task_results(worker, 2) == ["succeeded", "not runnable"]
+    assert _task_results(worker, 2) == ["rendered", "not runnable"]
+    _wait_final([running])  # its encoding stage finishes it after the task returned
     for job in (handed_out, waiting):
         job.refresh_from_db()
         assert (job.state, job.attempt, job.started_at, job.worker) == ("cancelled", 0, None, "")
@@ -235,18 +237,27 @@ def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
     jobs = [_submit(tester, f"job {n}", MEDIUM) for n in range(5)]
     killed: list = []
 
+    def lone_first_attempt() -> Job | None:
+        # Only while no other job is in the child's encoding stage (rendered, its message acked):
+        # it would die too, which the stall check recovers (tests/integration/test_encode_crash.py)
+        # A killed job waiting for its message to come back stays RUNNING mid-render: no matter.
+        running = list(Job.objects.filter(state=Job.State.RUNNING))
+        victims = [
+            job
+            for job in running
+            if job.attempt == 1 and job.progress_step >= 2 and job.id not in killed
+        ]
+        encoding = [job for job in running if job.progress_step == job.steps]
+        if not victims or any(job.id != victims[0].id for job in encoding):
+            return None
+        return victims[0]
+
     # Kill whichever job is mid-render on its first attempt, until every job has been killed once.
     # A killed job's message goes back to Redis (acks late + reject on worker lost) and a fresh
     # pool child runs it again as attempt 2, while other first attempts get killed in turn.
     while len(killed) < len(jobs):
         victim = wait_for(
-            lambda: (
-                Job.objects.filter(state=Job.State.RUNNING, attempt=1, progress_step__gte=2)
-                .exclude(id__in=killed)
-                .first()
-            ),
-            60,
-            f"a first attempt to kill (killed {len(killed)} so far)",
+            lone_first_attempt, 60, f"a first attempt to kill (killed {len(killed)} so far)"
         )
         os.kill(pool_child(worker), signal.SIGKILL)
         killed.append(victim.id)
@@ -260,7 +271,7 @@ def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
         f"{tester.id}/{job.id}/2/{name}" for job in jobs for name in ("poster.jpg", "video.mp4")
     )
     assert worker.output().count("exited with 'signal 9 (SIGKILL)'") == 5
-    assert _task_results(worker, 5) == ["succeeded"] * 5
+    assert _task_results(worker, 5) == ["rendered"] * 5
 
 
 def _kill_whole_worker(worker: ManagedProcess) -> None:
@@ -308,5 +319,5 @@ def test_a_job_whose_whole_worker_died_is_dispatched_again_and_finishes_once(
     ), final.error
     assert final.worker.startswith("engine-fresh@")
     assert Output.objects.filter(job=final).count() == 1
-    assert _task_results(fresh, 2) == ["not runnable", "succeeded"]
+    assert _task_results(fresh, 2) == ["not runnable", "rendered"]
     assert _task_runs(fresh)[0][0] == late.id  # the late twin was the one refused

@@ -7,12 +7,13 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from generation.pipeline import runner
 from generation.pipeline.constraints import check_shape
 from generation.pipeline.demo import ensure_demo_model
-from generation.pipeline.video import VideoEncodingError, encode_video, probe_video
+from generation.pipeline.video import VideoEncodingError, encode_video, probe_video, to_uint8
 from tests.pipeline.conftest import REQUEST, Spec, run_python
 
 
@@ -73,15 +74,46 @@ def test_load_pipeline_refuses_an_unknown_dtype(spec: Spec) -> None:
         runner.load_pipeline(replace(spec, dtype="float8"))
 
 
-def test_render_reports_every_step_and_returns_frames_in_the_unit_range(spec: Spec) -> None:
+def test_render_reports_every_step_and_returns_uint8_pixels(spec: Spec) -> None:
     steps: list[tuple[int, int]] = []
 
     frames = runner.render(spec, REQUEST, lambda done, total: steps.append((done, total)) or True)
 
     assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert frames.shape == (9, 48, 64, 3)
-    assert frames.dtype == np.float32
-    assert 0.0 <= frames.min() <= frames.max() <= 1.0
+    assert frames.dtype == np.uint8
+    assert frames.flags.c_contiguous and frames.flags.writeable
+
+
+def test_the_pixels_are_the_decoded_float_frames_rounded(spec: Spec) -> None:
+    """Converted on the render's device, the pixels are exactly what rounding the float frames
+    (the pipeline's "np" output, which the encoder used to convert) gives."""
+    pipe = runner.load_pipeline(spec)
+    floats = pipe(
+        prompt=REQUEST.prompt,
+        negative_prompt=REQUEST.negative_prompt,
+        num_frames=REQUEST.num_frames,
+        width=REQUEST.width,
+        height=REQUEST.height,
+        num_inference_steps=REQUEST.steps,
+        guidance_scale=REQUEST.guidance_scale,
+        generator=torch.Generator(device="cpu").manual_seed(REQUEST.seed),
+        output_type="np",
+    ).frames[0]
+
+    pixels = render_all_steps(spec)
+
+    assert np.array_equal(pixels, np.round(np.clip(floats, 0.0, 1.0) * 255.0).astype(np.uint8))
+
+
+def test_to_pixels_rounds_and_clips_a_frame_tensor_without_keeping_it_float() -> None:
+    video = torch.tensor([0.0, 0.2 / 255, 1.7 / 255, 0.4, 1.0, 1.2, -0.1]).repeat(2, 3, 2, 1)
+
+    with torch.inference_mode():
+        pixels = runner.to_pixels(video)
+
+    assert (pixels.dtype, pixels.shape) == (np.uint8, (2, 2, 7, 3))
+    assert pixels[0, 0, :, 0].tolist() == [0, 0, 2, 102, 255, 255, 0]
 
 
 def test_the_same_seed_renders_the_same_frames(spec: Spec) -> None:
@@ -195,11 +227,56 @@ def test_encode_video_reports_ffmpeg_errors_and_leaves_no_file(tmp_path: Path) -
     assert list(tmp_path.iterdir()) == []
 
 
-def test_encode_video_refuses_integer_frames(tmp_path: Path) -> None:
-    frames = (gradient_frames() * 255).astype(np.uint8)
+def test_encode_video_refuses_integer_frames_other_than_uint8(tmp_path: Path) -> None:
+    frames = (gradient_frames() * 255).astype(np.int64)
 
-    with pytest.raises(ValueError, match="floats"):
+    with pytest.raises(ValueError, match="uint8 pixels or floats"):
         encode_video(frames, fps=8, video_path=tmp_path / "v.mp4", poster_path=tmp_path / "p.jpg")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_uint8_pixels_and_their_float_frames_encode_to_the_same_video(tmp_path: Path) -> None:
+    floats = gradient_frames()
+    pixels = np.round(floats * 255).astype(np.uint8)
+
+    encode_video(floats, fps=8, video_path=tmp_path / "f.mp4", poster_path=tmp_path / "f.jpg")
+    encode_video(pixels, fps=8, video_path=tmp_path / "p.mp4", poster_path=tmp_path / "p.jpg")
+
+    assert (tmp_path / "f.mp4").read_bytes() == (tmp_path / "p.mp4").read_bytes()
+    assert (tmp_path / "f.jpg").read_bytes() == (tmp_path / "p.jpg").read_bytes()
+
+
+def test_float_frames_become_pixels_one_frame_at_a_time_as_a_whole_clip_round_would(
+    tmp_path: Path,
+) -> None:
+    floats = np.random.default_rng(3).uniform(-0.2, 1.2, (5, 48, 64, 3)).astype(np.float32)
+
+    pixels = to_uint8(floats)
+
+    assert np.array_equal(pixels, np.round(np.clip(floats, 0.0, 1.0) * 255.0).astype(np.uint8))
+
+
+def test_a_hung_ffmpeg_is_killed_after_the_encode_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hung = tmp_path / "hung-ffmpeg"
+    hung.write_text("#!/bin/sh\nexec sleep 600\n")  # never reads its input, never exits
+    hung.chmod(0o755)
+    monkeypatch.setattr(
+        "generation.pipeline.video.imageio_ffmpeg.get_ffmpeg_exe", lambda: str(hung)
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+
+    with pytest.raises(VideoEncodingError, match=r"killed after 0\.5 s"):
+        encode_video(
+            gradient_frames(),
+            fps=8,
+            video_path=out / "v.mp4",
+            poster_path=out / "p.jpg",
+            timeout_s=0.5,
+        )
+    assert list(out.iterdir()) == []
 
 
 def test_probe_video_sees_a_file_without_faststart(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from access.models import AuditEntry, User
 from access.roles import LEAK_RESPONSE, role_grant
 from config.celery import app as celery_app
+from generation import worker
 from generation.marks import credentials_of, mark_frames
 from generation.models import Job
 from generation.pipeline.video import probe_video
@@ -39,13 +40,16 @@ def _trace_command(path: Path) -> dict:
 
 
 @pytest.fixture
-def rendered(tester, settings, demo_model, outputs_dir) -> Output:
+def rendered(tester, settings, demo_model, outputs_dir, monkeypatch) -> Output:
     """A job the real worker code ran end to end (demo pipeline, encode, store, finalize)."""
     job = make_job(tester, prompt="a harbour at dusk")
     Job.objects.filter(pk=job.pk).update(width=384, height=256, num_frames=9, steps=2)
     job = mark_dispatched(job)
+    # The worker's encoding stage finishes the job in a thread of its own, which could not see
+    # this test's uncommitted rows: here it runs in this thread, right after the render.
+    monkeypatch.setattr(worker.encoding_stage, "hand_over", worker.finish_rendered)
 
-    assert job_execute(job_id=job.id, dispatch_id=job.dispatch_id, worker="t") == "succeeded"
+    assert job_execute(job_id=job.id, dispatch_id=job.dispatch_id, worker="t") == worker.RENDERED
     return Output.objects.select_related("job").get(job=job)
 
 
