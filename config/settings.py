@@ -193,11 +193,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker, channel layer ---------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# One Redis serves all three by default; past one machine each can have its own (issue #14):
+# the broker wants persistence, the cache eviction, the channel layer low latency.
+CACHE_URL = env_str("VERNISSAGE_CACHE_URL", REDIS_URL)
+CHANNELS_URL = env_str("VERNISSAGE_CHANNELS_URL", REDIS_URL)
+BROKER_URL = env_str("VERNISSAGE_BROKER_URL", env_str("CELERY_BROKER_URL", REDIS_URL))
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": env_str("VERNISSAGE_CACHE_PREFIX", "vernissage"),
     }
 }
@@ -211,7 +216,12 @@ CHANNEL_LAYERS = {
             # for messages: a quiet socket would then crash and drop. Give reads more time. At most
             # 50 connections per process and event loop; a command waits up to 10 s for one.
             "hosts": [
-                {"address": REDIS_URL, "socket_timeout": 15, "max_connections": 50, "timeout": 10}
+                {
+                    "address": CHANNELS_URL,
+                    "socket_timeout": 15,
+                    "max_connections": 50,
+                    "timeout": 10,
+                }
             ],
             "prefix": env_str("VERNISSAGE_CHANNEL_PREFIX", "vernissage"),
             # group_send drops silently past capacity: leave room for a burst of progress events.
@@ -248,7 +258,7 @@ FAIR_SHARE_WINDOW = timedelta(
     minutes=env_int("VERNISSAGE_FAIR_SHARE_WINDOW_MINUTES", 60, minimum=1)
 )
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_URL = BROKER_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]

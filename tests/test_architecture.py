@@ -195,3 +195,43 @@ def test_a_real_checkpoint_entry_parses_into_its_own_queue():
 def test_a_bad_model_entry_is_refused_naming_the_problem(change, message):
     with pytest.raises(ImproperlyConfigured, match=message):
         parse_model({**GOOD_MODEL, **change}, 0)
+
+
+_REDIS_URLS = (
+    "import django; django.setup(); import json; from django.conf import settings as s;"
+    "print(json.dumps([s.CELERY_BROKER_URL, s.CACHES['default']['LOCATION'],"
+    " s.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]['address']]))"
+)
+_NO_REDIS_OVERRIDES = {
+    "VERNISSAGE_BROKER_URL": None,
+    "CELERY_BROKER_URL": None,
+    "VERNISSAGE_CACHE_URL": None,
+    "VERNISSAGE_CHANNELS_URL": None,
+}
+
+
+def test_broker_cache_and_channel_layer_share_redis_url_by_default():
+    result = _python(_REDIS_URLS, REDIS_URL="redis://one:6379/3", **_NO_REDIS_OVERRIDES)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["redis://one:6379/3"] * 3
+
+
+def test_broker_cache_and_channel_layer_each_take_their_own_url():
+    result = _python(
+        _REDIS_URLS,
+        **{
+            **_NO_REDIS_OVERRIDES,
+            "REDIS_URL": "redis://one:6379/3",
+            "VERNISSAGE_BROKER_URL": "redis://broker:6379/0",
+            "VERNISSAGE_CACHE_URL": "redis://cache:6379/1",
+            "VERNISSAGE_CHANNELS_URL": "redis://channels:6379/2",
+        },
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [
+        "redis://broker:6379/0",
+        "redis://cache:6379/1",
+        "redis://channels:6379/2",
+    ]

@@ -19,7 +19,7 @@ def token_observe_use(*, token: ApiToken, ip: str | None, user_agent: str) -> bo
     that looks like a public front-end. Returns False when the token was just suspended."""
     window = settings.TOKEN_SHARING_WINDOW_SECONDS
     now = timezone.now().timestamp()
-    pipe = redis_client(settings.REDIS_URL).pipeline()
+    pipe = redis_client(settings.CACHE_URL).pipeline()  # counters with an expiry: cache data
     for kind, value in (("ip", ip or "?"), ("ua", (user_agent or "?")[:200])):
         key = f"{settings.CACHES['default']['KEY_PREFIX']}:token-use:{token.pk}:{kind}"
         pipe.zadd(key, {value: now})

@@ -818,6 +818,22 @@ def test_a_token_used_from_too_many_places_is_suspended_and_reported(
     assert token.suspension_reason in page
 
 
+def test_token_use_is_counted_in_the_cache_redis_not_the_default_one(client, people, settings):
+    settings.CACHE_URL = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.TOKEN_SHARING_MAX_NETWORKS = 1
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    issued = token_create(user=people["ada"], name="cli", scopes=["jobs:read"])
+
+    answers = [
+        client.get(reverse("api_jobs"), headers={**bearer(issued.plaintext), "x-forwarded-for": ip})
+        for ip in ("198.51.100.1", "198.51.100.2")
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 401]
+    assert ApiToken.objects.get(pk=issued.token.pk).suspended_at is not None
+
+
 def test_a_token_used_from_a_few_places_keeps_working(client, people, settings):
     settings.TOKEN_SHARING_MAX_NETWORKS = 2
     settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
