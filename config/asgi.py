@@ -8,6 +8,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # The web server serves many short requests at once: it pools its PostgreSQL connections
 # (VERNISSAGE_DB_POOL=0 turns that off; config/settings.py says why only here).
 os.environ.setdefault("VERNISSAGE_DB_POOL", "1")
+# ...and never keeps a connection per thread: each request runs in a thread of its own, so a
+# persistent connection would be left open behind every request (with the pool off, or on SQLite).
+os.environ.setdefault("VERNISSAGE_DB_CONN_MAX_AGE", "0")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry ready)

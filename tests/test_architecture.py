@@ -122,15 +122,25 @@ POSTGRES = {
 }
 
 
-def test_the_asgi_server_pools_its_postgresql_connections_and_other_processes_do_not():
-    web = _python(f"import config.asgi; {_DATABASE_OPTIONS}", **POSTGRES)
-    other = _python(_DATABASE_OPTIONS, **POSTGRES)
-    sqlite = _python(f"import config.asgi; {_DATABASE_OPTIONS}", DATABASE_URL="")
+def test_the_asgi_server_pools_its_connections_and_other_processes_keep_theirs():
+    """The web server pools (and never keeps a connection per request thread, pooled or not);
+    the worker, dispatcher and commands keep one connection for VERNISSAGE_DB_CONN_MAX_AGE."""
+    unset = {**POSTGRES, "VERNISSAGE_DB_CONN_MAX_AGE": None}
+    web = _python(f"import config.asgi; {_DATABASE_OPTIONS}", **unset)
+    unpooled_web = _python(
+        f"import config.asgi; {_DATABASE_OPTIONS}", **{**unset, "VERNISSAGE_DB_POOL": "0"}
+    )
+    other = _python(_DATABASE_OPTIONS, **unset)
+    sqlite = _python(
+        f"import config.asgi; {_DATABASE_OPTIONS}", DATABASE_URL="", VERNISSAGE_DB_CONN_MAX_AGE=None
+    )
 
-    assert web.returncode == other.returncode == sqlite.returncode == 0, web.stderr + other.stderr
+    results = (web, unpooled_web, other, sqlite)
+    assert all(result.returncode == 0 for result in results), [r.stderr for r in results]
     pool, conn_max_age = json.loads(web.stdout.strip().splitlines()[-1])
     assert pool == {"min_size": 2, "max_size": 10, "timeout": 5.0} and conn_max_age == 0
-    assert json.loads(other.stdout.strip().splitlines()[-1]) == [None, 0]
+    assert json.loads(unpooled_web.stdout.strip().splitlines()[-1]) == [None, 0]
+    assert json.loads(other.stdout.strip().splitlines()[-1]) == [None, 300]
     assert json.loads(sqlite.stdout.strip().splitlines()[-1]) == [None, 0]
 
 
