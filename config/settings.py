@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.usersessions",
     "access",
+    "realtime",
     "generation",
     "review",
     "containment",

@@ -5,10 +5,12 @@ ever joining the channel layer); an accepted socket joins the user's and contain
 a snapshot, and the endpoint is asked before each event is forwarded. Endpoints override
 `authorize`, `snapshot`, `user_allowed` and `may_forward`.
 
-Standing is pushed: `access.ended` closes a socket on the message alone. Every forwarded event and
-every client frame still re-checks standing, through `realtime.standing`: one check per user
-shared by all of that user's sockets in the process, reused for STANDING_MAX_AGE_S, many users
-read in one query; and one sweep per process re-reads every user every SOCKET_RECHECK_SECONDS,
+Standing is pushed: `access.ended` closes a socket on the message alone, and `standing.changed`
+(a role or permission of the user changed: `realtime.signals`) makes it check afresh at once, so
+no event sent after the change reaches a socket whose user lost the right to it. Every forwarded
+event and every client frame still re-checks standing, through `realtime.standing`: one check
+per user shared by all of that user's sockets in the process, reused for STANDING_MAX_AGE_S, many
+users read in one query; and one sweep per process re-reads every user every SOCKET_RECHECK_SECONDS,
 so a socket whose "access ended" message was lost still closes within that period.
 
 Clients only listen. A frame the server cannot read (binary, not JSON, nested deeper than
@@ -46,8 +48,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 MAX_FRAME_CHARS = 64 * 1024
 # How old a standing may be when an event is forwarded or a frame answered. A tester's ten tabs
-# hearing one event, or a burst of progress, then cost one check; a role taken away without a
-# message (a reviewer's) still stops the events within this much.
+# hearing one event, or a burst of progress, then cost one check. A role taken away is pushed
+# (`standing.changed`); were that message lost, the events would still stop within this much.
 STANDING_MAX_AGE_S = 0.25  # (a frame from the client is always checked afresh)
 
 
@@ -218,6 +220,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """No database check first: closing fast matters more. The rare wrong close (a tester who
         moved cohorts since connecting) costs a reconnect, which checks standing again."""
         await self.refuse_now(AccessEndedEvent(**message["payload"]))
+
+    async def standing_changed(self, message: dict[str, Any]) -> None:
+        """Sent to the user's group on commit of a role change, so it reaches this socket before
+        any event published after that commit (one channel's messages arrive in order)."""
+        await self.ensure_allowed(max_age=0)
 
     async def job_update(self, message: dict[str, Any]) -> None:
         await self._forward(JobEvent, message)

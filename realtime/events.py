@@ -94,6 +94,18 @@ class AccessEndedEvent(Event):
 
 
 @dataclass(frozen=True)
+class StandingChangedEvent(Event):
+    """A user's roles or permissions changed: their sockets check standing afresh at once (and
+    close if it no longer allows them). Never passed on to the browser."""
+
+    layer_type: ClassVar[str] = "standing.changed"
+    client_type: ClassVar[str] = "standing_changed"
+    client_key: ClassVar[str | None] = None
+
+    user_id: int
+
+
+@dataclass(frozen=True)
 class ReviewItemEvent(Event):
     """A review-queue item was claimed, released or decided (decisions carry the new state)."""
 

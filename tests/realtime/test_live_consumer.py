@@ -204,9 +204,12 @@ def test_a_studio_socket_never_hears_another_testers_job(tester, other_tester):
     assert nothing_else
 
 
-def test_a_reviewer_who_loses_the_reviewers_group_is_closed_at_the_next_event(
+def test_a_reviewer_who_loses_the_reviewers_group_is_closed_at_once_and_hears_nothing_after(
     reviewer, no_periodic_recheck
 ):
+    """The role change is pushed (`standing.changed`): the socket closes without waiting for an
+    event, and an event published right after the change never reaches it (the cached standing,
+    younger than STANDING_MAX_AGE_S, is not trusted)."""
     event = ReviewItemEvent(id=str(uuid.uuid4()), state="pending", claimed_by="", approvals=0)
 
     def lose_the_role() -> None:
@@ -217,6 +220,30 @@ def test_a_reviewer_who_loses_the_reviewers_group_is_closed_at_the_next_event(
             await socket.connect(timeout=5)
             assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
             await database_sync_to_async(lose_the_role)()
+            await sync_to_async(publish)(event, groups=[groups.REVIEWERS])
+            return await _until_closed(socket)
+
+    messages, code = run_async(body)
+
+    assert messages == []  # not the item, and no "access ended": only the role went
+    assert code == 4403
+
+
+def test_a_role_taken_away_without_the_push_still_closes_the_socket_at_the_next_event(
+    reviewer, no_periodic_recheck
+):
+    """The safety net when `standing.changed` is lost: a row deleted behind the signals' back
+    (no m2m_changed) is noticed by the standing check of the next event."""
+    event = ReviewItemEvent(id=str(uuid.uuid4()), state="pending", claimed_by="", approvals=0)
+
+    def lose_the_role_silently() -> None:
+        User.groups.through.objects.filter(user=reviewer, group__name=REVIEWERS).delete()
+
+    async def body():
+        async with websocket(_path("review"), reviewer) as socket:
+            await socket.connect(timeout=5)
+            assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
+            await database_sync_to_async(lose_the_role_silently)()
             quiet = await socket.receive_nothing(0.3)  # nothing happens until the next event
             await sync_to_async(publish)(event, groups=[groups.REVIEWERS])
             return quiet, *await _until_closed(socket)
@@ -224,7 +251,7 @@ def test_a_reviewer_who_loses_the_reviewers_group_is_closed_at_the_next_event(
     quiet, messages, code = run_async(body)
 
     assert quiet
-    assert messages == []  # not the item, and no "access ended": only the role went
+    assert messages == []
     assert code == 4403
 
 
