@@ -225,6 +225,9 @@ def test_a_cancelled_running_job_stops_at_its_next_step_and_keeps_nothing(
 # --- crash recovery ----------------------------------------------------------------------------
 
 
+# Fault injection: on the PostgreSQL pass only (the longest test of the suite). The SQLite pass
+# keeps one child kill (tests/integration/test_worker_crash.py): recovery on the embedded engine.
+@pytest.mark.postgres_pass
 @pytest.mark.timeout(900)  # five fresh pool children load the pipeline: minutes on a busy machine
 def test_killing_the_worker_child_mid_job_five_times_finishes_each_job_once(
     tester, start_worker, outputs_dir, settings
@@ -284,6 +287,7 @@ def _kill_whole_worker(worker: ManagedProcess) -> None:
     worker.process.wait(timeout=10)
 
 
+@pytest.mark.postgres_pass  # fault injection (see above)
 def test_a_job_whose_whole_worker_died_is_dispatched_again_and_finishes_once(
     tester, start_worker, outputs_dir, settings
 ):

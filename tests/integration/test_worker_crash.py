@@ -21,15 +21,18 @@ pytestmark = [
 
 
 def _slow_model(demo_model) -> dict:
-    """The demo weights at a size that takes seconds per job, so there is time to kill it."""
+    """The demo weights at a size that takes a few seconds per job, so there is time to kill it
+    after step 2 (tests/integration/test_engine.py kills jobs of this shape too). It was 17 frames
+    of 256 px over 40 steps: two such renders made this the suite's second-longest test."""
+    shape = {"num_frames": 9, "width": 128, "height": 128, "steps": 24, "guidance": 5}
     return {
         "name": "demo-slow",
         "source": str(demo_model),
         "dtype": "float32",
         "device": "cpu",
         "fps": 8,
-        "defaults": {"num_frames": 17, "width": 256, "height": 256, "steps": 40, "guidance": 5},
-        "limits": {"num_frames": 17, "width": 256, "height": 256, "steps": 40, "guidance": 5},
+        "defaults": shape,
+        "limits": shape,
     }
 
 
