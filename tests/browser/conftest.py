@@ -123,7 +123,7 @@ def new_context(
     context = browser.new_context(
         base_url=base_url,
         viewport={"width": width, "height": height},
-        storage_state=storage_state,  # type: ignore[arg-type]
+        storage_state=storage_state,
     )
     context.set_default_timeout(UI_TIMEOUT_MS)
     watch.attach(context)

@@ -217,13 +217,14 @@ def visit(page: Page, path: str, width: int, shot: Path, *, site_bar: bool = Tru
     page.screenshot(path=shot, full_page=True)
 
 
-def check_menu(page: Page, width: int) -> None:
+def check_menu(page: Page, width: int, shot: Path) -> None:
     """On a phone the menu is one button until opened; on a laptop its links are all in view."""
     nav = page.get_by_test_id("site-nav")
     if width < 800:
         expect(nav).to_be_hidden()
         page.get_by_test_id("menu-toggle").click()
         expect(nav).to_be_visible()
+        page.screenshot(path=shot)
         page.get_by_test_id("menu-toggle").click()
         expect(nav).to_be_hidden()
     else:
@@ -252,7 +253,7 @@ def tour(
         width = viewport[0]
         for name, path in pages.items():
             visit(page, path, width, folder / f"{role}-{name}-{width}.png")
-        check_menu(page, width)
+        check_menu(page, width, folder / f"{role}-menu-open-{width}.png")
         context.close()
     watch.assert_clean()
 
