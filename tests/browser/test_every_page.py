@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from access.models import Cohort, User
 from access.roles import ADMINS, role_grant
-from access.services import invitation_create, token_create
+from access.services import invitation_create, terms_accept, terms_publish, token_create
 from fairness.services import appeal_file, legal_hold_place, use_request_create
 from provenance.models import Trace
 from review.models import Output
@@ -80,6 +80,11 @@ def world(tester, make_user, red_team_cohort, outputs_dir) -> dict:
     eve = make_user(RED_TEAMER_EMAIL, password=TESTER_PASSWORD)
     eve.cohort = red_team_cohort
     eve.save(update_fields=["cohort"])
+    terms = terms_publish(
+        title="Alpha terms", body="Share only what a reviewer approved.\nCredit the model.", by=alan
+    )
+    for person in (tester, eve):
+        terms_accept(user=person, terms=terms)
 
     approved = make_output(tester, state=Output.State.APPROVED)
     pending = make_output(tester)
@@ -113,7 +118,15 @@ def world(tester, make_user, red_team_cohort, outputs_dir) -> dict:
         size_bytes=1,
         sha256="0" * 64,
         state="done",
-        result={"identified": None, "watermark": {"found": False}, "fingerprint_leads": {}},
+        result={
+            "identified": None,
+            "watermark": {"found": False},
+            "fingerprint_leads": {"note": "Look-alikes are leads, not proof.", "leads": []},
+            "frames_read": 12,
+            "width": 64,
+            "height": 64,
+            "seconds": 0.4,
+        },
         finished_at=timezone.now(),
     )
     return {
