@@ -31,6 +31,7 @@ from tests.browser.conftest import (
     REVIEWER_PASSWORD,
     TESTER_EMAIL,
     TESTER_PASSWORD,
+    UI_TIMEOUT_MS,
     Watch,
     current_totp_code,
     new_context,
@@ -319,3 +320,21 @@ def test_a_visitor_reaches_the_sign_in_and_a_shared_video_on_a_laptop_and_a_phon
             visit(page, path, width, shot, site_bar=name != "share")
         context.close()
     watch.assert_clean()
+
+
+def test_the_menu_works_without_javascript(asgi_server, world, chromium) -> None:
+    """The menu is a disclosure, not a script: with JS off it is open on a laptop and opens and
+    closes on a phone."""
+    context = chromium.new_context(base_url=asgi_server, java_script_enabled=False)
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    page = context.new_page()
+    page.set_viewport_size({"width": 1440, "height": 900})
+    sign_in(page, world["people"]["tester"])
+    check_menu(page, 1440, Path("unused"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    nav = page.get_by_test_id("site-nav")
+    expect(nav).to_be_hidden()
+    page.get_by_test_id("menu-toggle").click()
+    expect(nav.get_by_role("link", name="Studio")).to_be_visible()
+    context.close()
