@@ -5,7 +5,7 @@
 
   function show(notice) {
     const item = document.createElement("li");
-    item.className = "info";
+    item.className = "banner banner-info";
     item.dataset.testid = "notice";
     item.dataset.kind = notice.kind;
     item.textContent = notice.text + " ";

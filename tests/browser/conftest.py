@@ -110,8 +110,21 @@ def reviewer_totp_secret(make_user) -> str:
     return decrypt(authenticator.data["secret"])
 
 
-def new_context(browser: Browser, base_url: str, watch: Watch) -> BrowserContext:
-    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+def new_context(
+    browser: Browser,
+    base_url: str,
+    watch: Watch,
+    *,
+    viewport: tuple[int, int] = (1280, 900),
+    storage_state: dict | None = None,
+) -> BrowserContext:
+    """A context that reports to `watch`; `storage_state` (a signed-in context's) skips sign-in."""
+    width, height = viewport
+    context = browser.new_context(
+        base_url=base_url,
+        viewport={"width": width, "height": height},
+        storage_state=storage_state,
+    )
     context.set_default_timeout(UI_TIMEOUT_MS)
     watch.attach(context)
     return context
