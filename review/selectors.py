@@ -114,8 +114,12 @@ def tester_contexts(tester_ids: set[int]) -> dict[int, TesterContext]:
     def count(outputs: QuerySet) -> Coalesce:
         return Coalesce(Subquery(outputs.values("n")), 0)
 
-    def of_tester(model: type, owner: str) -> QuerySet:
-        return model.objects.filter(**{owner: OuterRef("pk")}).values(owner).annotate(n=Count("id"))
+    def of_tester(model: type[Output] | type[Finding], owner: str) -> QuerySet:
+        return (
+            model._default_manager.filter(**{owner: OuterRef("pk")})
+            .values(owner)
+            .annotate(n=Count("id"))
+        )
 
     states = [Output.State.APPROVED, Output.State.REJECTED, Output.State.NEEDS_CHANGES]
     testers = User.objects.filter(id__in=ids).select_related(
@@ -145,12 +149,12 @@ def tester_contexts(tester_ids: set[int]) -> dict[int, TesterContext]:
         .order_by("-decided_at")
     )
     for output in recent:
-        last[output.owner_id].append(output)  # type: ignore[attr-defined]
+        last[output.owner_id].append(output)
     return {
         tester.pk: TesterContext(
             counts={state: getattr(tester, f"n_{state}") for state in states},
             last_decisions=last[tester.pk],
-            open_findings=tester.open_findings,  # type: ignore[attr-defined]
+            open_findings=tester.open_findings,
             note=getattr(tester, "tester_note", None),
         )
         for tester in testers

@@ -1,5 +1,6 @@
 """Reviewers' note on a tester (`review.services.tester_notes`) and the tester's record beside
-their items (`review.selectors.tester_contexts`): reviewers only, audited, never shown to testers."""
+their items (`review.selectors.tester_contexts`): reviewers only, audited, never shown to
+testers."""
 
 from __future__ import annotations
 
