@@ -39,7 +39,8 @@ PHONE = {"width": 390, "height": 844}
 # the design system's to fit, and is checked with every page there).
 OVERFLOWING = """() => Array.from(document.querySelectorAll("main *"))
   .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
-  .slice(-5).map(el => `${el.tagName}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""
+  .slice(-5)
+  .map(el => `${el.tagName}.${el.className} ${Math.round(el.getBoundingClientRect().right)}`)"""
 
 
 def no_horizontal_scroll(page: Page) -> None:
