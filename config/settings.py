@@ -362,6 +362,8 @@ WEBHOOK_SECRET_KEY = env_str("VERNISSAGE_WEBHOOK_SECRET_KEY", "") or f"webhooks:
 APPEAL_SLA_HOURS = env_int("VERNISSAGE_APPEAL_SLA_HOURS", 72, minimum=1)
 REVIEW_CLAIM_MINUTES = env_int("VERNISSAGE_REVIEW_CLAIM_MINUTES", 5, minimum=1)
 REVIEW_SLA_HOURS = env_int("VERNISSAGE_REVIEW_SLA_HOURS", 24, minimum=1)
+# A reviewer may take their own decision back for this many seconds (the queue's Undo).
+REVIEW_UNDO_SECONDS = env_int("VERNISSAGE_REVIEW_UNDO_SECONDS", 10, minimum=1)
 REVIEW_REJECT_REASONS = env_list(
     "VERNISSAGE_REVIEW_REJECT_REASONS",
     [

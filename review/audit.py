@@ -17,3 +17,7 @@ FINDING_MOVED = {
     "triaged": register("review.finding.triaged", "Finding triaged"),
     "resolved": register("review.finding.resolved", "Finding resolved"),
 }
+OUTPUT_DECISION_UNDONE = register(
+    "review.output.decision_undone", "Decision undone by its reviewer"
+)
+TESTER_NOTE_SET = register("review.tester_note.set", "Reviewers' note on a tester updated")

@@ -6,8 +6,9 @@ from django import forms
 
 from access.fields import TextField, UUIDListField
 from access.models import Cohort
+from generation.registry import all_models
 from review.models import Finding
-from review.selectors import QueueFilters
+from review.selectors import QUEUE_TABS, QueueFilters
 from review.services import NOTE_MAX_CHARS
 
 SHARE_MAX_DAYS = 365
@@ -48,9 +49,42 @@ class QueueFilterForm(forms.Form):
     tester = TextField(required=False, max_length=254)
     lane = forms.ChoiceField(required=False, choices=[("", "any lane"), *Cohort.Lane.choices])
     min_age_hours = forms.IntegerField(required=False, min_value=0, max_value=QUEUE_MAX_AGE_HOURS)
+    state = forms.ChoiceField(
+        required=False,
+        choices=list(QUEUE_TABS.items()),
+        error_messages={
+            "invalid_choice": "Unknown tab %(value)s: choose one of " + ", ".join(QUEUE_TABS) + "."
+        },
+    )
+
+    # An unknown value would only empty the list without saying why: it is refused, named.
+    def clean_model(self) -> str:
+        model = self.cleaned_data["model"]
+        names = [spec.name for spec in all_models()]
+        if model and model not in names:
+            raise forms.ValidationError(f"Unknown model \u201c{model}\u201d.")
+        return model
+
+    def clean_cohort(self) -> str:
+        cohort = self.cleaned_data["cohort"]
+        if cohort and not Cohort.objects.filter(name=cohort).exists():
+            raise forms.ValidationError(f"No cohort is named \u201c{cohort}\u201d.")
+        return cohort
+
+    def clean_state(self) -> str:
+        return self.cleaned_data["state"] or "pending"
 
     def filters(self) -> QueueFilters:
         return QueueFilters(**self.cleaned_data)
+
+
+class TesterNoteForm(forms.Form):
+    body = TextField(
+        required=False,
+        max_length=NOTE_MAX_CHARS,
+        label="Reviewers' note",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
 
 class ClaimForm(forms.Form):

@@ -264,3 +264,24 @@ class NotificationPreference(models.Model):
 
     def __str__(self) -> str:
         return f"Notifications of {self.user_id}"
+
+
+class TesterNote(models.Model):
+    """Reviewers' private note on one tester (shown beside their items in the queue).
+
+    One per tester; testers never see it (no tester page, API or export reads it). Every change is
+    audited by `tester_note_set`.
+    """
+
+    tester = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tester_note"
+    )
+    body = models.TextField(blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Reviewers' note on {self.tester_id}"

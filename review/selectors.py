@@ -7,13 +7,23 @@ from typing import cast
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from access.models import Program, User
 from access.roles import can_moderate
-from review.models import Approval, Finding, Output, ShareLink
+from review.models import Approval, Finding, Output, ShareLink, TesterNote
+
+# The queue's tabs, in order: a state, or "all" (every decision state, deleted ones aside).
+QUEUE_TABS: dict[str, str] = {
+    "pending": "Pending",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "needs_changes": "Needs changes",
+    "all": "All",
+}
+TAB_STATES = [state for state in QUEUE_TABS if state != "all"]
 
 
 @dataclass(frozen=True)
@@ -23,24 +33,17 @@ class QueueFilters:
     tester: str = ""
     lane: str = ""
     min_age_hours: int | None = None
+    state: str = "pending"
+
+    @property
+    def narrowed(self) -> bool:
+        """True when anything but the tab narrows the list (the page offers to clear it)."""
+        return bool(
+            self.model or self.cohort or self.tester or self.lane or self.min_age_hours is not None
+        )
 
 
-def review_queue(filters: QueueFilters | None = None) -> QuerySet[Output]:
-    """Outputs awaiting review, oldest first, with all the page shows in one query."""
-    filters = filters or QueueFilters()
-    approvals = (
-        Approval.objects.filter(output=OuterRef("pk"))
-        .values("output")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    outputs = (
-        Output.objects.filter(state=Output.State.PENDING)
-        .select_related("job", "job__owner", "job__owner__cohort", "claimed_by")
-        # A correlated subquery, not Count(): runs for the page's rows only; count() drops it.
-        .annotate(approval_count=Coalesce(Subquery(approvals), 0))
-        .order_by("created_at")
-    )
+def _filtered(outputs: QuerySet[Output], filters: QueueFilters) -> QuerySet[Output]:
     if filters.model:
         outputs = outputs.filter(job__model_name=filters.model)
     if filters.cohort:
@@ -53,6 +56,109 @@ def review_queue(filters: QueueFilters | None = None) -> QuerySet[Output]:
         cutoff = timezone.now() - timedelta(hours=filters.min_age_hours)
         outputs = outputs.filter(created_at__lte=cutoff)
     return outputs
+
+
+def review_queue_counts(filters: QueueFilters | None = None) -> dict[str, int]:
+    """How many outputs each tab holds under the same filters, in one query."""
+    filters = filters or QueueFilters()
+    outputs = _filtered(Output.objects.filter(state__in=TAB_STATES), filters)
+    counts = outputs.aggregate(
+        **{state: Count("id", filter=Q(state=state)) for state in TAB_STATES}
+    )
+    counts["all"] = sum(counts.values())
+    return counts
+
+
+def review_queue(filters: QueueFilters | None = None) -> QuerySet[Output]:
+    """The outputs of one tab (awaiting review by default, oldest first; decided ones newest
+    decision first), with all the page shows in one query."""
+    filters = filters or QueueFilters()
+    approvals = (
+        Approval.objects.filter(output=OuterRef("pk"))
+        .values("output")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    states = TAB_STATES if filters.state == "all" else [filters.state or Output.State.PENDING]
+    outputs = (
+        Output.objects.filter(state__in=states)
+        .select_related("job", "job__owner", "job__owner__cohort", "claimed_by", "decided_by")
+        # A correlated subquery, not Count(): runs for the page's rows only; count() drops it.
+        .annotate(approval_count=Coalesce(Subquery(approvals), 0))
+    )
+    if states == [Output.State.PENDING]:
+        outputs = outputs.order_by("created_at")
+    else:
+        outputs = outputs.order_by(F("decided_at").desc(nulls_last=True), "created_at")
+    return _filtered(outputs, filters)
+
+
+@dataclass(frozen=True)
+class TesterContext:
+    """What a reviewer sees beside a tester's item: their record in the program so far."""
+
+    counts: dict[str, int]
+    last_decisions: list[Output]
+    open_findings: int
+    note: TesterNote | None
+
+
+LAST_DECISIONS = 3
+
+
+def tester_contexts(tester_ids: set[int]) -> dict[int, TesterContext]:
+    """Each tester's review record (counts by state, last decisions, open findings on their
+    outputs) and the reviewers' note on them: two queries for a whole page."""
+    ids = list(tester_ids)
+
+    def count(outputs: QuerySet) -> Coalesce:
+        return Coalesce(Subquery(outputs.values("n")), 0)
+
+    def of_tester(model: type[Output] | type[Finding], owner: str) -> QuerySet:
+        return (
+            model._default_manager.filter(**{owner: OuterRef("pk")})
+            .values(owner)
+            .annotate(n=Count("id"))
+        )
+
+    states = [Output.State.APPROVED, Output.State.REJECTED, Output.State.NEEDS_CHANGES]
+    testers = User.objects.filter(id__in=ids).select_related(
+        "tester_note", "tester_note__updated_by"
+    )
+    testers = testers.annotate(
+        open_findings=count(
+            of_tester(Finding, "output__job__owner").exclude(state=Finding.State.RESOLVED)
+        ),
+        **{
+            f"n_{state}": count(of_tester(Output, "job__owner").filter(state=state))
+            for state in states
+        },
+    )
+    last: dict[int, list[Output]] = {tester: [] for tester in ids}
+    recent = (
+        Output.objects.filter(job__owner__in=ids, decided_at__isnull=False)
+        .exclude(state=Output.State.DELETED)
+        .annotate(
+            owner_id=F("job__owner"),
+            rank=Window(
+                RowNumber(), partition_by=[F("job__owner")], order_by=F("decided_at").desc()
+            ),
+        )
+        .filter(rank__lte=LAST_DECISIONS)
+        .select_related("job")
+        .order_by("-decided_at")
+    )
+    for output in recent:
+        last[output.owner_id].append(output)
+    return {
+        tester.pk: TesterContext(
+            counts={state: getattr(tester, f"n_{state}") for state in states},
+            last_decisions=last[tester.pk],
+            open_findings=tester.open_findings,
+            note=getattr(tester, "tester_note", None),
+        )
+        for tester in testers
+    }
 
 
 def sla_cutoff():
@@ -172,6 +278,36 @@ def share_link_resolve(*, token: str) -> ShareLink | None:
     if link is None or not _active(link.output.job.owner):
         return None
     return link
+
+
+def share_link_unavailable_reason(*, token: str) -> str:
+    """Why a link does not resolve, as a code the page words for an anonymous visitor:
+    "revoked", "expired", "withdrawn" (the video is no longer approved), "paused" (the program
+    is paused), "cohort" (the artist's group is suspended), "artist_on_hold" (the artist is
+    suspended), "artist_ended" (their access was revoked or ended), or "unknown" (no such link,
+    and nothing disclosed)."""
+    link = (
+        ShareLink.objects.select_related("output", "output__job__owner__cohort")
+        .filter(token=token)
+        .first()
+        if token and len(token) <= 64
+        else None
+    )
+    if link is None:
+        return "unknown"
+    if link.revoked_at is not None:
+        return "revoked"
+    if link.expires_at is not None and link.expires_at <= timezone.now():
+        return "expired"
+    if link.output.state != Output.State.APPROVED:
+        return "withdrawn"
+    owner = link.output.job.owner
+    standing = owner.standing_now
+    if standing == User.Standing.PAUSED or (Program.is_paused() and not owner.is_staff):
+        return "paused"
+    if standing == User.Standing.SUSPENDED:
+        return "cohort" if owner.standing == User.Standing.ACTIVE else "artist_on_hold"
+    return "artist_ended"
 
 
 def share_links_of(*, output: Output) -> QuerySet[ShareLink]:

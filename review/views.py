@@ -15,10 +15,13 @@ from django.views.decorators.http import require_POST, require_safe
 
 from access.http import (
     AuthenticatedHttpRequest,
+    form_errors,
+    problems,
     refused,
     require_safe_or_POST,
     safe_next_url,
 )
+from access.models import User
 from generation.registry import enabled_models
 from review.forms import (
     BulkDecisionForm,
@@ -31,19 +34,25 @@ from review.forms import (
     PreferencesForm,
     QueueFilterForm,
     ShareForm,
+    TesterNoteForm,
 )
 from review.media import serve_output_file
-from review.models import NotificationPreference, Output, ShareLink
+from review.models import Feedback, NotificationPreference, Output, ShareLink
 from review.selectors import (
+    QUEUE_TABS,
+    QueueFilters,
     findings_visible_to,
     gallery,
     output_visible_to,
     review_queue,
+    review_queue_counts,
     review_stats,
     share_link_resolve,
+    share_link_unavailable_reason,
     share_links_of,
     share_links_of_user,
     sla_cutoff,
+    tester_contexts,
 )
 from review.services import (
     ReviewError,
@@ -54,6 +63,7 @@ from review.services import (
     notification_preference_set,
     output_approve,
     output_claim,
+    output_decision_undo,
     output_reject,
     output_release,
     output_request_changes,
@@ -66,6 +76,7 @@ from review.services import (
     share_link_record_view,
     share_link_revoke,
     share_link_video_name,
+    tester_note_set,
 )
 
 QUEUE_PAGE_SIZE = 50
@@ -96,23 +107,62 @@ def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     _reviewer_required(request)
     form = QueueFilterForm(request.GET)
     if not form.is_valid():
-        return refused(request, form)
-    filters = form.filters()
-    items = review_queue(filters)
+        if _wants_json(request):
+            return refused(request, form)
+        # Reported on the queue itself, with the way out: an unknown value never just empties it.
+        return _queue_page(request, QueueFilters(), problems(form_errors(form)), status=400)
+    return _queue_page(request, form.filters(), [])
+
+
+def _queue_page(
+    request: AuthenticatedHttpRequest,
+    filters: QueueFilters,
+    invalid: list[str],
+    status: int = 200,
+) -> HttpResponse:
+    outputs = [] if invalid else list(review_queue(filters)[:QUEUE_PAGE_SIZE])
+    counts = review_queue_counts(filters) if not invalid else {}
+    contexts = tester_contexts({output.job.owner_id for output in outputs}) if outputs else {}
     return render(
         request,
         "review/queue.html",
         {
-            "outputs": list(items[:QUEUE_PAGE_SIZE]),
-            "total": items.count(),
+            "items": [(output, contexts[output.job.owner_id]) for output in outputs],
+            "outputs": outputs,
+            "total": counts.get(filters.state, 0),
+            "tabs": _tabs(request, counts),
             "filters": filters,
+            "invalid": invalid,
+            "clear_url": f"{request.path}?state={filters.state}",
             "models": enabled_models(),
             "reasons": settings.REVIEW_REJECT_REASONS,
             "sla_cutoff": sla_cutoff(),
             "sla_hours": settings.REVIEW_SLA_HOURS,
+            "undo_seconds": settings.REVIEW_UNDO_SECONDS,
+            "note_form": TesterNoteForm(),
             "now": timezone.now(),
         },
+        status=status,
     )
+
+
+def _tabs(request: HttpRequest, counts: dict[str, int]) -> list[dict]:
+    """One link per tab, keeping the other filters; the current tab is the one asked for."""
+    current = request.GET.get("state") or "pending"
+    tabs = []
+    for state, label in QUEUE_TABS.items():
+        query = request.GET.copy()
+        query["state"] = state
+        tabs.append(
+            {
+                "state": state,
+                "label": label,
+                "count": counts.get(state),
+                "url": f"{request.path}?{query.urlencode()}",
+                "current": state == current,
+            }
+        )
+    return tabs
 
 
 def _answer(request: HttpRequest, ok: bool, message: str, status: int = 200) -> HttpResponse:
@@ -163,6 +213,33 @@ def decide(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     except ReviewError as exc:
         return _answer(request, False, str(exc), status=409)
     return _answer(request, True, output.get_state_display())
+
+
+@require_POST
+@login_required
+def undo(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
+    _reviewer_required(request)
+    output = _visible_output(request, output_id)
+    try:
+        output_decision_undo(output=output, by=request.user)
+    except ReviewError as exc:
+        return _answer(request, False, str(exc), status=409)
+    return _answer(request, True, "Undone: the item is back in the queue, claimed by you.")
+
+
+@require_POST
+@login_required
+def tester_note(request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
+    _reviewer_required(request)
+    tester = get_object_or_404(User, pk=user_id)
+    form = TesterNoteForm(request.POST)
+    if not form.is_valid():
+        return refused(request, form)
+    tester_note_set(tester=tester, by=request.user, body=form.cleaned_data["body"])
+    if _wants_json(request):
+        return JsonResponse({"ok": True, "message": "Note saved."})
+    messages.success(request, f"Note on {tester.email} saved.")
+    return redirect(safe_next_url(request, request.POST.get("back", ""), "review_queue"))
 
 
 @require_POST
@@ -234,15 +311,24 @@ def finding_action(request: AuthenticatedHttpRequest, finding_id: int) -> HttpRe
 def output_detail(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
     output = _visible_output(request, output_id)
     mine = output.job.owner_id == request.user.id
+    links = list(share_links_of(output=output)) if mine else []
+    my_feedback = Feedback.objects.filter(output=output, author=request.user).first()
     return render(
         request,
         "review/output_detail.html",
         {
             "output": output,
             "mine": mine,
-            "links": share_links_of(output=output) if mine else [],
+            "links": links,
+            "active_links": [link for link in links if link.is_active],
+            "my_feedback": my_feedback,
             "share_form": ShareForm(),
-            "feedback_form": FeedbackForm(),
+            # Feedback already given is shown in place, in the form that changes it.
+            "feedback_form": FeedbackForm(
+                initial={"rating": my_feedback.rating, "notes": my_feedback.notes}
+                if my_feedback
+                else None
+            ),
             "finding_form": FindingForm(),
             "may_file_finding": request.user.is_red_teamer or can_moderate(request.user),
             "my_findings": findings_visible_to(request.user).filter(output=output),
@@ -306,9 +392,18 @@ def gallery_toggle(request: AuthenticatedHttpRequest, output_id) -> HttpResponse
     if not form.is_valid():
         return refused(request, form)
     try:
-        output_set_gallery(output=output, by=request.user, visible=form.cleaned_data["show"])
+        output = output_set_gallery(
+            output=output, by=request.user, visible=form.cleaned_data["show"]
+        )
     except ReviewError as exc:
         messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "Shown in the program gallery: members of the program can now see it."
+            if output.in_gallery
+            else "Removed from the program gallery: only you and reviewers see it now.",
+        )
     return redirect("output_detail", output_id=output.id)
 
 
@@ -396,8 +491,11 @@ def _shared_link(token: str) -> ShareLink:
 def shared_page(request: HttpRequest, token: str) -> HttpResponse:
     link = share_link_resolve(token=token)
     # A file changed after approval voids the approval before anyone sees it.
-    if link is None or not output_verify_integrity(output=link.output):
-        return render(request, "review/share_unavailable.html", status=404)
+    if link is None:
+        reason = share_link_unavailable_reason(token=token)
+        return render(request, "review/share_unavailable.html", {"reason": reason}, status=404)
+    if not output_verify_integrity(output=link.output):
+        return render(request, "review/share_unavailable.html", {"reason": "file"}, status=404)
     share_link_record_view(link=link)
     context = {
         "link": link,

@@ -101,6 +101,8 @@ MATRIX = {
     ("review_stats", "get"): (LOGIN, 403, 403, 403, 200, 403, 403),
     ("review_claim", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
     ("review_decide", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
+    ("review_undo", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),  # nothing to undo: refused
+    ("review_tester_note", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
     # review pages: findings (the red-teamer's; only reviewers move them)
     ("findings", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
     ("finding_action", "post"): (LOGIN, 404, 404, 403, 302, 404, 403),
@@ -315,6 +317,8 @@ def _kwargs(world: World, name: str) -> dict:
         "api_job_cancel": job,
         "review_claim": pending,
         "review_decide": pending,
+        "review_undo": pending,
+        "review_tester_note": {"user_id": world.target.pk},
         "output_detail": output,
         "output_share": output,
         "output_gallery": output,
@@ -378,6 +382,7 @@ def _form(world: World, name: str) -> dict:
         "staff_tester_action": {"reason": "matrix"},
         "staff_containment": {"action": "pause", "reason": "matrix"},
         "review_decide": {"decision": "approve"},
+        "review_tester_note": {"body": "matrix"},
         "review_bulk": {"output": [str(world.pending.id)], "decision": "approve"},
         "finding_action": {"to": "triaged"},
         "preferences": {"email_on_decision": "0"},

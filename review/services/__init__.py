@@ -4,6 +4,8 @@
   bulk), integrity of approved files
 - `sharing`: share links, the gallery opt-in, containment's count of links taken down
 - `findings`: red-team findings, feedback, notification preferences
+- `undo`: a reviewer takes their own decision back within a few seconds
+- `tester_notes`: reviewers' private note on a tester
 """
 
 from access.roles import MODERATE_PERMISSION, can_moderate
@@ -40,6 +42,8 @@ from review.services.sharing import (
     share_link_revoke,
     share_links_down_for,
 )
+from review.services.tester_notes import tester_note_set
+from review.services.undo import output_decision_undo, undo_window
 
 __all__ = [
     "FINDING_NEXT",
@@ -56,6 +60,7 @@ __all__ = [
     "notification_preference_set",
     "output_approve",
     "output_claim",
+    "output_decision_undo",
     "output_erase",
     "output_files_registered",
     "output_files_sweep",
@@ -74,4 +79,6 @@ __all__ = [
     "share_link_revoke",
     "share_link_video_name",
     "share_links_down_for",
+    "tester_note_set",
+    "undo_window",
 ]

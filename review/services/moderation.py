@@ -154,11 +154,11 @@ def _decide(
         target=output,
         details={"reason": reason, "note": note, "job": str(output.job_id)},
     )
-    transaction.on_commit(lambda: _after_decision(output.id, notify_owner=notify_owner))
+    transaction.on_commit(lambda: after_decision(output.id, notify_owner=notify_owner))
     return output
 
 
-def _after_decision(output_id, *, notify_owner: bool = True) -> None:
+def after_decision(output_id, *, notify_owner: bool = True) -> None:
     output = Output.objects.select_related("job", "job__owner", "claimed_by").get(id=output_id)
     publish_job(Job.objects.select_related("output").get(id=output.job_id))
     _announce(output)
@@ -325,7 +325,7 @@ def output_withdraw(*, output: Output, by: User, reason: str) -> Output:
             target=output,
             details={"reason": reason, "active_links": links},
         )
-        transaction.on_commit(lambda: _after_decision(output.id))
+        transaction.on_commit(lambda: after_decision(output.id))
     return output
 
 
@@ -380,7 +380,7 @@ def output_erase(*, output: Output, by: User | None, why: str) -> Output:
         for _pk, video_name, _serial in copies:
             names += [video_name, str(PurePosixPath(video_name).with_name("poster.jpg"))]
         transaction.on_commit(lambda: _delete_files(names))
-        transaction.on_commit(lambda: _after_decision(output.id, notify_owner=False))
+        transaction.on_commit(lambda: after_decision(output.id, notify_owner=False))
     output.refresh_from_db()
     return output
 
@@ -422,7 +422,7 @@ def output_verify_integrity(*, output: Output) -> bool:
                 target=output,
                 details={"why": "stored file changed after approval"},
             )
-            transaction.on_commit(lambda: _after_decision(output.id))
+            transaction.on_commit(lambda: after_decision(output.id))
     return False
 
 

@@ -1,15 +1,46 @@
-// The review queue, operable by keyboard: j/k move (and claim), a approve, r reject, c changes, x select.
+// The review pages. On the output page: Copy share link. On the queue, operable by keyboard:
+// j/k move (and claim), a approve, r reject, c changes, u undo, Space play/pause, x select.
 // Decisions go to the same endpoints as the buttons; other reviewers' claims and decisions arrive
 // over /ws/review/ through live.js (which owns the socket, its reconnects and its close codes).
 (function () {
   "use strict";
+
+  // --- Copy share link (output page) -----------------------------------------------------------
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const text = button.dataset.copy;
+    const done = function (ok) {
+      const status = button.parentElement.querySelector("[data-copy-status]");
+      if (status) status.textContent = ok ? "Copied to the clipboard." : "Copy failed: select the link and copy it.";
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { done(true); }, function () { done(false); });
+    } else {
+      // Plain http on another host has no clipboard API: copy through a selected field.
+      const field = document.createElement("textarea");
+      field.value = text;
+      field.setAttribute("readonly", "");
+      field.className = "offscreen";
+      document.body.appendChild(field);
+      field.select();
+      let ok = false;
+      try { ok = document.execCommand("copy"); } catch (error) { ok = false; }
+      field.remove();
+      done(ok);
+    }
+  });
+
   const queue = document.getElementById("queue");
   if (!queue) return;
   const csrf = document.querySelector("[name=csrfmiddlewaretoken]").value;
+  const undoMs = Number(queue.dataset.undoSeconds || 10) * 1000;
+  const SELECTION_KEY = "vernissage.review.selection";
   let current = null;
+  let undoable = null; // { item, timer }: the one decision Undo can still take back
 
   function items() {
-    return Array.from(queue.querySelectorAll("[data-testid=queue-item]:not(.decided)"));
+    return Array.from(queue.querySelectorAll("[data-testid=queue-item][data-state=pending]:not(.decided)"));
   }
 
   function post(url, fields) {
@@ -30,6 +61,27 @@
     result.classList.toggle("error", Boolean(bad));
   }
 
+  function video(item) {
+    return item && item.querySelector("video");
+  }
+
+  // The focused clip plays, muted and looping; the one left behind stops.
+  function play(item) {
+    const clip = video(item);
+    if (!clip) return;
+    clip.muted = true;
+    clip.loop = true;
+    const started = clip.play();
+    if (started) started.catch(function () { /* a clip that cannot play keeps its poster */ });
+  }
+
+  function togglePlay(item) {
+    const clip = video(item);
+    if (!clip) return;
+    if (clip.paused) play(item);
+    else clip.pause();
+  }
+
   function focus(item) {
     if (!item) return;
     if (current && current !== item && !current.classList.contains("decided")) {
@@ -37,11 +89,13 @@
       post(current.dataset.claimUrl, { release: "1" });
       current.querySelector("[data-testid=claim]").textContent = "";
     }
+    if (current && current !== item && video(current)) video(current).pause();
     if (current) current.classList.remove("focused");
     current = item;
     item.classList.add("focused");
     item.focus({ preventScroll: true });
     item.scrollIntoView({ block: "nearest" });
+    play(item);
     post(item.dataset.claimUrl, {}).then(function (answer) {
       item.querySelector("[data-testid=claim]").textContent = answer.ok ? "Claimed by you" : answer.message;
       item.classList.toggle("blocked", !answer.ok);
@@ -52,6 +106,43 @@
     const all = items();
     const index = current ? all.indexOf(current) : -1;
     focus(all[Math.max(0, Math.min(all.length - 1, index + delta))] || all[0]);
+  }
+
+  // --- Undo: offered until the next decision or the server's window passes ----------------------
+  function closeUndo() {
+    if (!undoable) return;
+    clearTimeout(undoable.timer);
+    undoable.item.querySelector("[data-testid=undo-bar]").hidden = true;
+    undoable = null;
+  }
+
+  function offerUndo(item, message) {
+    closeUndo();
+    const bar = item.querySelector("[data-testid=undo-bar]");
+    bar.querySelector("[data-testid=undo-text]").textContent = message + ".";
+    bar.hidden = false;
+    undoable = { item: item, timer: setTimeout(closeUndo, undoMs) };
+  }
+
+  function undo(item) {
+    post(item.dataset.undoUrl, {}).then(function (answer) {
+      closeUndo();
+      show(item, answer.message, !answer.ok);
+      if (!answer.ok) return;
+      item.classList.remove("decided");
+      delete item.dataset.decision;
+      delete item.dataset.pending;
+      item.querySelector("[data-testid=claim]").textContent = "Claimed by you";
+      if (current && current !== item) {
+        current.classList.remove("focused");
+        if (video(current)) video(current).pause();
+      }
+      current = item;
+      item.classList.add("focused");
+      item.focus({ preventScroll: true });
+      item.scrollIntoView({ block: "nearest" });
+      play(item);
+    });
   }
 
   function decide(item, decision) {
@@ -66,8 +157,15 @@
       if (answer.message === "Awaiting review") {
         show(item, "Approval recorded; another reviewer must approve too.");
       }
+      if (video(item)) video(item).pause();
       item.classList.add("decided");
       item.dataset.decision = answer.message;
+      const box = item.querySelector("[data-testid=select]");
+      if (box && box.checked) {
+        box.checked = false;
+        saveSelection();
+      }
+      offerUndo(item, answer.message);
       const next = items()[0];
       if (next) focus(next);
     });
@@ -80,8 +178,58 @@
     return item.querySelector("[data-field=reason]").value ? "reject" : "changes";
   }
 
+  // --- Bulk selection: counted in the sticky bar, kept across reloads (per tab session) ---------
+  const counter = document.querySelector("[data-testid=selected-count]");
+
+  function boxes() {
+    return Array.from(queue.querySelectorAll("[data-testid=select]"));
+  }
+
+  function saveSelection() {
+    const chosen = boxes().filter(function (box) { return box.checked; }).map(function (box) { return box.value; });
+    sessionStorage.setItem(SELECTION_KEY, JSON.stringify(chosen));
+    if (counter) counter.textContent = String(chosen.length);
+  }
+
+  function restoreSelection() {
+    let chosen = [];
+    try { chosen = JSON.parse(sessionStorage.getItem(SELECTION_KEY) || "[]"); } catch (error) { chosen = []; }
+    boxes().forEach(function (box) { box.checked = chosen.indexOf(box.value) !== -1; });
+    saveSelection(); // what is no longer on the page (decided meanwhile) drops out
+  }
+
+  queue.addEventListener("change", function (event) {
+    if (event.target.matches("[data-testid=select]")) saveSelection();
+  });
+  const bulk = document.getElementById("bulk-form");
+  if (bulk) {
+    bulk.addEventListener("submit", function () { sessionStorage.removeItem(SELECTION_KEY); });
+    bulk.querySelector("[data-clear-selection]").addEventListener("click", function () {
+      boxes().forEach(function (box) { box.checked = false; });
+      saveSelection();
+    });
+  }
+  restoreSelection();
+
+  // --- Forms and keys ---------------------------------------------------------------------------
   // An item's form is never sent by the browser: Enter in its note decides that item, here.
   queue.addEventListener("submit", function (event) {
+    const noteForm = event.target.closest("[data-tester-note]");
+    if (noteForm) {
+      event.preventDefault();
+      const status = noteForm.querySelector("[data-note-status]");
+      post(noteForm.action, new FormData(noteForm)).then(function (answer) {
+        status.textContent = answer.message;
+        status.classList.toggle("error", !answer.ok);
+        if (!answer.ok) return;
+        // Every item of the same tester shows the same note.
+        const body = noteForm.querySelector("textarea");
+        queue.querySelectorAll(`textarea[data-tester="${body.dataset.tester}"]`).forEach(function (other) {
+          other.value = body.value;
+        });
+      });
+      return;
+    }
     const form = event.target.closest("[data-item-form]");
     if (!form) return;
     event.preventDefault();
@@ -91,7 +239,13 @@
 
   queue.addEventListener("click", function (event) {
     const item = event.target.closest("[data-testid=queue-item]");
-    if (!item || item.classList.contains("decided")) return;
+    if (!item) return;
+    if (event.target.closest("[data-undo]")) {
+      undo(item);
+      return;
+    }
+    if (item.classList.contains("decided") || item.dataset.state !== "pending") return;
+    if (event.target.closest(".tester-context, [data-testid=select], video")) return;
     const button = event.target.closest("[data-action]");
     if (button) {
       decide(item, button.dataset.action);
@@ -111,16 +265,21 @@
       return;
     }
     if (typing || inReason || event.ctrlKey || event.metaKey || event.altKey) return;
+    // Space on a button or link is that control's own; anywhere else it plays or pauses the clip.
+    if (event.key === " " && event.target.matches("button, a, select, summary")) return;
     if (event.key === "j") move(1);
     else if (event.key === "k") move(-1);
+    else if (event.key === "u" && undoable) undo(undoable.item);
+    else if (current && event.key === " ") togglePlay(current);
     else if (current && event.key === "a") decide(current, "approve");
     else if (current && event.key === "c") {
       current.dataset.pending = "changes";
       current.querySelector("[data-field=note]").focus();
     }
     else if (current && event.key === "x") {
-      const box = current.querySelector("input[type=checkbox]");
+      const box = current.querySelector("[data-testid=select]");
       box.checked = !box.checked;
+      saveSelection();
     } else if (current && event.key === "r") {
       event.preventDefault();
       current.dataset.pending = "reject";
@@ -131,7 +290,7 @@
 
   function applyUpdate(update) {
     const item = queue.querySelector(`[data-output-id="${update.id}"]`);
-    if (!item || item.classList.contains("decided")) return;
+    if (!item || item.classList.contains("decided") || item.dataset.state !== "pending") return;
     if (update.state !== "pending") {
       item.classList.add("decided");
       show(item, `Decided elsewhere: ${update.state}`);
