@@ -54,9 +54,7 @@ class InvitationAccountAdapter(DefaultAccountAdapter):
         """No "Signed in" above the page that says access ended and the session was closed."""
         if message_template == SIGNED_IN_MESSAGE and not _may_act(request):
             return
-        super().add_message(
-            request, level, message_template, message_context, extra_tags, message
-        )
+        super().add_message(request, level, message_template, message_context, extra_tags, message)
 
 
 def signed_in_recently(request: HttpRequest) -> bool:
@@ -67,8 +65,7 @@ def signed_in_recently(request: HttpRequest) -> bool:
         return False
     at = records[-1].get("at")
     return (
-        isinstance(at, int | float)
-        and time.time() - at < account_settings.REAUTHENTICATION_TIMEOUT
+        isinstance(at, int | float) and time.time() - at < account_settings.REAUTHENTICATION_TIMEOUT
     )
 
 

@@ -32,7 +32,7 @@ def _first_named(user_agent: str, table: tuple[tuple[str, tuple[str, ...]], ...]
 
 
 def device_label(user_agent: str | None) -> str:
-    """"Chrome on macOS", "Safari on iOS", "Firefox" when the system is not named, and
+    """ "Chrome on macOS", "Safari on iOS", "Firefox" when the system is not named, and
     "Unknown browser" for anything that names no browser we know (scripts, bots, blanks)."""
     user_agent = user_agent or ""
     browser = _first_named(user_agent, _BROWSERS)

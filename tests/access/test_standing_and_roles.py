@@ -13,8 +13,8 @@ from django.utils import timezone
 from access.models import User
 from access.roles import ADMINS, REVIEWERS, SUBMIT_PERMISSION, TESTERS, can_submit
 from access.services import AccessError, token_create
-from access.wording import ACCESS_ENDED
 from access.services import tester_reinstate as reinstate
+from access.wording import ACCESS_ENDED
 from containment.services import tester_suspend as suspend
 from generation.models import Job
 from generation.services import JobRejected
