@@ -97,7 +97,7 @@ def _invitation_landing(invitation: Invitation) -> dict[str, object]:
     terms = terms_current()
     return {
         "invitation": invitation,
-        "inviter": inviter.credit if inviter is not None else "The Vernissage team",
+        "inviter": _inviter_name(inviter),
         "cohort": cohort,
         "gpu_minutes": cohort.gpu_seconds_per_day // 60 if cohort else 0,
         "asks": LANE_ASKS[Cohort.Lane(cohort.lane)] if cohort else LANE_ASKS[Cohort.Lane.ARTIST],
@@ -105,6 +105,14 @@ def _invitation_landing(invitation: Invitation) -> dict[str, object]:
         "terms_summary": _first_paragraph(terms.body) if terms else "",
         "terms_more": bool(terms) and _first_paragraph(terms.body) != terms.body.strip(),
     }
+
+
+def _inviter_name(inviter: User | None) -> str:
+    """A name the invited person recognises: the inviter's chosen or full name, else their
+    address (not its bare local part)."""
+    if inviter is None:
+        return "The Vernissage team"
+    return inviter.display_name or inviter.get_full_name() or inviter.email
 
 
 def _first_paragraph(text: str) -> str:
