@@ -30,10 +30,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VIEWPORTS = [(1440, 900), (390, 844)]
 # The innermost elements reaching past the window's right edge, to say what to fix.
-WIDER_THAN_THE_WINDOW = """(within) => [...document.querySelectorAll(`${within} *`)]
-  .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
-  .filter((e) => ![...e.children].some((c) => c.getBoundingClientRect().right > window.innerWidth + 1))
-  .slice(0, 5).map((e) => `${e.parentElement.className} > ${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}px`)"""
+WIDER_THAN_THE_WINDOW = """(within) => {
+  const past = (e) => e.getBoundingClientRect().right > window.innerWidth + 1;
+  const name = (e) => `${e.parentElement.className} > ${e.tagName.toLowerCase()}.${e.className}`;
+  return [...document.querySelectorAll(`${within} *`)]
+    .filter((e) => past(e) && ![...e.children].some(past))
+    .slice(0, 5)
+    .map((e) => `${name(e)} ${Math.round(e.getBoundingClientRect().right)}px`);
+}"""
 
 
 @pytest.fixture
