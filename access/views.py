@@ -95,6 +95,7 @@ def _invitation_landing(invitation: Invitation) -> dict[str, object]:
     cohort = invitation.cohort
     inviter = invitation.invited_by
     terms = terms_current()
+    paragraphs = _paragraphs(terms.body) if terms else []
     return {
         "invitation": invitation,
         "inviter": _inviter_name(inviter),
@@ -102,8 +103,8 @@ def _invitation_landing(invitation: Invitation) -> dict[str, object]:
         "gpu_minutes": cohort.gpu_seconds_per_day // 60 if cohort else 0,
         "asks": LANE_ASKS[Cohort.Lane(cohort.lane)] if cohort else LANE_ASKS[Cohort.Lane.ARTIST],
         "terms": terms,
-        "terms_summary": _first_paragraph(terms.body) if terms else "",
-        "terms_more": bool(terms) and _first_paragraph(terms.body) != terms.body.strip(),
+        "terms_summary": paragraphs[0] if paragraphs else "",
+        "terms_more": len(paragraphs) > 1,
     }
 
 
@@ -115,8 +116,9 @@ def _inviter_name(inviter: User | None) -> str:
     return inviter.display_name or inviter.get_full_name() or inviter.email
 
 
-def _first_paragraph(text: str) -> str:
-    return text.replace("\r\n", "\n").strip().split("\n\n", 1)[0].strip()
+def _paragraphs(text: str) -> list[str]:
+    blocks = text.replace("\r\n", "\n").split("\n\n")
+    return [block.strip() for block in blocks if block.strip()]
 
 
 def _invitation_problem(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
