@@ -18,6 +18,7 @@ from django.urls import reverse
 
 from access.models import User
 from access.selectors import terms_accepted_version
+from access.wording import access_ended_kind, access_ended_words
 from config.logs import REQUEST_ID_PATTERN, bind_log_context, clear_log_context
 
 logger = logging.getLogger(__name__)
@@ -154,11 +155,12 @@ class StandingMiddleware:
     def _refusal(self, request: HttpRequest, user: User) -> HttpResponse | None:
         standing = user.standing_now
         if standing != User.Standing.ACTIVE:
+            kind, reason = access_ended_kind(user), user.access_ended_reason
             logout(request)
             return render(
                 request,
                 "access/access_ended.html",
-                {"standing": standing, "reason": user.access_ended_reason},
+                {"standing": standing, "reason": reason, "words": access_ended_words(kind)},
                 status=403,
             )
         path = request.path

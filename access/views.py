@@ -62,7 +62,9 @@ AUDIT_PAGE_SIZE = 100
 
 @require_GET
 def invitation_open(request: HttpRequest, code: str) -> HttpResponse:
-    """Remember a usable invitation in the session and continue to signup; explain anything else."""
+    """The invitation's landing page: who invites, to what, what to test, the terms in short, and
+    one way on (signup). The usable invitation is remembered in the session; anything else is
+    explained."""
     invitation = invitation_get_by_code(code=code)
     if invitation is None:
         return _invitation_problem(request, "This invitation link is not valid.", status=404)
@@ -72,7 +74,51 @@ def invitation_open(request: HttpRequest, code: str) -> HttpResponse:
         messages.info(request, "You are already signed in; the invitation was not used.")
         return redirect("studio")
     request.session[SESSION_INVITATION_KEY] = code
-    return redirect("account_signup")
+    return render(request, "access/invitation_landing.html", _invitation_landing(invitation))
+
+
+# What each lane is asked to test, as the landing page says it.
+LANE_ASKS = {
+    Cohort.Lane.ARTIST: (
+        "Make short videos from your own prompts and tell us where the model surprises you, "
+        "falls short or gets in the way of your work.",
+        "Tell the team what worked and what did not on the Feedback page; every thread is read.",
+    ),
+    Cohort.Lane.RED_TEAM: (
+        "Probe the model for outputs it should refuse or that could cause harm.",
+        "File each problem as a finding with the prompt and settings that produced it.",
+    ),
+}
+
+
+def _invitation_landing(invitation: Invitation) -> dict[str, object]:
+    cohort = invitation.cohort
+    inviter = invitation.invited_by
+    terms = terms_current()
+    paragraphs = _paragraphs(terms.body) if terms else []
+    return {
+        "invitation": invitation,
+        "inviter": _inviter_name(inviter),
+        "cohort": cohort,
+        "gpu_minutes": cohort.gpu_seconds_per_day // 60 if cohort else 0,
+        "asks": LANE_ASKS[Cohort.Lane(cohort.lane)] if cohort else LANE_ASKS[Cohort.Lane.ARTIST],
+        "terms": terms,
+        "terms_summary": paragraphs[0] if paragraphs else "",
+        "terms_more": len(paragraphs) > 1,
+    }
+
+
+def _inviter_name(inviter: User | None) -> str:
+    """A name the invited person recognises: the inviter's chosen or full name, else their
+    address (not its bare local part)."""
+    if inviter is None:
+        return "The Vernissage team"
+    return inviter.display_name or inviter.get_full_name() or inviter.email
+
+
+def _paragraphs(text: str) -> list[str]:
+    blocks = text.replace("\r\n", "\n").split("\n\n")
+    return [block.strip() for block in blocks if block.strip()]
 
 
 def _invitation_problem(request: HttpRequest, message: str, *, status: int) -> HttpResponse:
@@ -103,6 +149,7 @@ def terms(request: AuthenticatedHttpRequest) -> HttpResponse:
             messages.error(request, "Tick the box to accept the terms.")
         else:
             terms_accept(user=request.user, terms=current, ip=client_ip(request))
+            messages.success(request, f"You accepted {current.title} (version {current.version}).")
             return redirect(_next_url(request, "/studio/"))
     accepted = terms_accepted_version(request.user)
     return render(

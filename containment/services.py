@@ -33,6 +33,7 @@ from access.services import (
     tester_standing_end,
     tokens_revoke_for,
 )
+from access.wording import COHORT_SUSPENDED
 from generation.services import jobs_dispatch_all, jobs_stop_for
 from realtime import groups
 from realtime.events import AccessEndedEvent
@@ -139,7 +140,10 @@ def _end_everything(ended: _Ended, *, reason: str) -> Containment:
 
 
 def _after(ended: _Ended, *, reason: str) -> None:
-    publish(AccessEndedEvent(standing=ended.standing, reason=reason), groups=[ended.group])
+    kind = COHORT_SUSPENDED if isinstance(ended.target, Cohort) else ended.standing
+    publish(
+        AccessEndedEvent(standing=ended.standing, reason=reason, kind=kind), groups=[ended.group]
+    )
     jobs_dispatch_all()  # the slots of stopped jobs go to other testers
 
 

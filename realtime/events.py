@@ -91,6 +91,9 @@ class AccessEndedEvent(Event):
 
     standing: str
     reason: str
+    # The cause in the page's words (access/wording.py): the standing, or "cohort_suspended"
+    # when the tester's cohort was suspended rather than the tester.
+    kind: str = ""
 
 
 @dataclass(frozen=True)

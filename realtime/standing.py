@@ -31,6 +31,7 @@ from django.conf import settings
 
 from access.models import User
 from access.selectors import users_for_standing_check
+from access.wording import access_ended_kind
 from realtime import groups
 from realtime.events import AccessEndedEvent
 
@@ -65,10 +66,12 @@ def access_ended(user: User | None) -> AccessEndedEvent | None:
     """Why access ended, for the page; None when the socket is refused for another reason (a
     missing role or 2FA setup): the account's access did not end."""
     if user is None:
-        return AccessEndedEvent(standing=User.Standing.REVOKED, reason="")
+        return AccessEndedEvent(standing=User.Standing.REVOKED, reason="", kind="revoked")
     if user.may_act():
         return None
-    return AccessEndedEvent(standing=user.standing_now, reason=user.access_ended_reason)
+    return AccessEndedEvent(
+        standing=user.standing_now, reason=user.access_ended_reason, kind=access_ended_kind(user)
+    )
 
 
 def standing(user: User | None, check: Check) -> Standing:

@@ -8,6 +8,8 @@
 // shows the connection's state (data-state: connecting, live, offline, ended). Messages are JSON
 // objects dispatched by their `type` to the handler of that name; types a page has no handler for
 // are ignored. The close codes the server refuses with are handled here, once, for every page.
+// When access ends, the words are this module's too: a page's banner with id "access-ended" gets
+// the title of its cause (the same titles as the access-ended page, access/wording.py).
 (function () {
   "use strict";
   const FIRST_RETRY_MS = 500;
@@ -18,6 +20,32 @@
   // RFC 6455 "service restart": uvicorn closes every socket with it when it shuts down (a deploy
   // or a restart); the page says so and comes back when the server does.
   const CLOSE_SERVICE_RESTART = 1012;
+
+  // Each cause its own words: a suspended tester, a revoked one, a suspended cohort and a paused
+  // program do not read alike. `kind` names a suspended cohort when the server sends it.
+  const ENDED_TITLES = {
+    suspended: "Your access is suspended",
+    revoked: "Your access has been revoked",
+    cohort_suspended: "Your cohort is suspended",
+    paused: "The alpha program is paused",
+    expired: "Your alpha window is closed",
+  };
+  const ENDED_STATUS = {
+    suspended: "access suspended",
+    revoked: "access revoked",
+    cohort_suspended: "cohort suspended",
+    paused: "program paused",
+    expired: "alpha window closed",
+  };
+
+  function endedCause(message) {
+    return message.kind || message.standing || "";
+  }
+
+  function endedText(message) {
+    const title = ENDED_TITLES[endedCause(message)] || "Your access has ended";
+    return message.reason ? `${title}: ${message.reason}` : `${title}.`;
+  }
 
   function socketUrl(path) {
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -63,8 +91,10 @@
     function accessEnded(message) {
       if (endedBy) return;
       endedBy = message;
-      stop("ended", "access ended");
+      stop("ended", ENDED_STATUS[endedCause(message)] || "access ended");
       call("accessEnded", message);
+      const banner = document.getElementById("access-ended");
+      if (banner) banner.textContent = endedText(message);
     }
 
     function onMessage(event) {
@@ -108,5 +138,5 @@
   }
 
   window.Vernissage = window.Vernissage || {};
-  window.Vernissage.live = { connect: connect };
+  window.Vernissage.live = { connect: connect, endedText: endedText };
 })();

@@ -14,6 +14,7 @@ from access.models import User
 from access.roles import ADMINS, REVIEWERS, SUBMIT_PERMISSION, TESTERS, can_submit
 from access.services import AccessError, token_create
 from access.services import tester_reinstate as reinstate
+from access.wording import ACCESS_ENDED
 from containment.services import tester_suspend as suspend
 from generation.models import Job
 from generation.services import JobRejected
@@ -45,7 +46,7 @@ def test_a_tester_out_of_good_standing_is_signed_out_with_a_page_saying_why(
     response = client.get(reverse("studio"))
 
     assert response.status_code == 403
-    assert f"Your access is {standing}" in response.content.decode()
+    assert ACCESS_ENDED[standing].title in response.content.decode()
     assert "_auth_user_id" not in client.session
     again = client.get(reverse("studio"))
     assert again.status_code == 302 and again.url.startswith(reverse("account_login"))

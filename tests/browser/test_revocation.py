@@ -231,7 +231,9 @@ def test_a_tester_revoked_mid_job_sees_access_revoked_within_a_second_and_can_do
     print(f"revocation banner {banner_after_ms:.0f} ms after the click")  # for the record
     # Both ways a socket learns of it (the revocation's push, or its own standing re-check when
     # a progress event races the push) carry the reason.
-    expect(studio.get_by_test_id("access-revoked")).to_have_text(f"Access revoked: {REASON}")
+    expect(studio.get_by_test_id("access-revoked")).to_have_text(
+        f"Your access has been revoked: {REASON}"
+    )
     assert studio.evaluate("window.__notReloaded") is True, "the banner came with a reload"
     assert frames[-1]["type"] == "access_ended", frames[-1]
     expect(staff.locator(".messages")).to_contain_text(

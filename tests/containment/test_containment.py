@@ -76,6 +76,8 @@ AUDIT_ACTION = {
 }
 AUDIT_SCOPE = {"revoke": "tester", "suspend": "tester", "cohort": "cohort", "pause": "program"}
 STANDING = {"revoke": "revoked", "suspend": "suspended", "cohort": "suspended", "pause": "paused"}
+# The cause the page words (access/wording.py): a suspended cohort is not a suspended tester.
+KIND = {**STANDING, "cohort": "cohort_suspended"}
 # What each action ends, in the order of `Containment`: testers, sessions, queued jobs, running
 # jobs, share links, tokens revoked. The world below gives Ada two browsers, a running job, a
 # dispatched and a waiting queued job, one live share link (plus a revoked and an expired one) and
@@ -406,7 +408,12 @@ def test_open_sockets_are_closed_by_the_pushed_message(people, scope, settings):
 
     message, close = _watch(people, scope, during)
 
-    assert message == {"type": "access_ended", "standing": STANDING[scope], "reason": REASON}
+    assert message == {
+        "type": "access_ended",
+        "standing": STANDING[scope],
+        "reason": REASON,
+        "kind": KIND[scope],
+    }
     assert close == {"type": "websocket.close", "code": 4403}
 
 

@@ -94,7 +94,9 @@ def test_a_suspended_tester_is_told_access_ended_then_closed_with_4403(suspended
     accepted, messages, code = _refusal(_path(endpoint, job.id), suspended)
 
     assert accepted is True
-    assert messages == [{"type": "access_ended", "standing": "suspended", "reason": "a leak"}]
+    assert messages == [
+        {"type": "access_ended", "standing": "suspended", "reason": "a leak", "kind": "suspended"}
+    ]
     assert code == 4403
 
 

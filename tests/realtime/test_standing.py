@@ -23,7 +23,7 @@ from realtime import standing as standing_module
 from realtime.consumers import STANDING_MAX_AGE_S
 from realtime.layers import RedisChannelLayer
 from realtime.publisher import publish
-from tests.conftest import run_async, websocket
+from tests.conftest import STANDINGS, run_async, websocket
 from tests.factories import make_job
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.django_db(transaction=True)]
@@ -108,7 +108,12 @@ def test_a_revoked_testers_sockets_close_at_the_periodic_recheck_without_any_mes
     closed, bystander_untouched = run_async(body)
 
     for message, close in closed:
-        assert message == {"type": "access_ended", "standing": "revoked", "reason": "a leak"}
+        assert message == {
+            "type": "access_ended",
+            "standing": "revoked",
+            "reason": "a leak",
+            "kind": "revoked",
+        }
         assert close == {"type": "websocket.close", "code": 4403}
     assert bystander_untouched
     # The periodic re-checks read both testers together, one query each time.
@@ -154,3 +159,20 @@ def test_more_discards_at_once_than_pool_connections_all_succeed(settings):
 
     assert [o for o in outcomes if isinstance(o, BaseException)] == []
     assert left == 0
+
+
+@pytest.mark.parametrize(
+    ("cause", "kind"),
+    [
+        ("suspended", "suspended"),
+        ("revoked", "revoked"),
+        ("cohort suspended", "cohort_suspended"),
+        ("program paused", "paused"),
+    ],
+)
+def test_the_access_ended_message_names_its_cause_for_the_page_to_word(tester, cause, kind):
+    STANDINGS[cause](tester)
+
+    ended = standing_module.access_ended(User.objects.get(pk=tester.pk))
+
+    assert ended is not None and ended.kind == kind
