@@ -163,6 +163,14 @@ def live_tokens_count_for(*, user_ids: list[int]) -> int:
     return ApiToken.objects.filter(user_id__in=user_ids, revoked_at__isnull=True).count()
 
 
+def standing_prefetch(users: list[User]) -> list[User]:
+    """Ready these users for `standing_now` with one query for the program, not one each."""
+    paused = Program.is_paused()
+    for user in users:
+        user._program_paused = paused
+    return users
+
+
 def testers_search(*, query: str = "", standing: str = "") -> QuerySet[User]:
     """The testers page: non-staff users matching `query` (email, name or cohort) and `standing`
     (as stored: active, suspended or revoked)."""

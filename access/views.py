@@ -44,6 +44,7 @@ from access.selectors import (
     client_ip,
     invitation_get_by_code,
     invitations_list,
+    standing_prefetch,
     suspicious_tokens,
     terms_accepted_version,
     terms_current,
@@ -275,12 +276,13 @@ def staff_testers(request: AuthenticatedHttpRequest) -> HttpResponse:
     data = form.cleaned_data if valid else {}
     testers = testers_search(query=data.get("q") or "", standing=data.get("standing") or "")
     page = Paginator(testers, TESTERS_PAGE_SIZE).get_page(data.get("page"))
-    activity = tester_activity(tester_ids=[tester.pk for tester in page])
-    rows = [(tester, activity[tester.pk]) for tester in page]
+    testers = standing_prefetch(list(page))
+    activity = tester_activity(tester_ids=[tester.pk for tester in testers])
+    rows = [(tester, activity[tester.pk]) for tester in testers]
     return render(
         request,
         "access/staff_testers.html",
-        {"form": form, "page": page, "rows": rows, "filtered": bool(valid and request.GET)},
+        {"form": form, "page": page, "testers": testers, "rows": rows},
         status=200 if valid else 400,
     )
 

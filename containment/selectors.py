@@ -115,6 +115,9 @@ class Activity:
         return self.approved + self.rejected + self.needs_changes
 
 
+REVIEW_STATES = ("approved", "rejected", "needs_changes", "pending")
+
+
 def tester_activity(*, tester_ids: Iterable[int]) -> dict[int, Activity]:
     """Each tester's job count and their outputs by review state: two queries for a whole page."""
     ids = list(tester_ids)
@@ -125,9 +128,8 @@ def tester_activity(*, tester_ids: Iterable[int]) -> dict[int, Activity]:
         .values_list("owner_id", "n")
     )
     states = Output.State
-    counts = {
-        row["job__owner_id"]: row
-        for row in Output.objects.filter(job__owner_id__in=ids)
+    rows = (
+        Output.objects.filter(job__owner_id__in=ids)
         .values("job__owner_id")
         .annotate(
             approved=Count("id", filter=Q(state=states.APPROVED)),
@@ -135,14 +137,9 @@ def tester_activity(*, tester_ids: Iterable[int]) -> dict[int, Activity]:
             needs_changes=Count("id", filter=Q(state=states.NEEDS_CHANGES)),
             pending=Count("id", filter=Q(state=states.PENDING)),
         )
+    )
+    reviews = {
+        row["job__owner_id"]: {key: row[key] for key in REVIEW_STATES}  # type: ignore[literal-required]
+        for row in rows
     }
-    return {
-        pk: Activity(
-            jobs=jobs.get(pk, 0),
-            approved=counts.get(pk, {}).get("approved", 0),
-            rejected=counts.get(pk, {}).get("rejected", 0),
-            needs_changes=counts.get(pk, {}).get("needs_changes", 0),
-            pending=counts.get(pk, {}).get("pending", 0),
-        )
-        for pk in ids
-    }
+    return {pk: Activity(jobs=jobs.get(pk, 0), **reviews.get(pk, {})) for pk in ids}

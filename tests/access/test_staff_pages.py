@@ -241,3 +241,16 @@ def test_reinstating_and_ending_sessions_are_not_reached_by_a_get(client, admin,
     response = client.get(reverse("staff_tester_action", args=[tester.pk, "reinstate"]))
 
     assert response.status_code == 405
+
+
+def test_the_testers_page_costs_the_same_queries_for_many_testers(
+    client, admin, make_user, django_assert_max_num_queries
+):
+    for number in range(30):
+        make_user(f"t{number}@example.com")
+    client.force_login(admin)
+
+    with django_assert_max_num_queries(15):
+        response = client.get(reverse("staff_testers"))
+
+    assert len(response.context["rows"]) == 30
