@@ -274,8 +274,10 @@ def staff_testers(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = TesterFilterForm(request.GET)
     valid = form.is_valid()
     data = form.cleaned_data if valid else {}
-    testers = testers_search(query=data.get("q") or "", standing=data.get("standing") or "")
-    page = Paginator(testers, TESTERS_PAGE_SIZE).get_page(data.get("page"))
+    matching = testers_search(query=data.get("q") or "", standing=data.get("standing") or "")
+    if not valid:
+        matching = matching.none()  # the page names what was wrong instead of listing everyone
+    page = Paginator(matching, TESTERS_PAGE_SIZE).get_page(data.get("page"))
     testers = standing_prefetch(list(page))
     activity = tester_activity(tester_ids=[tester.pk for tester in testers])
     rows = [(tester, activity[tester.pk]) for tester in testers]

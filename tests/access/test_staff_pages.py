@@ -160,6 +160,7 @@ def test_an_invalid_standing_filter_is_reported_on_the_testers_page(client, admi
     assert "Select a valid choice. angry is not one of the available choices." in (
         response.content.decode()
     )
+    assert response.context["rows"] == []  # not everyone, as if the filter were not there
 
 
 def test_a_search_with_no_match_offers_to_clear_the_filters(client, admin, tester):
