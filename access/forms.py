@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from access import audit
 from access.fields import TextField, reject_control_characters
 from access.models import ApiToken, Cohort, User
 from access.selectors import SESSION_INVITATION_KEY, client_ip, invitation_from_session
@@ -133,19 +134,30 @@ class TermsForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    """A staff action's reason (the service decides whether the action needs one)."""
+    """A staff action's reason (the service decides whether the action needs one), and whether
+    the person saw the action's impact and confirmed it (dangerous actions act only then)."""
 
     reason = TextField(required=False, max_length=500)
+    confirm = forms.BooleanField(required=False)
+
+
+class ConfirmForm(forms.Form):
+    """The confirm step of an action that needs one (revoking an API token)."""
+
+    confirm = forms.BooleanField(required=False)
 
 
 class ContainmentForm(forms.Form):
-    """The staff containment page: pause or resume the program, suspend or reinstate a cohort."""
+    """The staff containment page: pause or resume the program, suspend or reinstate a cohort.
+    Pausing and suspending act only with `confirm` (after their impact was shown)."""
 
     COHORT_ACTIONS = ("suspend-cohort", "reinstate-cohort")
+    ENDING_ACTIONS = ("pause", "suspend-cohort")
 
     action = forms.ChoiceField(choices=[(a, a) for a in ("pause", "resume", *COHORT_ACTIONS)])
     reason = TextField(required=False, max_length=500)
     cohort = forms.ModelChoiceField(Cohort.objects.all(), required=False)
+    confirm = forms.BooleanField(required=False)
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -166,5 +178,41 @@ class AuditFilterForm(forms.Form):
     )
     page = forms.IntegerField(required=False, min_value=1)
 
+    def clean_action(self) -> str:
+        """A registered action ("access.token.revoked") or a group of them ("access.token")."""
+        action = self.cleaned_data["action"]
+        names = audit.registered()
+        if action and not any(n == action or n.startswith(action + ".") for n in names):
+            raise forms.ValidationError(f"Unknown action {action!r}: choose one from the list.")
+        return action
+
     def filters(self) -> dict[str, str]:
-        return {key: self.cleaned_data[key] for key in ("action", "actor", "target")}
+        return {key: self.cleaned_data.get(key) or "" for key in ("action", "actor", "target")}
+
+
+def audit_action_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The audit page's action list: every registered action, grouped by app, each group first
+    offering all of its entity's actions ("access.token: all")."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, label in sorted(audit.registered().items()):
+        app, entity = name.split(".")[0], ".".join(name.split(".")[:2])
+        options = groups.setdefault(app, [])
+        if (entity, f"{entity}: all") not in options:
+            options.append((entity, f"{entity}: all"))
+        options.append((name, label))
+    return sorted(groups.items())
+
+
+class TesterFilterForm(forms.Form):
+    """The testers page's search (query parameters)."""
+
+    q = TextField(required=False, max_length=254)
+    standing = forms.ChoiceField(
+        required=False,
+        choices=[("", "any standing")]
+        + [
+            (s.value, s.label)
+            for s in (User.Standing.ACTIVE, User.Standing.SUSPENDED, User.Standing.REVOKED)
+        ],
+    )
+    page = forms.IntegerField(required=False, min_value=1)

@@ -8,21 +8,32 @@ from itertools import chain
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
+from access import audit
 from access.forms import (
     AuditFilterForm,
     BulkInvitationForm,
+    ConfirmForm,
     ContainmentForm,
     InvitationForm,
     ReasonForm,
     TermsForm,
+    TesterFilterForm,
     TokenForm,
+    audit_action_choices,
 )
 from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST, safe_next_url
 from access.middleware import outage_response
@@ -33,9 +44,11 @@ from access.selectors import (
     client_ip,
     invitation_get_by_code,
     invitations_list,
+    standing_prefetch,
     suspicious_tokens,
     terms_accepted_version,
     terms_current,
+    testers_search,
     tokens_of,
 )
 from access.services import (
@@ -55,6 +68,7 @@ from access.services import (
     token_revoke,
     token_scopes_for,
 )
+from containment.selectors import containment_impact, tester_activity
 from containment.services import cohort_suspend, program_pause, tester_revoke, tester_suspend
 
 AUDIT_PAGE_SIZE = 100
@@ -195,15 +209,24 @@ def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
+@require_safe_or_POST
 @login_required
 def token_revoke_view(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
+    """Revoking a token is confirmed first: a GET, or a POST without `confirm`, shows what stops
+    working; only the confirmed POST revokes."""
     token = get_object_or_404(ApiToken, pk=token_id)
     if token.user_id != request.user.id and not request.user.has_perm(MANAGE_ACCESS_PERMISSION):
         raise Http404  # someone else's token looks exactly like no token: ids disclose nothing
+    back = _next_url(request, "/tokens/")
+    if token.revoked_at is not None:
+        messages.info(request, f"Token {token.name!r} was already revoked.")
+        return redirect(back)
+    form = ConfirmForm(request.POST if request.method == "POST" else None)
+    if not form.is_bound or not (form.is_valid() and form.cleaned_data["confirm"]):
+        return render(request, "access/token_revoke.html", {"token": token, "next": back})
     token_revoke(token=token, by=request.user)
-    messages.success(request, f"Token {token.name!r} revoked.")
-    return redirect(_next_url(request, "/tokens/"))
+    messages.success(request, f"Token {token.name!r} revoked: it no longer works anywhere.")
+    return redirect(back)
 
 
 # --- staff: invitations, testers, audit --------------------------------------------------------
@@ -220,6 +243,7 @@ def staff_invitations(request: AuthenticatedHttpRequest) -> HttpResponse:
         request.POST if "bulk" in request.POST else None,
         request.FILES if "bulk" in request.POST else None,
     )
+    context: dict = {"single": single, "bulk": bulk}
     if single.is_bound and single.is_valid():
         try:
             issued = invitation_create(
@@ -238,23 +262,33 @@ def staff_invitations(request: AuthenticatedHttpRequest) -> HttpResponse:
         result = invitation_bulk_create(
             text=bulk.text(), invited_by=request.user, default_cohort=bulk.cleaned_data["cohort"]
         )
-        messages.success(request, f"Invited {len(result.issued)} people.")
-        for error in result.errors:
-            messages.error(request, error)
-        return redirect("staff_invitations")
-    return render(
-        request,
-        "access/staff_invitations.html",
-        {
-            "single": single,
-            "bulk": bulk,
-            "invitations": invitations_list()[:500],
-        },
+        context.update(_bulk_outcome(request, bulk, result))
+    context["invitations"] = invitations_list()[:500]
+    return render(request, "access/staff_invitations.html", context)
+
+
+def _bulk_outcome(request: AuthenticatedHttpRequest, bulk: BulkInvitationForm, result) -> dict:
+    """The page after a bulk invite: the links made, and the failed lines back in the box to
+    correct and send again (the page is rendered, not redirected: the links are shown once)."""
+    people = len(result.issued)
+    messages.success(request, f"Invited {people} {'person' if people == 1 else 'people'}.")
+    for error in result.errors:
+        messages.error(request, error)
+    retry = BulkInvitationForm(
+        initial={"lines": "\n".join(result.failed_lines), "cohort": bulk.cleaned_data["cohort"]}
     )
+    return {
+        "bulk": retry,
+        "bulk_done": True,
+        "bulk_issued": result.issued,
+        "bulk_errors": result.errors,
+    }
 
 
 INVITATION_ACTIONS = ("resend", "revoke")
 TESTER_ACTIONS = ("suspend", "revoke", "reinstate", "end-sessions")
+CONFIRMED_TESTER_ACTIONS = ("suspend", "revoke")
+TESTERS_PAGE_SIZE = 100
 
 
 @require_POST
@@ -282,11 +316,27 @@ def staff_invitation_action(
 @login_required
 @staff_required
 def staff_testers(request: AuthenticatedHttpRequest) -> HttpResponse:
-    testers = User.objects.filter(is_staff=False).select_related("cohort").order_by("email")
-    return render(request, "access/staff_testers.html", {"testers": testers})
+    """Testers, searchable, with their jobs and reviews. Invalid filters are named on the page
+    (400), never silently dropped."""
+    form = TesterFilterForm(request.GET)
+    valid = form.is_valid()
+    data = form.cleaned_data if valid else {}
+    matching = testers_search(query=data.get("q") or "", standing=data.get("standing") or "")
+    if not valid:
+        matching = matching.none()  # the page names what was wrong instead of listing everyone
+    page = Paginator(matching, TESTERS_PAGE_SIZE).get_page(data.get("page"))
+    testers = standing_prefetch(list(page))
+    activity = tester_activity(tester_ids=[tester.pk for tester in testers])
+    rows = [(tester, activity[tester.pk]) for tester in testers]
+    return render(
+        request,
+        "access/staff_testers.html",
+        {"form": form, "page": page, "testers": testers, "rows": rows},
+        status=200 if valid else 400,
+    )
 
 
-@require_POST
+@require_safe_or_POST
 @login_required
 @staff_required
 def staff_tester_action(
@@ -295,25 +345,80 @@ def staff_tester_action(
     if action not in TESTER_ACTIONS:
         raise Http404("No such action.")
     tester = get_object_or_404(User, pk=user_id, is_staff=False)
-    form = ReasonForm(request.POST)
-    if not form.is_valid():
+    if request.method != "POST" and action not in CONFIRMED_TESTER_ACTIONS:
+        return HttpResponseNotAllowed(["POST"])
+    form = ReasonForm(request.POST or None)
+    if form.is_bound and not form.is_valid():
         return refused(request, form)
-    reason = form.cleaned_data["reason"]
+    confirmed = form.is_bound and form.cleaned_data["confirm"]
+    if action in CONFIRMED_TESTER_ACTIONS and not confirmed:
+        return _confirm_tester_action(request, tester, action, form)
+    reason = form.cleaned_data["reason"] if form.is_bound else ""
     try:
-        if action in ("suspend", "revoke"):
-            contain = tester_suspend if action == "suspend" else tester_revoke
-            report = contain(tester=tester, by=request.user, reason=reason)
-            done = "suspended" if action == "suspend" else "revoked"
-            messages.success(request, f"{tester.email} {done}. {_ended(report)}")
-        elif action == "reinstate":
-            tester_reinstate(tester=tester, by=request.user, reason=reason)
-            messages.success(request, f"{tester.email} reinstated: access is back.")
-        elif action == "end-sessions":
-            count = sessions_end(user=tester, by=request.user, ip=client_ip(request))
-            messages.success(request, f"Ended {_count(count, 'session')} of {tester.email}.")
+        _tester_act(request, tester, action, reason)
     except AccessError as exc:
+        if action in CONFIRMED_TESTER_ACTIONS and not reason.strip():
+            return _confirm_tester_action(request, tester, action, form, error=str(exc))
         messages.error(request, str(exc))
     return redirect("staff_testers")
+
+
+def _tester_act(request: AuthenticatedHttpRequest, tester: User, action: str, reason: str) -> None:
+    if action in CONFIRMED_TESTER_ACTIONS:
+        contain = tester_suspend if action == "suspend" else tester_revoke
+        report = contain(tester=tester, by=request.user, reason=reason)
+        done = "suspended" if action == "suspend" else "revoked"
+        messages.success(request, f"{tester.email} {done}. {_ended(report)}")
+    elif action == "reinstate":
+        tester_reinstate(tester=tester, by=request.user, reason=reason)
+        messages.success(request, f"{tester.email} reinstated: access is back.")
+    elif action == "end-sessions":
+        count = sessions_end(user=tester, by=request.user, ip=client_ip(request))
+        messages.success(request, f"Ended {_count(count, 'session')} of {tester.email}.")
+
+
+CONFIRM_WORDS = {
+    "suspend": ("Suspend", "Suspending can be undone: Reinstate gives access back."),
+    "revoke": ("Revoke", "Revoking is final: their API tokens are revoked too."),
+    "pause": ("Pause the program", "Resuming lets testers sign in again."),
+    "suspend-cohort": ("Suspend", "Reinstating the cohort lets its testers sign in again."),
+}
+
+
+def _confirm_tester_action(
+    request: AuthenticatedHttpRequest,
+    tester: User,
+    action: str,
+    form: ReasonForm,
+    *,
+    error: str = "",
+) -> HttpResponse:
+    verb, note = CONFIRM_WORDS[action]
+    return _confirm_page(
+        request,
+        title=f"{verb} {tester.email}?",
+        impact=lambda: containment_impact(scope="tester", target=tester, revoke=action == "revoke"),
+        note=note,
+        button=f"{verb} {tester.email}",
+        action_url=reverse("staff_tester_action", args=[tester.pk, action]),
+        cancel_url=reverse("staff_testers"),
+        reason=form.cleaned_data.get("reason", "") if form.is_bound else "",
+        error=error,
+    )
+
+
+def _confirm_page(
+    request: AuthenticatedHttpRequest, *, impact, error: str, **words
+) -> HttpResponse:
+    """The confirm step of a dangerous action: its impact first, then one reason and a distinct
+    button that performs it. Nothing was done to get here."""
+    try:
+        computed, refusal = impact(), ""
+    except AccessError as exc:
+        computed, refusal = None, str(exc)
+    context = {"impact": computed, "refusal": refusal, "error": error, **words}
+    status = 400 if error else 409 if refusal else 200
+    return render(request, "access/staff_confirm.html", context, status=status)
 
 
 def _count(number: int, noun: str) -> str:
@@ -335,11 +440,17 @@ def _ended(report) -> str:
 @login_required
 @staff_required
 def staff_containment(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """One page for the three scopes: the program kill switch, cohorts, and (via Testers) people."""
+    """One page for the three scopes: the program kill switch, cohorts, and (via Testers) people.
+    Pausing and suspending a cohort show their impact first and act only when confirmed."""
     if request.method == "POST":
         form = ContainmentForm(request.POST)
         if not form.is_valid():
             return refused(request, form)
+        action = form.cleaned_data["action"]
+        if action in ContainmentForm.ENDING_ACTIONS and not form.cleaned_data["confirm"]:
+            return _confirm_containment(request, form)
+        if action in ContainmentForm.ENDING_ACTIONS and not form.cleaned_data["reason"].strip():
+            return _confirm_containment(request, form, error=REASON_REQUIRED)
         _contain_from_page(request, form)
         return redirect("staff_containment")
     return render(
@@ -353,6 +464,35 @@ def staff_containment(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
+REASON_REQUIRED = "A reason is required: it is shown to the people affected and audited."
+
+
+def _confirm_containment(
+    request: AuthenticatedHttpRequest, form: ContainmentForm, *, error: str = ""
+) -> HttpResponse:
+    action, cohort = form.cleaned_data["action"], form.cleaned_data["cohort"]
+    note = CONFIRM_WORDS[action][1]
+    if action == "pause":
+        title, button = "Pause the whole program?", "Pause the program"
+        hidden = {"action": action}
+    else:
+        title, button = f"Suspend the cohort {cohort.name}?", f"Suspend {cohort.name}"
+        hidden = {"action": action, "cohort": cohort.pk}
+    scope, target = ("program", None) if action == "pause" else ("cohort", cohort)
+    return _confirm_page(
+        request,
+        title=title,
+        impact=lambda: containment_impact(scope=scope, target=target),
+        note=note,
+        button=button,
+        action_url=reverse("staff_containment"),
+        cancel_url=reverse("staff_containment"),
+        reason=form.cleaned_data["reason"],
+        hidden=hidden,
+        error=error,
+    )
+
+
 def _contain_from_page(request: AuthenticatedHttpRequest, form: ContainmentForm) -> None:
     action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
     try:
@@ -362,7 +502,7 @@ def _contain_from_page(request: AuthenticatedHttpRequest, form: ContainmentForm)
             )
         elif action == "resume":
             program_resume(by=request.user)
-            messages.success(request, "Program resumed.")
+            messages.success(request, "Program resumed: testers can sign in again.")
         elif action in ContainmentForm.COHORT_ACTIONS:
             cohort = form.cleaned_data["cohort"]
             if action == "suspend-cohort":
@@ -370,7 +510,9 @@ def _contain_from_page(request: AuthenticatedHttpRequest, form: ContainmentForm)
                 messages.success(request, f"{cohort.name} suspended. {_ended(report)}")
             else:
                 cohort_reinstate(cohort=cohort, by=request.user)
-                messages.success(request, f"{cohort.name} reinstated.")
+                messages.success(
+                    request, f"{cohort.name} reinstated: its testers can sign in again."
+                )
     except AccessError as exc:
         messages.error(request, str(exc))
 
@@ -393,13 +535,52 @@ AUDIT_COLUMNS = (
 def staff_audit(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
-        return refused(request, form)
+        if request.GET.get("format") == "csv":
+            return refused(request, form)
+        # A filter that names nothing is reported on the page, never quietly dropped.
+        return render(
+            request, "access/staff_audit.html", _audit_context(form, None, {}), status=400
+        )
     filters = form.filters()
     entries = audit_entries(**filters)
     if form.cleaned_data["format"] == "csv":
         return _audit_csv(entries)
     page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(form.cleaned_data["page"])
-    return render(request, "access/staff_audit.html", {"page": page, "filters": filters})
+    return render(request, "access/staff_audit.html", _audit_context(form, page, filters))
+
+
+def _audit_context(form: AuditFilterForm, page, filters: dict[str, str]) -> dict:
+    rows = [
+        (entry, audit.label_of(entry.action), _readable(entry.details))
+        for entry in (page if page is not None else [])
+    ]
+    return {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "filters": filters,
+        "action_choices": audit_action_choices(),
+    }
+
+
+def _readable(details: object) -> list[tuple[str, str]]:
+    """An entry's details as key/value pairs a person reads: "Sessions ended: 3"."""
+    if not isinstance(details, dict):
+        return [("Details", str(details))] if details else []
+    return [
+        (str(key).replace("_", " ").capitalize(), _readable_value(value))
+        for key, value in details.items()
+    ]
+
+
+def _readable_value(value: object) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
 
 
 class _Echo:

@@ -379,8 +379,9 @@ def _form(world: World, name: str) -> dict:
             "email": "zoe@example.com",
             "cohort": world.target.cohort_id,
         },
-        "staff_tester_action": {"reason": "matrix"},
-        "staff_containment": {"action": "pause", "reason": "matrix"},
+        "token_revoke": {"confirm": "1"},  # the confirm step (a POST without it only asks)
+        "staff_tester_action": {"reason": "matrix", "confirm": "1"},
+        "staff_containment": {"action": "pause", "reason": "matrix", "confirm": "1"},
         "review_decide": {"decision": "approve"},
         "review_tester_note": {"body": "matrix"},
         "review_bulk": {"output": [str(world.pending.id)], "decision": "approve"},

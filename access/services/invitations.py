@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -109,6 +109,13 @@ def _send_invitation_on_commit(issued: IssuedInvitation) -> None:
 class BulkResult:
     issued: list[IssuedInvitation]
     errors: list[str]  # "line N: what is wrong"
+    failed_lines: list[str] = field(default_factory=list)  # as given, to correct and send again
+
+
+def _as_line(cells: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(cells)
+    return out.getvalue()
 
 
 def invitation_bulk_create(
@@ -118,34 +125,36 @@ def invitation_bulk_create(
 
     A header line starting with "email" is skipped.
     """
-    issued, errors = [], []
+    issued, errors, failed = [], [], []
     cohorts = {c.name.lower(): c for c in Cohort.objects.all()}
     for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         cells = [cell.strip() for cell in row]
         if not any(cells) or (number == 1 and cells[0].lower() == "email"):
             continue
-        cohort = default_cohort
-        if len(cells) > 1 and cells[1]:
-            cohort = cohorts.get(cells[1].lower())
-            if cohort is None:
-                errors.append(f"line {number}: unknown cohort {cells[1]!r}")
-                continue
-        if cohort is None:
-            # A tester outside any cohort may use no model at all: never invite one by accident.
-            errors.append(f"line {number}: no cohort (name one on the line or choose a default)")
-            continue
         try:
-            issued.append(
-                invitation_create(
-                    email=cells[0],
-                    invited_by=invited_by,
-                    cohort=cohort,
-                    name=cells[2] if len(cells) > 2 else "",
-                )
-            )
+            issued.append(_bulk_line(cells, cohorts, default_cohort, invited_by))
         except AccessError as exc:
             errors.append(f"line {number}: {exc}")
-    return BulkResult(issued=issued, errors=errors)
+            failed.append(_as_line(cells))
+    return BulkResult(issued=issued, errors=errors, failed_lines=failed)
+
+
+def _bulk_line(
+    cells: list[str],
+    cohorts: dict[str, Cohort],
+    default_cohort: Cohort | None,
+    invited_by: User | None,
+) -> IssuedInvitation:
+    cohort = default_cohort
+    if len(cells) > 1 and cells[1]:
+        cohort = cohorts.get(cells[1].lower())
+        if cohort is None:
+            raise AccessError(f"unknown cohort {cells[1]!r}")
+    if cohort is None:
+        # A tester outside any cohort may use no model at all: never invite one by accident.
+        raise AccessError("no cohort (name one on the line or choose a default)")
+    name = cells[2] if len(cells) > 2 else ""
+    return invitation_create(email=cells[0], invited_by=invited_by, cohort=cohort, name=name)
 
 
 def invitation_resend(*, invitation: Invitation, by: User | None) -> IssuedInvitation:

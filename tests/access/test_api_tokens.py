@@ -340,7 +340,9 @@ def test_a_token_is_revoked_by_its_owner_or_an_admin_only(
     person = request.getfixturevalue(role)
     client.force_login(person)
 
-    response = client.post(reverse("token_revoke", args=[ApiToken.objects.get().pk]))
+    response = client.post(
+        reverse("token_revoke", args=[ApiToken.objects.get().pk]), {"confirm": "1"}
+    )
 
     assert response.status_code == status
     assert (ApiToken.objects.get().revoked_at is not None) is revoked

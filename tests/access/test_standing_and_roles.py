@@ -160,7 +160,9 @@ def test_staff_suspend_and_reinstate_from_the_testers_page(client, admin, tester
     client.force_login(admin)
 
     said = client.post(
-        reverse("staff_tester_action", args=[tester.pk, "suspend"]), {"reason": "spam"}, follow=True
+        reverse("staff_tester_action", args=[tester.pk, "suspend"]),
+        {"reason": "spam", "confirm": "1"},
+        follow=True,
     ).content.decode()
     suspended = User.objects.get(pk=tester.pk)
     page = client.get(reverse("staff_testers")).content.decode()

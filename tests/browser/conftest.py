@@ -30,7 +30,8 @@ from playwright.sync_api import (
 )
 
 from access.models import User
-from tests.conftest import WAIT_SCALE
+from access.roles import ADMINS, role_grant
+from tests.conftest import WAIT_SCALE, totp_enable
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -53,6 +54,8 @@ TESTER_EMAIL = "ada@example.com"
 TESTER_PASSWORD = "Lighthouse-at-dusk-71"
 REVIEWER_EMAIL = "rita@vernissage.local"
 REVIEWER_PASSWORD = "Reviewing-is-fun-38"
+ADMIN_EMAIL = "alan@vernissage.local"
+ADMIN_PASSWORD = "Contain-the-leak-52"
 
 T = TypeVar("T")
 
@@ -108,6 +111,27 @@ def reviewer_totp_secret(make_user) -> str:
     reviewer = make_user(REVIEWER_EMAIL, password=REVIEWER_PASSWORD, reviewer=True)
     authenticator = Authenticator.objects.get(user=reviewer, type=Authenticator.Type.TOTP)
     return decrypt(authenticator.data["secret"])
+
+
+@pytest.fixture
+def admin_totp_secret(db) -> str:
+    """An admin (manages access, behind MFA): the secret of their authenticator app."""
+    admin = User.objects.create_user(
+        username=ADMIN_EMAIL, email=ADMIN_EMAIL, password=ADMIN_PASSWORD
+    )
+    role_grant(user=admin, role=ADMINS)
+    return totp_enable(admin)
+
+
+def sign_in_as_admin(page: Page, totp_secret: str, next_path: str) -> None:
+    page.goto(f"/accounts/login/?next={next_path}")
+    page.fill("input[name=login]", ADMIN_EMAIL)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/"))
+    page.fill("input[name=code]", current_totp_code(totp_secret))
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(re.compile(rf"{re.escape(next_path)}$"))
 
 
 def new_context(

@@ -17,21 +17,19 @@ import pytest
 from allauth.usersessions.models import UserSession
 from playwright.sync_api import Page, WebSocket, expect
 
-from access.models import User
-from access.roles import ADMINS, role_grant
 from generation.models import Job
 from tests.browser.conftest import (
     TESTER_EMAIL,
     UI_TIMEOUT_MS,
     Watch,
-    current_totp_code,
     expect_live,
     new_context,
     off_the_event_loop,
     record_studio_frames,
+    sign_in_as_admin,
     sign_in_to_studio,
 )
-from tests.conftest import WAIT_SCALE, ManagedProcess, running_server, running_worker, totp_enable
+from tests.conftest import WAIT_SCALE, ManagedProcess, running_server, running_worker
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,8 +37,6 @@ pytestmark = [
     pytest.mark.usefixtures("running_dispatcher"),
 ]
 
-ADMIN_EMAIL = "alan@vernissage.local"
-ADMIN_PASSWORD = "Contain-the-leak-52"
 PROMPT = "a glass city at night, rain on the windows"
 REASON = "Access resold through a public front-end"
 SLOW_STEPS = 40
@@ -109,27 +105,6 @@ def slow_worker(slow_stack_env, artifacts_dir) -> Iterator[ManagedProcess]:
         yield worker
 
 
-@pytest.fixture
-def admin_totp_secret(db) -> str:
-    """An admin (manages access, behind MFA): the secret of their authenticator app."""
-    admin = User.objects.create_user(
-        username=ADMIN_EMAIL, email=ADMIN_EMAIL, password=ADMIN_PASSWORD
-    )
-    role_grant(user=admin, role=ADMINS)
-    return totp_enable(admin)
-
-
-def sign_in_to_testers(page: Page, totp_secret: str) -> None:
-    page.goto("/accounts/login/?next=/staff/testers/")
-    page.fill("input[name=login]", ADMIN_EMAIL)
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/"))
-    page.fill("input[name=code]", current_totp_code(totp_secret))
-    page.get_by_role("button", name="Sign In").click()
-    page.wait_for_url(re.compile(r"/staff/testers/$"))
-
-
 def submit_slow_job(page: Page) -> str:
     """Submit the studio form with the slow model's defaults; returns the new job's id."""
     expect(page.locator("select[name=model]")).to_have_value("demo-slow")
@@ -161,9 +136,12 @@ def wait_for_progress_above(page: Page, job_id: str, percent: float, timeout: fl
 
 
 def revoke_and_time_it(staff: Page, studio: Page) -> float:
-    """Click Revoke on the staff page; returns ms from the click to the studio's banner."""
-    staff.get_by_test_id("revoke-reason").fill(REASON)
-    button = staff.get_by_test_id("revoke")
+    """Revoke from the staff page (its impact shown first, then confirmed); returns ms from the
+    confirming click to the studio's banner."""
+    staff.get_by_test_id("revoke").click()
+    expect(staff.get_by_test_id("impact")).to_contain_text("stops 1 running job")
+    staff.get_by_test_id("confirm-reason").fill(REASON)
+    button = staff.get_by_test_id("confirm")
     button.evaluate(RECORD_CLICK_TIME)
     button.click()
     banner = studio.get_by_test_id("access-revoked")
@@ -216,7 +194,7 @@ def test_a_tester_revoked_mid_job_sees_access_revoked_within_a_second_and_can_do
     sign_in_to_studio(studio)
 
     staff = new_context(chromium, slow_server, admin_watch).new_page()
-    sign_in_to_testers(staff, admin_totp_secret)
+    sign_in_as_admin(staff, admin_totp_secret, "/staff/testers/")
     expect(staff.locator("table.list")).to_contain_text(TESTER_EMAIL)
 
     job_id = submit_slow_job(studio)

@@ -40,6 +40,7 @@ from access.services import (
 )
 from access.services import tester_reinstate as reinstate_tester
 from config.asgi import application
+from containment.selectors import Impact, containment_impact
 from containment.services import (
     Containment,
     cohort_suspend,
@@ -587,6 +588,113 @@ def test_ending_access_needs_a_reason(people, scope, reason):
     assert browser.get(reverse("studio")).status_code == 200
 
 
+# --- impact first: what an action would end, before it acts --------------------------------------
+
+
+def _impact(scope: str, people: dict[str, User]) -> Impact:
+    ada = people["ada"]
+    if scope in ("revoke", "suspend"):
+        return containment_impact(scope="tester", target=ada, revoke=scope == "revoke")
+    if scope == "cohort":
+        return containment_impact(scope="cohort", target=ada.cohort)
+    return containment_impact(scope="program", target=None)
+
+
+def _state(world: World) -> tuple:
+    return (
+        UserSession.objects.count(),
+        list(Job.objects.order_by("pk").values_list("state", flat=True)),
+        ApiToken.objects.filter(revoked_at__isnull=True).count(),
+        User.objects.get(pk=world.ada.pk).standing_now,
+        AuditEntry.objects.count(),
+    )
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_the_impact_shown_first_is_exactly_what_the_action_then_ends(world, scope):
+    before = _state(world)
+
+    impact = _impact(scope, world.people)
+
+    assert _state(world) == before  # computing it changed nothing
+    report = _contain(scope, world.people)
+    assert impact.as_dict() == report.as_dict()
+    assert tuple(impact.as_dict().values()) == ENDED[scope]
+
+
+def test_the_impact_reads_as_a_sentence_with_correct_plurals(world):
+    impact = _impact("revoke", world.people)
+
+    assert impact.sentence() == (
+        "ends 2 sessions, stops 1 running job, cancels 2 queued jobs, "
+        "takes down 1 share link and revokes 1 API token"
+    )
+
+
+@pytest.mark.parametrize(
+    ("scope", "refusal"),
+    [("cohort", "is already suspended"), ("pause", "already paused")],
+)
+def test_the_impact_of_an_action_that_would_be_refused_is_refused_the_same_way(
+    world, scope, refusal
+):
+    _contain(scope, world.people)
+
+    with pytest.raises(AccessError, match=refusal):
+        _impact(scope, world.people)
+    with pytest.raises(AccessError, match=refusal):
+        _contain(scope, world.people)
+
+
+@pytest.mark.parametrize(
+    ("scope", "url_name", "args", "data"),
+    [
+        ("revoke", "staff_tester_action", ["ADA", "revoke"], {"reason": REASON}),
+        ("suspend", "staff_tester_action", ["ADA", "suspend"], {"reason": REASON}),
+        (
+            "cohort",
+            "staff_containment",
+            [],
+            {"action": "suspend-cohort", "reason": REASON, "cohort": "C"},
+        ),
+        ("pause", "staff_containment", [], {"action": "pause", "reason": REASON}),
+    ],
+)
+def test_a_dangerous_action_posted_without_confirming_shows_its_impact_and_does_nothing(
+    world, scope, url_name, args, data
+):
+    ids = {"ADA": world.ada.pk, "C": world.ada.cohort_id}
+    staff = _staff_signed_in(world.people["alan"])
+    before = _state(world)
+
+    page = staff.post(
+        reverse(url_name, args=[ids.get(a, a) for a in args]),
+        {key: ids.get(value, value) for key, value in data.items()},
+    )
+
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-testid="impact"' in html
+    impact = page.context["impact"]
+    assert tuple(impact.as_dict().values()) == ENDED[scope]
+    assert f"This {impact.sentence()}." in html
+    assert f'value="{REASON}"' in html  # the reason typed is kept for the confirm step
+    assert _state(world) == before
+
+
+def test_the_confirm_page_of_a_tester_is_a_get_and_names_the_numbers(world):
+    staff = _staff_signed_in(world.people["alan"])
+
+    page = staff.get(reverse("staff_tester_action", args=[world.ada.pk, "revoke"]))
+
+    assert page.status_code == 200
+    assert page.context["impact"].as_dict() == dict(
+        zip(page.context["impact"].as_dict(), ENDED["revoke"], strict=True)
+    )
+    assert "This ends 2 sessions, stops 1 running job, cancels 2 queued jobs" in (
+        page.content.decode()
+    )
+
+
 # --- staff are untouched -------------------------------------------------------------------
 
 
@@ -683,7 +791,7 @@ def test_the_staff_containment_page_uses_the_same_services(people, action, audit
         browser_signed_in(people["ada"]),
         _staff_signed_in(people["alan"]),
     )
-    data = {"action": action, "reason": REASON, "cohort": people["ada"].cohort_id}
+    data = {"action": action, "reason": REASON, "cohort": people["ada"].cohort_id, "confirm": "1"}
 
     page = staff.post(reverse("staff_containment"), data, follow=True)
 
@@ -703,7 +811,8 @@ def test_the_staff_containment_page_uses_the_same_services(people, action, audit
 def test_the_staff_containment_page_lifts_what_it_suspended(people, contain, lift, audited):
     staff, cohort = _staff_signed_in(people["alan"]), people["ada"].cohort_id
     staff.post(
-        reverse("staff_containment"), {"action": contain, "reason": REASON, "cohort": cohort}
+        reverse("staff_containment"),
+        {"action": contain, "reason": REASON, "cohort": cohort, "confirm": "1"},
     )
 
     staff.post(reverse("staff_containment"), {"action": lift, "cohort": cohort})
@@ -715,11 +824,11 @@ def test_the_staff_containment_page_lifts_what_it_suspended(people, contain, lif
 @pytest.mark.parametrize("action", ["pause", "suspend-cohort"])
 def test_the_staff_containment_page_asks_for_a_reason(people, action):
     staff = _staff_signed_in(people["alan"])
-    data = {"action": action, "reason": " ", "cohort": people["ada"].cohort_id}
+    data = {"action": action, "reason": " ", "cohort": people["ada"].cohort_id, "confirm": "1"}
 
     page = staff.post(reverse("staff_containment"), data, follow=True)
 
-    assert "A reason is required" in page.content.decode()
+    assert page.status_code == 400 and "A reason is required" in page.content.decode()
     assert not AuditEntry.objects.filter(action__in=AUDIT_ACTION.values()).exists()
     assert User.objects.get(pk=people["ada"].pk).standing_now == User.Standing.ACTIVE
 
@@ -732,10 +841,10 @@ def test_the_testers_page_uses_the_same_services(people, action, audited):
     )
     url = reverse("staff_tester_action", args=[people["ada"].pk, action])
 
-    refused = staff.post(url, {"reason": ""}, follow=True)
+    refused = staff.post(url, {"reason": "", "confirm": "1"}, follow=True)
     assert "A reason is required" in refused.content.decode()
     assert not AuditEntry.objects.filter(action=f"access.tester.{audited}").exists()
-    page = staff.post(url, {"reason": REASON}, follow=True)
+    page = staff.post(url, {"reason": REASON, "confirm": "1"}, follow=True)
 
     assert f"ada@example.com {audited}. Ended 1 session;" in page.content.decode()
     entry = AuditEntry.objects.get(action=f"access.tester.{audited}")
