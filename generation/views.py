@@ -14,7 +14,8 @@ from django.views.decorators.http import require_POST
 from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST
 from generation.forms import CancelForm, JobForm, StudioFilterForm, model_choices, settings_of
 from generation.models import Job
-from generation.progress import budget_event, job_payloads
+from generation.progress import job_payloads
+from generation.quotas import budget_for
 from generation.selectors import STUDIO_PAGE_SIZE, job_owned_by, job_visible_to, jobs_of
 from generation.services import JobRejected, job_cancel, job_submit
 from review.selectors import output_visible_to
@@ -165,7 +166,7 @@ def _render_studio(
         "form": form,
         "models": choices,
         "models_data": [choice.as_dict() for choice in choices],
-        "budget": budget_event(request.user).as_dict(),
+        "budget": budget_for(request.user),
         "initial_jobs": job_payloads(jobs),
         "page": page,
         "filters": filters,

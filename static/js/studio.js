@@ -362,8 +362,13 @@
     const active = Array.from(jobs.values()).filter(
       (job) => job.state === "running" || job.state === "queued");
     active.forEach(function (job) {
-      markStopped(job.id, "");
+      // In place, so the card keeps its (now disabled) controls where they were.
+      jobs.set(job.id, Object.assign({}, job, { state: "cancelled", state_label: "Cancelled" }));
       const card = list.querySelector(`[data-job-id="${job.id}"]`);
+      if (!card) return;
+      card.dataset.state = "cancelled";
+      card.className = "job card stack job-cancelled";
+      card.querySelector(".state").replaceWith(stateBadge("cancelled", "Cancelled"));
       card.querySelector(".progress-text").textContent = "stopped: access ended";
     });
     document.querySelectorAll("main button, main input, main textarea, main select").forEach(
