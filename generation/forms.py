@@ -70,7 +70,7 @@ def duration_presets(spec: ModelSpec, limits: Limits) -> list[Preset]:
         if frames < 1 or frames > limits.num_frames or frames in seen:
             continue
         seen.add(frames)
-        presets.append(Preset(f"{frames / spec.fps:g} s", {"num_frames": frames}))
+        presets.append(Preset(f"{frames / spec.fps:.1f} s", {"num_frames": frames}))
     return presets
 
 
@@ -119,9 +119,8 @@ class JobForm(forms.Form):
         required=False,
         strip=False,
         max_length=PROMPT_MAX_CHARS * 2,
-        label="Leave out",
         widget=forms.Textarea(attrs={"rows": 2, "maxlength": PROMPT_MAX_CHARS}),
-        help_text="What the video should not show (negative prompt).",
+        help_text="What the video should not show.",
     )
     seed = forms.IntegerField(
         required=False,

@@ -58,7 +58,8 @@ def studio(request: AuthenticatedHttpRequest) -> HttpResponse:
         if _submit(request, form):
             request.session[LAST_SETTINGS] = _json_safe(form.settings())
             return redirect("studio")
-        return _render_studio(request, form, choices=choices, status=400)
+        derived = _parent_as_derived(request, form)
+        return _render_studio(request, form, choices=choices, derived=derived, status=400)
     problems: list[str] = []
     derived, status = _derived(request, problems)
     form = JobForm(initial=_initial(request, derived), choices=choices)
@@ -114,13 +115,29 @@ def _derived(request: AuthenticatedHttpRequest, problems: list[str]) -> tuple[De
     if job is None:
         problems.append("“from”: no job of yours has this id. The form starts afresh.")
         return None, 404
-    if mode != "revise":
-        return Derived(job=job, mode=mode), 200
+    return (_revision(request, job) if mode == "revise" else Derived(job=job, mode=mode)), 200
+
+
+def _revision(request: AuthenticatedHttpRequest, job: Job) -> Derived:
+    """A new version of `job`, with the reviewer's reason and note for its output."""
     output = getattr(job, "output", None)
     decided = output_visible_to(output_id=output.id, user=request.user) if output else None
     if decided is None:
-        return Derived(job=job, mode=mode), 200
-    return Derived(job, mode, decided.decision_reason, decided.decision_note), 200
+        return Derived(job=job, mode="revise")
+    return Derived(job, "revise", decided.decision_reason, decided.decision_note)
+
+
+def _parent_as_derived(request: AuthenticatedHttpRequest, form: JobForm) -> Derived | None:
+    """A refused form that came from a job keeps showing where it came from (and, for a new
+    version, the reviewer's note beside the prompt)."""
+    parent_id = (getattr(form, "cleaned_data", None) or {}).get("parent")
+    parent = job_owned_by(job_id=parent_id, owner=request.user) if parent_id else None
+    if parent is None:
+        return None
+    output = getattr(parent, "output", None)
+    if output is None or output.state != "needs_changes":
+        return Derived(job=parent, mode="reuse")
+    return _revision(request, parent)
 
 
 def _initial(request: AuthenticatedHttpRequest, derived: Derived | None) -> dict[str, Any]:

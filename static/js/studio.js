@@ -236,13 +236,14 @@
     return `${Date.now()}${Math.random()}`.replace(/\D/g, "").slice(0, 32);
   }
 
-  function rerunForm(job) {
+  function rerun(job) {
     // One click queues the same settings again with a new (random) seed; the job is its parent.
-    const rerun = document.createElement("form");
-    rerun.method = "post";
-    rerun.action = form.action;
-    rerun.className = "inline";
-    const p = job.parameters || {};
+    // The form is built at the click, so the cards carry no second set of named fields.
+    const post = document.createElement("form");
+    post.method = "post";
+    post.action = form.action;
+    post.hidden = true;
+    const p = job.parameters;
     const values = { csrfmiddlewaretoken: csrf(), model: job.model, prompt: job.prompt,
       negative_prompt: p.negative_prompt || "", num_frames: p.num_frames, width: p.width,
       height: p.height, steps: p.steps, guidance: p.guidance, parent: job.id,
@@ -252,14 +253,19 @@
       input.type = "hidden";
       input.name = name;
       input.value = value === undefined || value === null ? "" : value;
-      rerun.appendChild(input);
+      post.appendChild(input);
     });
+    document.body.appendChild(post);
+    post.submit();
+  }
+
+  function rerunButton(job) {
     const button = text("button", "btn-secondary btn-small", "Re-run");
-    button.type = "submit";
+    button.type = "button";
     button.title = "Queue the same settings again with a new seed";
     button.dataset.testid = "rerun";
-    rerun.appendChild(button);
-    return rerun;
+    button.addEventListener("click", function () { button.disabled = true; rerun(job); });
+    return button;
   }
 
   function actions(job) {
@@ -267,7 +273,7 @@
     row.className = "cluster job-actions";
     if (job.state === "queued" || job.state === "running") row.appendChild(cancelButton(job));
     row.appendChild(link("Reuse settings", `?from=${job.id}&as=reuse`, "reuse"));
-    if (job.parameters) row.appendChild(rerunForm(job));
+    if (job.parameters) row.appendChild(rerunButton(job));
     if (job.output && job.output.state === "needs_changes") {
       row.appendChild(link("New version", `?from=${job.id}&as=revise`, "new-version"));
     }

@@ -155,7 +155,7 @@ def test_the_shape_choices_are_all_shapes_the_pipeline_accepts(tester):
 
     assert frame_counts(17) == [1, 5, 9, 13, 17] and side_lengths(64) == [16, 32, 48, 64]
     assert [p.label for p in aspect_presets(spec, limits)] == ["1:1", "16:9", "9:16", "4:3", "3:4"]
-    assert [p.label for p in duration_presets(spec, limits)] == ["0.625 s", "1.125 s", "2.125 s"]
+    assert [p.label for p in duration_presets(spec, limits)] == ["0.6 s", "1.1 s", "2.1 s"]
     for preset in presets:
         shape = {"num_frames": 9, "width": 64, "height": 64, **preset.values}
         assert not check_shape(**shape), preset
