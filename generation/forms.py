@@ -11,7 +11,7 @@ from access.models import User
 from generation.models import Job
 from generation.pipeline.constraints import FRAME_STEP, SIZE_MULTIPLE
 from generation.quotas import Limits, limits_for
-from generation.registry import ModelSpec, enabled_models, get_model
+from generation.registry import ModelSpec, Params, enabled_models, get_model
 from generation.services import (
     CANCEL_REASON_MAX_CHARS,
     PROMPT_MAX_CHARS,
@@ -149,7 +149,10 @@ class JobForm(forms.Form):
                 self._fill_defaults(models[0])
 
     def _offer_valid_shapes(self, choices: list[ModelChoice]) -> None:
-        specs = [choice.limits for choice in choices] or [spec.limits for spec in enabled_models()]
+        specs: list[Limits | Params] = [choice.limits for choice in choices]
+        specs = specs or [spec.limits for spec in enabled_models()]
+        if not specs:
+            return
         for field, values in (
             ("num_frames", frame_counts(max(limits.num_frames for limits in specs))),
             ("width", side_lengths(max(limits.width for limits in specs))),
@@ -203,7 +206,7 @@ class JobForm(forms.Form):
         limits = limits_for(user, spec) if spec is not None else None
         if spec is None or limits is None:
             return
-        data = {
+        data: dict[str, Any] = {
             field: self.cleaned_data.get(field)
             for field in RERUN_FIELDS
             if field not in self.errors

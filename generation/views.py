@@ -108,7 +108,9 @@ def _derived(request: AuthenticatedHttpRequest, problems: list[str]) -> tuple[De
     query = DeriveForm(request.GET)
     if not query.is_valid():
         for field, errors in query.errors.items():
-            problems.append(f"“{field.rstrip('_')}”: {' '.join(errors)} The form starts afresh.")
+            problems.append(
+                f"“{field.rstrip('_')}”: {' '.join(str(e) for e in errors)} The form starts afresh."
+            )
         return None, 400
     job_id, mode = query.cleaned_data["from_"], query.cleaned_data["as_"] or "reuse"
     job = job_owned_by(job_id=job_id, owner=request.user) if job_id else None
@@ -155,7 +157,7 @@ def _filtered_page(
     filters = StudioFilterForm(request.GET)
     filters.is_valid()
     for field, errors in filters.errors.items():
-        problems.append(f"“{field}”: {' '.join(errors)} It was left out.")
+        problems.append(f"“{field}”: {' '.join(str(e) for e in errors)} It was left out.")
     data = filters.cleaned_data
     jobs = jobs_of(owner=request.user, state=data.get("state") or None, text=data.get("q") or "")
     paginator = Paginator(jobs, STUDIO_PAGE_SIZE)

@@ -34,7 +34,8 @@ class JobSubmitSerializer(serializers.Serializer):
     height = StrictIntegerSerializerField(required=False, allow_null=True)
     steps = StrictIntegerSerializerField(required=False, allow_null=True)
     guidance = StrictFloatSerializerField(required=False, allow_null=True)
-    parent = serializers.UUIDField(
+    # DRF's metaclass takes declared fields off the class, so this does not shadow Field.parent.
+    parent = serializers.UUIDField(  # type: ignore[assignment]
         required=False,
         allow_null=True,
         help_text="The id of one of your jobs this one derives from (reused settings, a new "
