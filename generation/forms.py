@@ -87,7 +87,9 @@ class ModelChoice:
         return {
             "name": self.spec.name,
             "fps": self.spec.fps,
-            "limits": {field: getattr(self.limits, field) for field in SHAPE_FIELDS},
+            "limits": {
+                field: getattr(self.limits, field) for field in (*SHAPE_FIELDS, "steps", "guidance")
+            },
         }
 
 

@@ -60,6 +60,18 @@
     syncChips();
   }
 
+  function clamp(input) {
+    // A typed number outside what the model takes becomes the nearest value it does take.
+    if (input.value === "") return;
+    const model = currentModel();
+    const limit = model && model.limits[input.name];
+    const max = limit === undefined ? Number(input.max) : limit;
+    let value = Number(input.value);
+    if (Number.isNaN(value)) { input.value = ""; return; }
+    if (input.name !== "guidance") value = Math.round(value);
+    input.value = String(Math.min(Math.max(value, Number(input.min) || 0), max));
+  }
+
   function setupForm() {
     form.querySelectorAll(".shape-presets .chip").forEach(function (chip) {
       chip.addEventListener("click", function () {
@@ -71,6 +83,9 @@
     });
     ["num_frames", "width", "height"].forEach(function (name) {
       field(name).addEventListener("change", syncChips);
+    });
+    ["steps", "guidance", "seed"].forEach(function (name) {
+      field(name).addEventListener("change", function () { clamp(field(name)); });
     });
     field("model").addEventListener("change", limitOptions);
     limitOptions();
