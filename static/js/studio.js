@@ -200,7 +200,9 @@
       return video;
     }
     if (job.state === "running" && previews.has(job.id)) return previewImage(previews.get(job.id));
-    return text("div", "thumb thumb-empty", job.state === "running" ? "rendering…" : "");
+    const words = { queued: "waiting for a GPU", running: "rendering…", failed: "no video",
+      cancelled: "stopped" };
+    return text("div", "thumb thumb-empty", words[job.state] || "");
   }
 
   function outputBlock(job) {
