@@ -393,6 +393,8 @@
       card.className = "job card stack job-cancelled";
       card.querySelector(".state").replaceWith(stateBadge("cancelled", "Cancelled"));
       card.querySelector(".progress-text").textContent = "stopped: access ended";
+      const thumb = card.querySelector(".thumb-empty");
+      if (thumb) thumb.textContent = "stopped";
     });
     document.querySelectorAll("main button, main input, main textarea, main select").forEach(
       function (control) { control.disabled = true; }
