@@ -16,7 +16,7 @@ from generation.progress import job_payloads
 from generation.selectors import STUDIO_JOB_LIMIT, job_visible_to, jobs_of
 from realtime import groups
 from realtime.consumers import CLOSE_NOT_FOUND, LiveConsumer
-from realtime.events import Event, JobEvent, PreviewEvent
+from realtime.events import BudgetEvent, Event, JobEvent, PreviewEvent
 
 
 @database_sync_to_async
@@ -50,6 +50,8 @@ class StudioConsumer(LiveConsumer):
         return {"jobs": await _studio_snapshot(self.user)}
 
     async def may_forward(self, event: type[Event], payload: dict[str, Any]) -> bool:
+        if event is BudgetEvent:
+            return payload["user_id"] == self.user.id
         job = _job_of(event, payload)
         return job is not None and job[1] == self.user.id
 

@@ -13,12 +13,16 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
+from access.models import User
 from generation.models import Job
+from generation.quotas import budget_for
 from generation.registry import get_model
 from generation.selectors import QueueEstimate, queue_estimates
 from realtime import groups
-from realtime.events import JobEvent, OutputPayload, PreviewEvent
+from realtime.events import BudgetEvent, JobEvent, OutputPayload, PreviewEvent
 from realtime.publisher import publish
+
+PARAMETER_FIELDS = ("negative_prompt", "seed", "num_frames", "width", "height", "steps", "guidance")
 
 
 def _eta_seconds(job: Job) -> float | None:
@@ -64,6 +68,10 @@ def job_event(job: Job, estimate: QueueEstimate | None = None) -> JobEvent:
         error=job.error,
         created_at=job.created_at.isoformat(),
         output=_output_payload(job),
+        parameters={name: getattr(job, name) for name in PARAMETER_FIELDS},
+        parent_id=str(job.parent_id) if job.parent_id else None,
+        started_at=job.started_at.isoformat() if job.started_at else None,
+        completed_at=job.finished_at.isoformat() if job.is_final and job.finished_at else None,
     )
 
 
@@ -86,6 +94,23 @@ def publish_job(job: Job, *, force: bool = True, estimate: QueueEstimate | None 
         force=force,
         last=job.is_final,
     )
+
+
+def budget_event(owner: User) -> BudgetEvent:
+    budget = budget_for(owner)
+    left = budget.gpu_seconds_left
+    return BudgetEvent(
+        user_id=owner.id,
+        waiting=budget.waiting,
+        waiting_limit=budget.waiting_limit,
+        gpu_seconds_left=None if left is None else round(left),
+        gpu_seconds_per_day=budget.gpu_seconds_per_day,
+    )
+
+
+def publish_budget(owner: User) -> None:
+    """The owner's budget line, to their own sockets (after a job is queued or ends)."""
+    publish(budget_event(owner), groups=[groups.user_group(owner.id)])
 
 
 def publish_preview(job: Job, *, step: int, image: bytes, content_type: str) -> None:

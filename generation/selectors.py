@@ -17,18 +17,29 @@ from access.roles import can_moderate
 from generation.models import Job
 
 STUDIO_JOB_LIMIT = 50
+STUDIO_PAGE_SIZE = 24
 ETA_SAMPLE = 20
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-def jobs_of(*, owner: User, state: str | None = None, model: str | None = None) -> QuerySet[Job]:
-    """`owner`'s jobs, newest first; only those in `state` or of `model` when given."""
+def jobs_of(
+    *, owner: User, state: str | None = None, model: str | None = None, text: str = ""
+) -> QuerySet[Job]:
+    """`owner`'s jobs, newest first; only those in `state`, of `model`, or whose prompt or
+    negative prompt contains `text` (any case) when given."""
     jobs = Job.objects.filter(owner=owner).select_related("output").order_by("-created_at")
     if state:
         jobs = jobs.filter(state=state)
     if model:
         jobs = jobs.filter(model_name=model)
+    if text:
+        jobs = jobs.filter(Q(prompt__icontains=text) | Q(negative_prompt__icontains=text))
     return jobs
+
+
+def job_owned_by(*, job_id: UUID | str, owner: User) -> Job | None:
+    """One of `owner`'s own jobs (a job to reuse the settings of), or None."""
+    return Job.objects.select_related("output").filter(id=job_id, owner=owner).first()
 
 
 def job_visible_to(*, job_id: UUID | str, user: User) -> Job | None:

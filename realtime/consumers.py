@@ -31,7 +31,14 @@ from prometheus_client import Gauge
 from access.json_limits import JSONRejected, loads
 from access.models import User
 from realtime import groups
-from realtime.events import AccessEndedEvent, Event, JobEvent, PreviewEvent, ReviewItemEvent
+from realtime.events import (
+    AccessEndedEvent,
+    BudgetEvent,
+    Event,
+    JobEvent,
+    PreviewEvent,
+    ReviewItemEvent,
+)
 from realtime.standing import Key, Standing, standings
 
 # Summed over the web server's live uvicorn workers (scripts/serve_web.sh's multiprocess folder);
@@ -231,6 +238,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     async def job_preview(self, message: dict[str, Any]) -> None:
         await self._forward(PreviewEvent, message)
+
+    async def budget_update(self, message: dict[str, Any]) -> None:
+        await self._forward(BudgetEvent, message)
 
     async def review_update(self, message: dict[str, Any]) -> None:
         await self._forward(ReviewItemEvent, message)

@@ -8,7 +8,7 @@ client simply replaces what it shows and a duplicate delivery is harmless.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 
@@ -64,6 +64,27 @@ class JobEvent(Event):
     error: str
     created_at: str
     output: OutputPayload | None
+    # What a job card shows and "reuse settings" copies; the same keys the API documents.
+    parameters: dict[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None  # when it succeeded, failed or was cancelled
+
+
+@dataclass(frozen=True)
+class BudgetEvent(Event):
+    """What one tester has left (jobs waiting or running, GPU-seconds today): sent to the
+    tester's own sockets when a job of theirs is queued or ends."""
+
+    layer_type: ClassVar[str] = "budget.update"
+    client_type: ClassVar[str] = "budget"
+    client_key: ClassVar[str | None] = "budget"
+
+    user_id: int
+    waiting: int
+    waiting_limit: int | None
+    gpu_seconds_left: float | None
+    gpu_seconds_per_day: int | None
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from generation.models import Job
-from generation.progress import job_event, job_payloads
-
-PARAMETER_FIELDS = ("negative_prompt", "seed", "num_frames", "width", "height", "steps", "guidance")
+from generation.progress import PARAMETER_FIELDS, job_event, job_payloads
 
 
 def job_resources(jobs: list[Job]) -> list[dict[str, Any]]:

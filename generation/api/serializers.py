@@ -34,9 +34,17 @@ class JobSubmitSerializer(serializers.Serializer):
     height = StrictIntegerSerializerField(required=False, allow_null=True)
     steps = StrictIntegerSerializerField(required=False, allow_null=True)
     guidance = StrictFloatSerializerField(required=False, allow_null=True)
+    # DRF's metaclass takes declared fields off the class, so this does not shadow Field.parent.
+    parent = serializers.UUIDField(  # type: ignore[assignment]
+        required=False,
+        allow_null=True,
+        help_text="The id of one of your jobs this one derives from (reused settings, a new "
+        "version); shown as `parent_id`.",
+    )
 
     def to_request(self) -> JobRequest:
         data = dict(self.validated_data)
+        data.pop("parent", None)
         return JobRequest(model_name=data.pop("model"), **data)
 
 

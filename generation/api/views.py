@@ -35,7 +35,7 @@ from generation.api.serializers import (
     JobSubmitSerializer,
 )
 from generation.models import Job
-from generation.selectors import job_visible_to, jobs_of
+from generation.selectors import job_owned_by, job_visible_to, jobs_of
 from generation.services import (
     IdempotencyConflict,
     JobRejected,
@@ -143,13 +143,25 @@ class JobListView(ApiView):
     def post(self, request: AuthenticatedRequest) -> Response:
         serializer = JobSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        parent = _parent_of(request, serializer.validated_data.get("parent"))
         return submission_response(
             lambda: job_submit(
                 owner=request.user,
                 request=serializer.to_request(),
                 client_token=idempotency_key(request),
+                parent=parent,
             )
         )
+
+
+def _parent_of(request: AuthenticatedRequest, parent_id: Any) -> Job | None:
+    """The caller's own job a submission derives from; another's (or none) is a 400."""
+    if parent_id is None:
+        return None
+    parent = job_owned_by(job_id=parent_id, owner=request.user)
+    if parent is None:
+        raise ValidationError({"parent": ["No job of yours has this id."]})
+    return parent
 
 
 def submission_response(submit: Callable[[], tuple[Job, bool]]) -> Response:

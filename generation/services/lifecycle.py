@@ -26,7 +26,7 @@ from access.services import audit_record
 from generation import audit
 from generation.broker import message_ids
 from generation.models import Job
-from generation.progress import publish_job
+from generation.progress import publish_budget, publish_job
 from generation.registry import all_models
 from generation.selectors import (
     dispatched_unclaimed,
@@ -88,6 +88,7 @@ def _after_final(job: Job) -> None:
     to the next job (the worker's prefetched message keeps the GPU busy meanwhile); and tell
     higher apps (`job_changed`: webhooks)."""
     publish_job(job)
+    publish_budget(job.owner)
     dispatcher_wake()
     job_changed_send(job)
 

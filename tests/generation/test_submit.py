@@ -215,3 +215,30 @@ def test_the_service_names_each_control_character_it_refuses(tester):
     assert refused.value.errors == {
         "prompt": ["Control characters are not allowed: U+0000, U+0007."]
     }
+
+
+def test_the_api_takes_a_parent_of_the_callers_own_and_shows_it(signed_in, tester, dispatched):
+    parent = make_job(tester)
+
+    response = signed_in.post(
+        reverse("api_jobs"), {**VALID, "parent": str(parent.id)}, content_type="application/json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["parent_id"] == str(parent.id)
+    assert Job.objects.get(id=response.json()["id"]).parent == parent
+
+
+@pytest.mark.parametrize("whose", ["another tester's", "no one's"])
+def test_the_api_refuses_a_parent_that_is_not_the_callers_job(
+    signed_in, other_tester, dispatched, whose
+):
+    parent_id = make_job(other_tester).id if whose == "another tester's" else "0" * 32
+
+    response = signed_in.post(
+        reverse("api_jobs"), {**VALID, "parent": str(parent_id)}, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert "No job of yours has this id." in json.dumps(response.json())
+    assert not Job.objects.filter(owner__email="ada@example.com").exists()

@@ -1,0 +1,242 @@
+"""The studio page (`generation.views.studio`): iterating without retyping (the last settings,
+reuse, re-run, new version, a job's parent), choosing a shape without arithmetic, every error at
+once, and the job grid (filter, search, pages) with its live budget line."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from generation.forms import aspect_presets, duration_presets, frame_counts, side_lengths
+from generation.models import Job
+from generation.pipeline.constraints import check_shape
+from generation.progress import budget_event, job_event
+from generation.quotas import limits_for
+from generation.registry import get_model
+from generation.selectors import STUDIO_PAGE_SIZE
+from review.models import Output
+from tests.factories import make_job, make_output
+
+pytestmark = pytest.mark.django_db
+
+SETTINGS = {
+    "model": "demo",
+    "prompt": "a heron at dawn",
+    "negative_prompt": "text, logos",
+    "seed": "",
+    "num_frames": 13,
+    "width": 96,
+    "height": 48,
+    "steps": 6,
+    "guidance": 4.5,
+}
+
+
+def _initial(response) -> dict:
+    form = response.context["form"]
+    return {name: form[name].value() for name in form.fields}
+
+
+def test_the_form_keeps_the_last_settings_after_generate(signed_in, dispatched):
+    response = signed_in.post(reverse("studio"), SETTINGS)
+    assert response.status_code == 302 and response["Location"] == reverse("studio")
+
+    shown = _initial(signed_in.get(reverse("studio")))
+
+    assert {key: shown[key] for key in ("prompt", "num_frames", "width", "height")} == {
+        "prompt": "a heron at dawn",
+        "num_frames": 13,
+        "width": 96,
+        "height": 48,
+    }
+    assert (shown["negative_prompt"], shown["steps"], shown["guidance"]) == ("text, logos", 6, 4.5)
+    assert shown["seed"] is None  # a random seed stays random
+    assert shown["client_token"]  # a fresh token: the kept form submits a new job
+
+
+def test_reuse_settings_prefills_the_form_and_names_the_job_as_parent(signed_in, tester):
+    job = make_job(tester, prompt="a fox in snow")
+
+    response = signed_in.get(reverse("studio"), {"from": job.id, "as": "reuse"})
+
+    shown = _initial(response)
+    assert response.status_code == 200
+    assert (shown["prompt"], shown["seed"], shown["parent"]) == ("a fox in snow", 1, str(job.id))
+    assert response.context["derived"].mode == "reuse"
+
+
+def test_rerun_prefills_the_same_settings_with_a_new_seed(signed_in, tester):
+    job = make_job(tester, prompt="a fox in snow")
+
+    shown = _initial(signed_in.get(reverse("studio"), {"from": job.id, "as": "rerun"}))
+
+    assert (shown["prompt"], shown["num_frames"], shown["seed"]) == ("a fox in snow", 5, None)
+
+
+def test_new_version_shows_the_reviewers_note_beside_the_prompt(signed_in, tester, outputs_dir):
+    output = make_output(tester, state=Output.State.NEEDS_CHANGES)
+    Output.objects.filter(id=output.id).update(
+        decision_reason="too dark", decision_note="Try it in daylight."
+    )
+
+    response = signed_in.get(reverse("studio"), {"from": output.job_id, "as": "revise"})
+
+    assert _initial(response)["parent"] == str(output.job_id)
+    page = response.content.decode()
+    assert 'data-testid="reviewer-note"' in page
+    assert "too dark" in page and "Try it in daylight." in page
+
+
+def test_a_job_submitted_from_another_remembers_its_parent(signed_in, tester, dispatched):
+    parent = make_job(tester)
+
+    signed_in.post(reverse("studio"), {**SETTINGS, "parent": parent.id})
+
+    child = Job.objects.exclude(id=parent.id).get()
+    assert child.parent == parent
+    assert job_event(child).parent_id == str(parent.id)
+
+
+def test_a_parent_that_is_not_the_testers_own_job_is_refused(signed_in, other_tester, dispatched):
+    theirs = make_job(other_tester)
+
+    response = signed_in.post(reverse("studio"), {**SETTINGS, "parent": theirs.id})
+
+    assert response.status_code == 400
+    assert "not one of yours" in " ".join(response.context["form"].non_field_errors())
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "words"),
+    [
+        ({"from": "not-a-uuid"}, 400, "valid UUID"),
+        ({"from": str(uuid.uuid4())}, 404, "no job of yours"),
+        ({"from": str(uuid.uuid4()), "as": "fork"}, 400, "not one of the available choices"),
+    ],
+)
+def test_a_bad_from_is_reported_on_the_page(signed_in, query, status, words):
+    response = signed_in.get(reverse("studio"), query)
+
+    assert response.status_code == status
+    assert words in " ".join(response.context["problems"])
+    assert _initial(response)["parent"] is None
+
+
+def test_another_testers_job_cannot_be_reused(signed_in, other_tester):
+    response = signed_in.get(reverse("studio"), {"from": make_job(other_tester).id})
+
+    assert response.status_code == 404
+    assert "a lighthouse" not in response.content.decode()
+
+
+def test_every_error_comes_at_once_next_to_its_field_in_human_words(signed_in, dispatched):
+    response = signed_in.post(
+        reverse("studio"), {**SETTINGS, "steps": "many", "num_frames": 10, "width": 70}
+    )
+
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert set(errors) == {"steps", "num_frames", "width"}
+    assert errors["num_frames"] == ["Frames must be 4k+1 (1, 5, 9, 13, …); got 10."]
+    assert errors["width"] == ["Width must be a positive multiple of 16; got 70."]
+    page = response.content.decode()
+    assert 'data-testid="errors-summary"' in page and 'id="id_num_frames-error"' in page
+    assert ">Frames</a>: Frames must be 4k+1" in page  # the summary links each field by name
+    assert not Job.objects.exists()
+
+
+def test_the_shape_choices_are_all_shapes_the_pipeline_accepts(tester):
+    spec = get_model("demo")
+    limits = limits_for(tester, spec)
+    presets = aspect_presets(spec, limits) + duration_presets(spec, limits)
+
+    assert frame_counts(17) == [1, 5, 9, 13, 17] and side_lengths(64) == [16, 32, 48, 64]
+    assert [p.label for p in aspect_presets(spec, limits)] == ["1:1", "16:9", "9:16", "4:3", "3:4"]
+    assert [p.label for p in duration_presets(spec, limits)] == ["0.6 s", "1.1 s", "2.1 s"]
+    for preset in presets:
+        shape = {"num_frames": 9, "width": 64, "height": 64, **preset.values}
+        assert not check_shape(**shape), preset
+        assert shape["num_frames"] <= limits.num_frames and shape["width"] <= limits.width
+
+
+def test_the_form_offers_only_valid_shapes(signed_in):
+    form = signed_in.get(reverse("studio")).context["form"]
+
+    assert [value for value, _ in form.fields["num_frames"].widget.choices] == [1, 5, 9, 13, 17]
+    assert all(value % 16 == 0 for value, _ in form.fields["width"].widget.choices)
+
+
+def test_the_grid_filters_by_state_and_searches_prompts(signed_in, tester):
+    make_job(tester, prompt="a red kite")
+    make_job(tester, prompt="a red fox", state=Job.State.SUCCEEDED)
+    make_job(tester, prompt="a blue whale", state=Job.State.SUCCEEDED)
+
+    found = signed_in.get(reverse("studio"), {"state": "succeeded", "q": "RED"})
+
+    assert [job["prompt"] for job in found.context["initial_jobs"]] == ["a red fox"]
+
+
+def test_the_grid_is_paged(signed_in, tester):
+    for _ in range(STUDIO_PAGE_SIZE + 2):
+        make_job(tester)
+
+    first = signed_in.get(reverse("studio"))
+    second = signed_in.get(reverse("studio"), {"page": 2})
+
+    assert len(first.context["initial_jobs"]) == STUDIO_PAGE_SIZE
+    assert len(second.context["initial_jobs"]) == 2
+    assert 'data-live-new="0"' in second.content.decode()  # new jobs appear on page 1 only
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"state": "done"}, "“state”: Select a valid choice"),
+        ({"page": "two"}, "“page”: Enter a whole number"),
+        ({"page": 9}, "there is no page 9"),
+    ],
+)
+def test_bad_grid_filters_are_reported_not_ignored(signed_in, tester, query, words):
+    make_job(tester)
+
+    response = signed_in.get(reverse("studio"), query)
+
+    assert response.status_code == 400
+    assert words in " ".join(response.context["problems"])
+    assert len(response.context["initial_jobs"]) == 1  # the rest of the page still works
+
+
+def test_the_budget_line_is_published_when_a_job_is_queued_or_ends(
+    signed_in, tester, dispatched, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr("generation.services.submit.publish_budget", sent.append)
+    monkeypatch.setattr("generation.services.lifecycle.publish_budget", sent.append)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        signed_in.post(reverse("studio"), SETTINGS)
+        job = Job.objects.get()
+        signed_in.post(reverse("job_cancel", kwargs={"job_id": job.id}))
+
+    assert sent == [tester, tester]
+    assert budget_event(tester).waiting == 0
+
+
+def test_a_job_payload_carries_what_its_card_shows(tester):
+    job = make_job(tester, state=Job.State.CANCELLED)
+
+    payload = job_event(job).as_dict()
+
+    assert payload["parameters"] == {
+        "negative_prompt": "",
+        "seed": 1,
+        "num_frames": 5,
+        "width": 32,
+        "height": 32,
+        "steps": 4,
+        "guidance": 5.0,
+    }
+    assert payload["state_label"] == "Cancelled" and payload["parent_id"] is None
