@@ -35,8 +35,7 @@ DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-# What sticks out on the right of the page's own content (the site's top bar is base.html's and
-# the design system's to fit, and is checked with every page there).
+# What sticks out on the right of the page (named, to say what to fix).
 OVERFLOWING = """() => Array.from(document.querySelectorAll("main *"))
   .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1)
   .slice(-5)
@@ -46,6 +45,7 @@ OVERFLOWING = """() => Array.from(document.querySelectorAll("main *"))
 def no_horizontal_scroll(page: Page) -> None:
     overflowing = page.evaluate(OVERFLOWING)
     assert not overflowing, f"{page.url} scrolls sideways: {overflowing}"
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), page.url
 
 
 def is_paused(page: Page, output_id: str) -> bool:

@@ -35,14 +35,15 @@ def needs_changes(tester, outputs_dir) -> Output:
 
 
 def expect_no_sideways_scroll(page: Page) -> None:
-    """Nothing in the page's content reaches past the viewport. (The site's top navigation is
-    base.html's, made to collapse on phones by the design system's own change.)"""
+    """Nothing on the page reaches past the viewport: the document does not scroll sideways, and
+    nothing in the content sticks out (named, to say what to fix)."""
     wide = page.evaluate(
         """() => Array.from(document.querySelectorAll("main, main *"))
           .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5)
           .map((el) => `${el.tagName}.${el.className}`)"""
     )
     assert not wide, wide
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), page.url
 
 
 def card(page: Page, prompt: str):
