@@ -189,6 +189,9 @@
     const chosen = boxes().filter(function (box) { return box.checked; }).map(function (box) { return box.value; });
     sessionStorage.setItem(SELECTION_KEY, JSON.stringify(chosen));
     if (counter) counter.textContent = String(chosen.length);
+    // With nothing selected the bar stays out of the way: in the flow, its actions folded.
+    const bar = document.getElementById("bulk-form");
+    if (bar) bar.toggleAttribute("data-empty", chosen.length === 0);
   }
 
   function restoreSelection() {

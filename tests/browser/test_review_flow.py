@@ -114,7 +114,10 @@ def test_a_reviewer_plays_decides_undoes_selects_and_filters_the_queue(
     # The next decision closes the previous Undo; the selection survives a reload.
     review.keyboard.press("j")
     expect(review.locator(f'[data-output-id="{second}"]')).to_be_focused()
+    approve_selected = review.get_by_role("button", name="Approve selected")
+    expect(approve_selected).to_be_hidden()  # nothing selected: the bar's actions are folded
     review.keyboard.press("x")
+    expect(approve_selected).to_be_visible()
     expect(review.get_by_test_id("selected-count")).to_have_text("1")
     review.reload()
     expect(review.get_by_test_id("selected-count")).to_have_text("1")
