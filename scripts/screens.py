@@ -1,7 +1,9 @@
 """Copy the screenshots a reader should see into docs/screens/ and list them in docs/screens.md.
 
 The browser test `tests/browser/test_every_page.py` saves a full-page screenshot of every page each
-role reaches, at 1440 and 390 px wide, into test-artifacts/browser/screens/. Run it first, then:
+role reaches, at 1440 and 390 px wide, into test-artifacts/browser/screens/; the journeys
+(`tests/browser/test_*.py`) save the moments in between (an error shown, an impact before a confirm)
+into test-artifacts/browser/. Run the browser tests first, then:
 
     .venv/bin/python scripts/screens.py
 
@@ -17,7 +19,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE = REPO / "test-artifacts" / "browser" / "screens"
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+SOURCE = ARTIFACTS / "screens"
 TARGET = REPO / "docs" / "screens"
 INDEX = REPO / "docs" / "screens.md"
 MAX_HEIGHT = 1600  # after scaling: the top of a long page is what a reader looks at
@@ -53,6 +56,66 @@ CHOSEN: list[tuple[str, str]] = [
 ]
 
 
+# Moments of the journeys (test-artifacts/browser/<name>.png): (name, title, what it shows).
+JOURNEYS: list[tuple[str, str, str]] = [
+    (
+        "accounts-invitation-390",
+        "Invitation · 390 px",
+        "The invitation: who invites you, to what, the terms in short, one button.",
+    ),
+    (
+        "studio-kept-1440",
+        "Studio after Generate · 1440 px",
+        "Settings kept after Generate, shape chips, the job grid with Reuse settings and Re-run.",
+    ),
+    (
+        "studio-errors-1440",
+        "Studio, refused · 1440 px",
+        "Every error at once, each next to its field, in words.",
+    ),
+    (
+        "studio-new-version-390",
+        "New version · 390 px",
+        "A new version prefilled, the reviewer's note beside the prompt.",
+    ),
+    (
+        "output-page-1440",
+        "Output page · 1440 px",
+        "The large player, Download, Copy share link, parameters, review state.",
+    ),
+    (
+        "review-undo-1440",
+        "Queue, decided · 1440 px",
+        "A decided item folded away with Undo; tabs with counts; the tester's record.",
+    ),
+    (
+        "review-invalid-filter-1440",
+        "Queue, bad filter · 1440 px",
+        "An invalid filter value is reported, not ignored.",
+    ),
+    (
+        "staff-revoke-impact-390",
+        "Revoke, impact first · 390 px",
+        "What revoking a tester will end, before the confirm.",
+    ),
+    (
+        "staff-token-revoke-confirm-1440",
+        "Token revoke · 1440 px",
+        "Revoking an API token asks first.",
+    ),
+    (
+        "accounts-recovery-codes-390",
+        "Recovery codes · 390 px",
+        "Recovery codes in the site's layout, ending with Continue.",
+    ),
+    (
+        "accounts-sessions-1440",
+        "Sessions · 1440 px",
+        "Sessions named by browser and OS, not a raw user agent.",
+    ),
+]
+
+
 def shrink(source: Path, target: Path) -> None:
     try:
         from PIL import Image
@@ -79,8 +142,9 @@ def title(name: str) -> str:
 
 def main() -> int:
     missing = [name for name, _ in CHOSEN if not (SOURCE / f"{name}.png").is_file()]
+    missing += [name for name, _, _ in JOURNEYS if not (ARTIFACTS / f"{name}.png").is_file()]
     if missing:
-        print(f"Missing in {SOURCE} (run tests/browser/test_every_page.py first):", *missing)
+        print(f"Missing in {ARTIFACTS} (run the browser tests first):", *missing)
         return 1
     if TARGET.exists():
         shutil.rmtree(TARGET)
@@ -96,8 +160,13 @@ def main() -> int:
     for name, caption in CHOSEN:
         shrink(SOURCE / f"{name}.png", TARGET / f"{name}.png")
         lines.append(f"- [{title(name)}](screens/{name}.png): {caption}")
+    lines += ["", "## Moments of the journeys", ""]
+    for name, heading, caption in JOURNEYS:
+        shrink(ARTIFACTS / f"{name}.png", TARGET / f"{name}.png")
+        lines.append(f"- [{heading}](screens/{name}.png): {caption}")
     INDEX.write_text("\n".join(lines) + "\n")
-    print(f"{len(CHOSEN)} screens in {TARGET.relative_to(REPO)}, listed in {INDEX.name}")
+    count = len(CHOSEN) + len(JOURNEYS)
+    print(f"{count} screens in {TARGET.relative_to(REPO)}, listed in {INDEX.name}")
     return 0
 
 
