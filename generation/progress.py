@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from access.models import User
 from generation.models import Job
-from generation.quotas import budget_for
+from generation.quotas import Budget, budget_for
 from generation.registry import get_model
 from generation.selectors import QueueEstimate, queue_estimates
 from realtime import groups
@@ -96,8 +96,9 @@ def publish_job(job: Job, *, force: bool = True, estimate: QueueEstimate | None 
     )
 
 
-def budget_event(owner: User) -> BudgetEvent:
-    budget = budget_for(owner)
+def budget_event(owner: User, budget: Budget | None = None) -> BudgetEvent:
+    """`budget`: one already read (the submission's, under its lock); otherwise read now."""
+    budget = budget or budget_for(owner)
     left = budget.gpu_seconds_left
     return BudgetEvent(
         user_id=owner.id,
@@ -108,9 +109,9 @@ def budget_event(owner: User) -> BudgetEvent:
     )
 
 
-def publish_budget(owner: User) -> None:
+def publish_budget(owner: User, *, budget: Budget | None = None) -> None:
     """The owner's budget line, to their own sockets (after a job is queued or ends)."""
-    publish(budget_event(owner), groups=[groups.user_group(owner.id)])
+    publish(budget_event(owner, budget), groups=[groups.user_group(owner.id)])
 
 
 def publish_preview(job: Job, *, step: int, image: bytes, content_type: str) -> None:

@@ -9,7 +9,7 @@ import json
 import secrets
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from config.logs import current_request_id
 from generation.models import Job
 from generation.pipeline.constraints import check_shape
 from generation.progress import publish_budget, publish_job
-from generation.quotas import Limits, budget_for, limits_for
+from generation.quotas import Budget, Limits, budget_for, limits_for
 from generation.registry import ModelSpec, get_model
 from generation.services.dispatch import dispatcher_wake
 from generation.services.errors import IdempotencyConflict, JobRejected, QuotaExceeded
@@ -136,8 +136,9 @@ def _model_and_limits(owner: User, model_name: str) -> tuple[ModelSpec, Limits]:
     return spec, limits
 
 
-def _check_budget(owner: User) -> None:
-    """Runs with the owner's row locked, so concurrent submissions see each other's jobs."""
+def _check_budget(owner: User) -> Budget:
+    """Runs with the owner's row locked, so concurrent submissions see each other's jobs. Returns
+    the budget read (before the new job)."""
     budget = budget_for(owner)
     if budget.slots_left == 0:
         raise QuotaExceeded(
@@ -153,6 +154,7 @@ def _check_budget(owner: User) -> None:
             "the budget renews at 00:00 UTC.",
             resets_at=_next_utc_midnight(),
         )
+    return budget
 
 
 def _next_utc_midnight() -> datetime:
@@ -181,7 +183,7 @@ def job_submit(
     params = job_validate(request, spec, limits)
     try:
         with transaction.atomic():
-            _check_budget(_locked_with_cohort(owner))
+            budget = _check_budget(_locked_with_cohort(owner))
             job = Job.objects.create(
                 owner=owner,
                 model_name=spec.name,
@@ -194,7 +196,9 @@ def job_submit(
                 **params,
             )
             # Announce "queued" before waking the dispatcher, so no "running" can overtake it.
-            transaction.on_commit(lambda: _announce(job))
+            # The budget line is the one read under the lock, with this job counted: no query.
+            after = replace(budget, waiting=budget.waiting + 1)
+            transaction.on_commit(lambda: _announce(job, after))
     except IntegrityError:
         # A concurrent submission with the same token won the race.
         winner = _job_by_token(owner, client_token)
@@ -246,9 +250,9 @@ def job_rerun(
     )
 
 
-def _announce(job: Job) -> None:
+def _announce(job: Job, budget: Budget) -> None:
     publish_job(job)
-    publish_budget(job.owner)
+    publish_budget(job.owner, budget=budget)
     dispatcher_wake()
 
 
