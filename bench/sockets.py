@@ -50,8 +50,9 @@ def server_errors(log: Path) -> tuple[int, int]:
     return tracebacks, pool
 
 
-def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
-    """One uvicorn worker, with the Procfile's own arguments (scripts/serve_web.sh)."""
+def start_server(env: dict, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
+    """One uvicorn with `workers` processes (the Procfile's WEB_CONCURRENCY is 2), with the
+    Procfile's own arguments (scripts/serve_web.sh)."""
     command = [
         str(ROOT / "scripts" / "serve_web.sh"),
         "--host",
@@ -59,7 +60,7 @@ def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--ws",
         "websockets-sansio",
         "--no-access-log",
@@ -75,16 +76,33 @@ def start_server(env: dict, port: int, log: Path) -> subprocess.Popen:
     )
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (with several workers, uvicorn's are its supervisor's children)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid, *(p for child in children for p in process_tree(int(child)))]
+
+
 def cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and its descendants (the whole server)."""
+    return sum(_own_cpu_seconds(p) for p in process_tree(pid))
+
+
+def _own_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of the server's processes together."""
+    total = 0.0
+    for each in process_tree(pid):
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def server_pid(process: subprocess.Popen) -> int:
@@ -290,6 +308,9 @@ def stats(values: list[float]) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--testers", type=int, default=100)
+    parser.add_argument(
+        "--web-workers", type=int, default=1, help="uvicorn processes (Procfile: WEB_CONCURRENCY=2)"
+    )
     parser.add_argument("--per-tester", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes at a time")
     parser.add_argument("--rounds", type=int, default=30, help="per-user fan-out rounds")
@@ -327,7 +348,7 @@ def main() -> None:
     testers = [make_tester(n, cohort)[:2] for n in range(args.testers)]
     print(f"{len(testers)} testers with sessions in {time.perf_counter() - made:.1f} s")
     port = free_port()
-    server = start_server(env, port, log)
+    server = start_server(env, port, log, args.web_workers)
     try:
         deadline = time.monotonic() + 60
         from revocation import _listening
@@ -353,6 +374,7 @@ def main() -> None:
     )
     summary = {
         "sockets": args.testers * args.per_tester,
+        "web_workers": args.web_workers,
         "connect_s": round(result["connect_s"], 1),
         "connect_server_cpu_s": round(result["connect_cpu_s"], 1),
         "user_fanout_p50_ms": user[0],
