@@ -18,6 +18,7 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views import defaults
 from django.views.decorators.http import require_GET, require_POST, require_safe
@@ -38,6 +39,7 @@ from access.forms import (
 from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST, safe_next_url
 from access.middleware import outage_response
 from access.models import ApiToken, Cohort, Invitation, Program, User
+from access.roles import home_for
 from access.selectors import (
     SESSION_INVITATION_KEY,
     audit_entries,
@@ -611,3 +613,16 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: an exception that escaped everything else. If it was an outage (the database or
     Redis away), a 503 naming the service; otherwise Django's plain 500 page."""
     return outage_response(request, sys.exc_info()[1]) or defaults.server_error(request)
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    """`/`: each role's first page (the one it lands on after signing in); the sign-in page for a
+    visitor, by way of the studio's login requirement."""
+    return redirect(home_for(request.user))
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico when a page names no icon (the API docs, a bare error)."""
+    return redirect(static("favicon.svg"))

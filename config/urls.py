@@ -1,10 +1,9 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
-from django.views.decorators.http import require_safe
-from django.views.generic import RedirectView
 
 from access.api.schema import DocsView, SchemaView
+from access.views import favicon, home
 
 # The admin signs in through allauth (rate limits, MFA), never its own bare login form.
 # The replaced bound method is deliberate (allauth's documented pattern); mypy forbids it.
@@ -12,8 +11,9 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 admin.site.site_header = "Vernissage administration"
 
 urlpatterns = [
-    # RedirectView redirects every method; the home page is read-only like any other page.
-    path("", require_safe(RedirectView.as_view(pattern_name="studio", permanent=False))),
+    path("", home, name="home"),  # each role's first page
+    # Browsers ask for /favicon.ico when a page names no icon (the API docs, a bare error).
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("access.urls")),

@@ -273,7 +273,14 @@ def stats(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_safe
 @login_required
 def findings(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The red team's findings page (reviewers see every finding). A tester outside the red-team
+    lane gets 403, unless they filed findings before moving lanes: those stay theirs to read."""
     items = findings_visible_to(request.user)
+    user = request.user
+    if not (user.is_red_teamer or can_moderate(user) or items.exists()):
+        raise PermissionDenied(
+            "Findings are the red team's: your cohort is not in the red-team lane."
+        )
     return render(
         request,
         "review/findings.html",

@@ -104,7 +104,7 @@ MATRIX = {
     ("review_undo", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),  # nothing to undo: refused
     ("review_tester_note", "post"): (LOGIN, 403, 403, 403, 302, 403, 403),
     # review pages: findings (the red-teamer's; only reviewers move them)
-    ("findings", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),
+    ("findings", "get"): (LOGIN, 403, 403, 200, 200, 403, 403),  # the red team's, and reviewers'
     ("finding_action", "post"): (LOGIN, 404, 404, 403, 302, 404, 403),
     # review pages: everyone's own
     ("gallery", "get"): (LOGIN, 200, 200, 200, 200, 200, 403),

@@ -152,7 +152,6 @@ def _pages_of_any_tester(world: dict, output: Output) -> dict[str, str]:
         "my-work": reverse("artist_home"),
         "gallery": reverse("gallery"),
         "shares": reverse("my_shares"),
-        "findings": reverse("findings"),
         "threads": reverse("threads"),
         "program": reverse("program"),
         "terms": reverse("terms"),
@@ -172,7 +171,7 @@ def pages_of_a_tester(world: dict) -> dict[str, str]:
 
 
 def pages_of_a_red_teamer(world: dict) -> dict[str, str]:
-    return _pages_of_any_tester(world, world["eve_output"])
+    return {**_pages_of_any_tester(world, world["eve_output"]), "findings": reverse("findings")}
 
 
 def pages_of_a_reviewer(world: dict) -> dict[str, str]:
@@ -241,6 +240,11 @@ def check_menu(page: Page, width: int, shot: Path) -> None:
         page.screenshot(path=shot)
         page.get_by_test_id("menu-toggle").click()
         expect(nav).to_be_hidden()
+        page.get_by_test_id("menu-toggle").click()  # open again: Escape closes it (with JS)
+        expect(nav).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(nav).to_be_hidden()
+        expect(page.get_by_test_id("menu-toggle")).to_be_focused()
     else:
         expect(page.get_by_test_id("menu-toggle")).to_be_hidden()
         expect(nav).to_be_visible()

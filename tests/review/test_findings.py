@@ -60,3 +60,34 @@ def test_findings_move_new_triaged_resolved_only(red_teamer, reviewer, outputs_d
         finding_move(finding=finding, by=reviewer, to="triaged")
     with pytest.raises(PermissionDenied):
         finding_move(finding=finding, by=red_teamer, to="resolved")
+
+
+def test_the_findings_page_is_the_red_teams_and_reviewers_only(
+    client, tester, red_teamer, reviewer
+):
+    statuses = {}
+    for user in (tester, red_teamer, reviewer):
+        client.force_login(user)
+        statuses[user.email] = client.get(reverse("findings")).status_code
+
+    assert statuses == {tester.email: 403, red_teamer.email: 200, reviewer.email: 200}
+
+
+def test_a_tester_who_moved_out_of_the_red_team_still_reads_their_findings(
+    client, red_teamer, tester, outputs_dir
+):
+    finding_file(
+        output=make_output(red_teamer),
+        by=red_teamer,
+        category="likeness",
+        severity="high",
+        description="renders a real politician",
+    )
+    red_teamer.cohort = tester.cohort  # the artist lane now
+    red_teamer.save(update_fields=["cohort"])
+    client.force_login(red_teamer)
+
+    response = client.get(reverse("findings"))
+
+    assert response.status_code == 200
+    assert "renders a real politician" in response.content.decode()
