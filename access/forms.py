@@ -16,6 +16,7 @@ from access.selectors import SESSION_INVITATION_KEY, client_ip, invitation_from_
 from access.services import TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS, AccessError, invitation_accept
 
 BULK_MAX_BYTES = 1_000_000
+BULK_MAX_LINES = 500  # one bulk invite; more is a script's work (and a page of 1000 results)
 
 
 class InvitationSignupForm(SignupForm):
@@ -93,8 +94,17 @@ class BulkInvitationForm(forms.Form):
                 reject_control_characters(data["csv_text"])
             except forms.ValidationError as exc:
                 raise forms.ValidationError({"csv_file": exc}) from None
+        if self.has_error("lines") or self.has_error("csv_file"):
+            return data  # the field's own error says what is wrong; "paste some lines" would not
         if not data.get("lines", "").strip() and not data.get("csv_text", "").strip():
             raise forms.ValidationError("Paste some lines or choose a CSV file.")
+        if (count := len([line for line in self.text().splitlines() if line.strip()])) > (
+            BULK_MAX_LINES
+        ):
+            raise forms.ValidationError(
+                f"At most {BULK_MAX_LINES} lines at a time; this has {count}. "
+                "Split it into smaller batches."
+            )
         return data
 
     def text(self) -> str:

@@ -5,9 +5,10 @@ import json
 import sys
 from itertools import chain
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import (
     Http404,
     HttpRequest,
@@ -266,16 +267,23 @@ def staff_invitations(request: AuthenticatedHttpRequest) -> HttpResponse:
         )
         context.update(_bulk_outcome(request, bulk, result))
     context["invitations"] = invitations_list()[:500]
-    return render(request, "access/staff_invitations.html", context)
+    refused = bulk.is_bound and not bulk.is_valid()  # e.g. too many lines: the page says which
+    return render(request, "access/staff_invitations.html", context, status=400 if refused else 200)
 
 
 def _bulk_outcome(request: AuthenticatedHttpRequest, bulk: BulkInvitationForm, result) -> dict:
     """The page after a bulk invite: the links made, and the failed lines back in the box to
     correct and send again (the page is rendered, not redirected: the links are shown once)."""
     people = len(result.issued)
-    messages.success(request, f"Invited {people} {'person' if people == 1 else 'people'}.")
-    for error in result.errors:
-        messages.error(request, error)
+    invited = f"Invited {people} {'person' if people == 1 else 'people'}"
+    if failed := len(result.errors):
+        # One banner; each failed line is named once, in the list next to the box.
+        lines = "1 line" if failed == 1 else f"{failed} lines"
+        messages.warning(
+            request, f"{invited}; {lines} could not be invited: see the list by the box below."
+        )
+    else:
+        messages.success(request, f"{invited}.")
     retry = BulkInvitationForm(
         initial={"lines": "\n".join(result.failed_lines), "cohort": bulk.cleaned_data["cohort"]}
     )
@@ -327,6 +335,8 @@ def staff_testers(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not valid:
         matching = matching.none()  # the page names what was wrong instead of listing everyone
     page = Paginator(matching, TESTERS_PAGE_SIZE).get_page(data.get("page"))
+    if valid and not _page_exists(form, page):
+        valid, page.object_list = False, []
     testers = standing_prefetch(list(page))
     activity = tester_activity(tester_ids=[tester.pk for tester in testers])
     rows = [(tester, activity[tester.pk]) for tester in testers]
@@ -548,7 +558,21 @@ def staff_audit(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     if form.cleaned_data["format"] == "csv":
         return _audit_csv(entries)
     page = Paginator(entries, AUDIT_PAGE_SIZE).get_page(form.cleaned_data["page"])
+    if not _page_exists(form, page):
+        return render(
+            request, "access/staff_audit.html", _audit_context(form, None, filters), status=400
+        )
     return render(request, "access/staff_audit.html", _audit_context(form, page, filters))
+
+
+def _page_exists(form: forms.Form, page: Page) -> bool:
+    """Whether the asked `page` number is a page; if not, the form's `page` field says so (a
+    page past the end is named on the page, as the studio does, never quietly swapped)."""
+    asked = form.cleaned_data.get("page")
+    if asked is None or asked <= page.paginator.num_pages:
+        return True
+    form.add_error("page", f"There is no page {asked}; the last is {page.paginator.num_pages}.")
+    return False
 
 
 def _audit_context(form: AuditFilterForm, page, filters: dict[str, str]) -> dict:

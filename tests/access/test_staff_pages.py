@@ -52,8 +52,48 @@ def test_a_bulk_invite_keeps_the_failed_lines_for_correction_and_shows_the_links
     assert all(i.url in html for i in issued)  # the two links, shown once
     assert html.count("/invite/") == 2
     assert "2 lines could not be invited" in html
-    assert "Invited 2 people." in _messages(response)
+    assert _messages(response) == [
+        "Invited 2 people; 2 lines could not be invited: see the list by the box below."
+    ]
     assert Invitation.objects.count() == 2
+
+
+def test_each_failed_bulk_line_is_named_once_in_the_list_by_the_box(staff_client, cohort):
+    response = staff_client.post(
+        reverse("staff_invitations"),
+        {"bulk": "1", "cohort": cohort.pk, "lines": "not-an-email\nada@x.org"},
+    )
+
+    html = response.content.decode()
+    failure = "line 1: &#x27;not-an-email&#x27; is not a valid email address."
+    assert html.count(failure) == 1
+    assert html.index('data-testid="bulk-errors"') < html.index('name="lines"')
+    assert not any("not-an-email" in message for message in _messages(response))
+
+
+def test_a_bulk_invite_over_the_line_limit_is_refused_naming_the_limit(staff_client, cohort):
+    lines = "\n".join(f"person{n}@example.com" for n in range(501))
+
+    response = staff_client.post(
+        reverse("staff_invitations"), {"bulk": "1", "cohort": cohort.pk, "lines": lines}
+    )
+
+    assert response.status_code == 400
+    assert "At most 500 lines at a time; this has 501." in response.content.decode()
+    assert not Invitation.objects.exists()
+    assert _messages(response) == []
+
+
+def test_a_nul_in_the_bulk_lines_says_what_is_wrong(staff_client, cohort):
+    response = staff_client.post(
+        reverse("staff_invitations"), {"bulk": "1", "cohort": cohort.pk, "lines": "ada@x.org\x00"}
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Null characters are not allowed." in html
+    assert "Paste some lines or choose a CSV file." not in html
+    assert not Invitation.objects.exists()
 
 
 def test_a_bulk_invite_of_one_person_says_person(staff_client, cohort):
@@ -161,6 +201,29 @@ def test_an_invalid_standing_filter_is_reported_on_the_testers_page(client, admi
         response.content.decode()
     )
     assert response.context["rows"] == []  # not everyone, as if the filter were not there
+
+
+@pytest.mark.parametrize(
+    ("url", "page", "problem"),
+    [
+        ("staff_testers", "50", "There is no page 50; the last is 1."),
+        ("staff_testers", "-1", "Ensure this value is greater than or equal to 1."),
+        ("staff_testers", "abc", "Enter a whole number."),
+        ("staff_audit", "999", "There is no page 999; the last is 1."),
+        ("staff_audit", "-1", "Ensure this value is greater than or equal to 1."),
+        ("staff_audit", "abc", "Enter a whole number."),
+    ],
+)
+def test_a_page_past_the_end_or_not_a_number_is_refused_naming_it(
+    client, admin, history, url, page, problem
+):
+    client.force_login(admin)
+
+    response = client.get(reverse(url), {"page": page})
+
+    assert response.status_code == 400
+    assert problem in response.content.decode()
+    assert response.context["rows"] == []
 
 
 def test_a_search_with_no_match_offers_to_clear_the_filters(client, admin, tester):

@@ -12,7 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from access.models import ApiToken, User
-from access.services import token_create
+from access.roles import TESTERS, role_grant
+from access.services import invitation_create, token_create
 from tests.browser.conftest import (
     ADMIN_EMAIL,
     TESTER_EMAIL,
@@ -105,4 +106,39 @@ def test_revoking_a_tester_shows_the_impact_and_acts_only_when_confirmed(
     expect(page.locator(".messages")).to_contain_text("Token 'ops laptop' revoked")
     revoked = off_the_event_loop(lambda: ApiToken.objects.get(name="ops laptop").revoked_at)
     assert revoked is not None
+    watch.assert_clean()
+
+
+# 195 characters, as a real (if unkind) address can be: no staff page may scroll sideways for it.
+LONG_EMAIL = f"{'a' * 64}@{'b' * 60}.{'c' * 57}.example.com"
+LONG_PAGES = ("/staff/testers/", "/staff/invitations/", "/staff/audit/", "suspend", "revoke")
+
+
+@pytest.fixture
+def long_addresses(admin_totp_secret, cohort) -> User:
+    """A tester with a 195-character address, and a pending invitation (and its audit entry) for
+    another one."""
+    long = User.objects.create_user(username="long-address", email=LONG_EMAIL, cohort=cohort)
+    role_grant(user=long, role=TESTERS)
+    admin = User.objects.get(email=ADMIN_EMAIL)
+    invitation_create(email=f"z{LONG_EMAIL[1:]}", invited_by=admin, cohort=cohort, send=False)
+    return long
+
+
+def test_a_195_character_address_scrolls_no_staff_page_sideways(
+    asgi_server, long_addresses, admin_totp_secret, screenshots, chromium
+):
+    assert len(LONG_EMAIL) == 195
+    watch = Watch()
+    page = new_context(chromium, asgi_server, watch).new_page()
+    sign_in_as_admin(page, admin_totp_secret, "/staff/testers/")
+    for width, height in VIEWPORTS:
+        page.set_viewport_size({"width": width, "height": height})
+        for path in LONG_PAGES:
+            if path in ("suspend", "revoke"):
+                path = f"/staff/testers/{long_addresses.pk}/{path}/"
+            page.goto(path)
+            expect(page.locator("main")).to_contain_text(LONG_EMAIL[1:64])
+            no_sideways_scroll(page)
+        page.screenshot(path=screenshots / f"staff-long-address-revoke-{width}.png")
     watch.assert_clean()
