@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from django import forms
@@ -45,19 +45,51 @@ def side_lengths(limit: int) -> list[int]:
     return list(range(SIZE_MULTIPLE, limit + 1, SIZE_MULTIPLE))
 
 
-def _snap(value: float, step: int, low: int, high: int) -> int:
-    return max(low, min(high, round(value / step) * step))
+# How far a size's ratio may stray from its chip's label: within NEAR it counts as the ratio
+# (sides that are multiples of 16 rarely hit one exactly); beyond USABLE there is no chip.
+RATIO_NEAR = 0.03
+RATIO_USABLE = 0.10
+
+Size = tuple[int, int]
+
+
+def _ratio_error(size: Size, ratio: float) -> float:
+    return abs(size[0] / size[1] / ratio - 1)
+
+
+def _area(size: Size) -> int:
+    return size[0] * size[1]
+
+
+def _best_size(sizes: list[Size], ratio: float, *, largest: bool) -> Size | None:
+    """Of `sizes`, one near `ratio` (the largest or smallest), else the closest usable one."""
+    usable = [size for size in sizes if _ratio_error(size, ratio) <= RATIO_USABLE]
+    if not usable:
+        return None
+    near = [size for size in usable if _ratio_error(size, ratio) <= RATIO_NEAR]
+    if near:
+        return max(near, key=_area) if largest else min(near, key=_area)
+    return min(usable, key=lambda size: (_ratio_error(size, ratio), -_area(size)))
 
 
 def aspect_presets(spec: ModelSpec, limits: Limits) -> list[Preset]:
-    """One size per aspect ratio: the model's default long side, the other side snapped to 16."""
-    long_side = max(spec.defaults.width, spec.defaults.height)
+    """One size per aspect ratio, among every width x height the tester may ask for.
+
+    The rule: sizes whose short side is at most the default's short side come first (the size
+    the model is made for; larger costs GPU time): of those within 3 % of the ratio the largest,
+    else the closest within 10 %. Only when none is within 10 % do larger sizes count, the
+    smallest near one first. A ratio no allowed size comes within 10 % of gets no chip.
+    """
+    short = min(spec.defaults.width, spec.defaults.height)
+    sizes = [(w, h) for w in side_lengths(limits.width) for h in side_lengths(limits.height)]
+    modest = [size for size in sizes if min(size) <= short]
+    larger = [size for size in sizes if min(size) > short]
     presets = []
     for label, across, down in ASPECT_RATIOS:
-        scale = long_side / max(across, down)
-        width = _snap(across * scale, SIZE_MULTIPLE, SIZE_MULTIPLE, limits.width)
-        height = _snap(down * scale, SIZE_MULTIPLE, SIZE_MULTIPLE, limits.height)
-        presets.append(Preset(label, {"width": width, "height": height}))
+        ratio = across / down
+        best = _best_size(modest, ratio, largest=True) or _best_size(larger, ratio, largest=False)
+        if best is not None:
+            presets.append(Preset(label, {"width": best[0], "height": best[1]}))
     return presets
 
 
@@ -141,6 +173,10 @@ class JobForm(forms.Form):
 
     def __init__(self, *args, choices: list[ModelChoice] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._choices = choices or []
+        for field in ("prompt", "negative_prompt"):
+            # The page holds to job_submit's limit (the field's own, looser bound would win).
+            self.fields[field].widget.attrs["maxlength"] = PROMPT_MAX_CHARS
         models = enabled_models()
         model_field = cast(forms.ChoiceField, self.fields["model"])  # declared above
         model_field.choices = [(spec.name, spec.label) for spec in models]
@@ -201,11 +237,19 @@ class JobForm(forms.Form):
                 elif self.humanize(problem) not in self.errors[field]:
                     self.errors[field].append(self.humanize(problem))
 
+    @property
+    def error_count(self) -> int:
+        """How many errors the page shows (a field may have several)."""
+        return sum(len(errors) for errors in self.errors.values())
+
     def check_the_rest(self, user: User) -> None:
         """After the form refused some fields, judge the others by job_submit's rules too, so
-        every error comes at once (the refused fields fall back to the model's defaults)."""
+        every error comes at once (the refused fields fall back to the model's defaults). With
+        no model this user may use, the rest is judged against the widest of their models."""
         spec = get_model(self.cleaned_data.get("model") or "")
         limits = limits_for(user, spec) if spec is not None else None
+        if spec is None or limits is None:
+            spec, limits = self._widest(user)
         if spec is None or limits is None:
             return
         data: dict[str, Any] = {
@@ -219,6 +263,20 @@ class JobForm(forms.Form):
             job_validate(JobRequest(model_name=spec.name, **data), spec, limits)
         except JobRejected as exc:
             self.add_rejection(exc)
+
+    def _widest(self, user: User) -> tuple[ModelSpec | None, Limits | None]:
+        """A stand-in for "any of your models": the largest of each limit they allow."""
+        choices = self._choices or model_choices(user)
+        if not choices:
+            return None, None
+        widest = {
+            field: max(getattr(choice.limits, field) for choice in choices)
+            for field in (*SHAPE_FIELDS, "steps", "guidance")
+        }
+        first = choices[0]
+        limits = replace(first.limits, **widest)
+        spec = replace(first.spec, name="any of your models", limits=Params(**widest))
+        return spec, limits
 
     def humanize(self, message: str) -> str:
         for name, field in self.fields.items():

@@ -59,7 +59,9 @@ class JobRequest:
 
 
 def _clean_text(value: str, field: str, errors: Errors, *, required: bool) -> str:
-    text = unicodedata.normalize("NFC", value or "").strip()
+    # A browser counts a line break as one character against the page's maxlength but sends it
+    # as CRLF: count (and keep) it as one here too.
+    text = unicodedata.normalize("NFC", (value or "").replace("\r\n", "\n")).strip()
     if required and not text:
         errors.setdefault(field, []).append("This field is required.")
     if len(text) > PROMPT_MAX_CHARS:

@@ -57,6 +57,9 @@
         select.value = best.value;
       }
     });
+    ["steps", "guidance"].forEach(function (name) {
+      field(name).max = String(model.limits[name]);  // the typed value's bound is the model's
+    });
     syncChips();
   }
 

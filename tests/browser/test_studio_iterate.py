@@ -52,6 +52,8 @@ def card(page: Page, prompt: str):
 
 def choose_shape_and_generate(page: Page) -> None:
     chip = page.get_by_test_id("aspect-chips").first.get_by_role("button", name="16:9")
+    expect(chip).to_have_attribute("data-width", "112")  # 112x64: the widest 16:9 it takes
+    expect(page.locator("textarea[name=prompt]")).to_have_attribute("maxlength", "2000")
     chip.click()
     expect(chip).to_have_attribute("aria-pressed", "true")
     expect(page.locator("select[name=width]")).to_have_value(chip.get_attribute("data-width"))

@@ -13,9 +13,10 @@ from generation.forms import aspect_presets, duration_presets, frame_counts, sid
 from generation.models import Job
 from generation.pipeline.constraints import check_shape
 from generation.progress import budget_event, job_event
-from generation.quotas import limits_for
-from generation.registry import get_model
+from generation.quotas import Limits, limits_for
+from generation.registry import ModelSpec, Params, get_model
 from generation.selectors import STUDIO_PAGE_SIZE
+from generation.services import PROMPT_MAX_CHARS
 from review.models import Output
 from tests.factories import make_job, make_output
 
@@ -162,6 +163,121 @@ def test_the_shape_choices_are_all_shapes_the_pipeline_accepts(tester):
         assert shape["num_frames"] <= limits.num_frames and shape["width"] <= limits.width
 
 
+def _model(defaults: tuple[int, int], limits: tuple[int, int]) -> tuple[ModelSpec, Limits]:
+    spec = ModelSpec(
+        name="m",
+        label="M",
+        source="m",
+        dtype="float32",
+        device="cpu",
+        fps=16,
+        demo=False,
+        enabled=True,
+        slots=1,
+        defaults=Params(num_frames=9, width=defaults[0], height=defaults[1], steps=4, guidance=5),
+        limits=Params(num_frames=81, width=limits[0], height=limits[1], steps=50, guidance=12),
+    )
+    return spec, Limits(81, limits[0], limits[1], 50, 12.0, None, None, None)
+
+
+def _sizes(spec: ModelSpec, limits: Limits) -> dict[str, tuple[int, int]]:
+    presets = aspect_presets(spec, limits)
+    return {p.label: (p.values["width"], p.values["height"]) for p in presets}
+
+
+@pytest.mark.parametrize(
+    "defaults, limits, expected",
+    [
+        # The demo model: 16:9 is 112x64 (1.75), not 64x32 (2:1).
+        (
+            (64, 64),
+            (128, 128),
+            {
+                "1:1": (64, 64),
+                "16:9": (112, 64),
+                "9:16": (64, 112),
+                "4:3": (64, 48),
+                "3:4": (48, 64),
+            },
+        ),
+        # At most 480 wide, 832 tall: the model's own 480x832 is its 9:16.
+        (
+            (480, 832),
+            (480, 832),
+            {
+                "1:1": (480, 480),
+                "16:9": (480, 272),
+                "9:16": (480, 832),
+                "4:3": (480, 368),
+                "3:4": (480, 656),
+            },
+        ),
+        # Wan's 832x480 is near enough to 16:9 to be its chip.
+        (
+            (832, 480),
+            (832, 832),
+            {
+                "1:1": (480, 480),
+                "16:9": (832, 480),
+                "9:16": (480, 832),
+                "4:3": (656, 480),
+                "3:4": (480, 656),
+            },
+        ),
+        # Nothing but squares fits within 10 % of the other ratios: only the 1:1 chip.
+        ((32, 32), (32, 32), {"1:1": (32, 32)}),
+    ],
+)
+def test_each_aspect_chip_is_an_allowed_size_near_its_ratio(defaults, limits, expected):
+    spec, model_limits = _model(defaults, limits)
+    sizes = _sizes(spec, model_limits)
+
+    assert sizes == expected
+    for label, (width, height) in sizes.items():
+        across, down = map(int, label.split(":"))
+        assert abs(width / height / (across / down) - 1) <= 0.10, label
+        assert not check_shape(1, width, height)
+
+
+def test_a_cohorts_narrower_limits_narrow_the_chips():
+    spec, _ = _model((64, 64), (128, 128))
+    _, cohort_limits = _model((64, 64), (64, 128))
+
+    sizes = _sizes(spec, cohort_limits)
+    assert list(sizes) == ["1:1", "9:16", "4:3", "3:4"]  # nothing 64 wide is near 16:9
+    assert sizes["9:16"] == (64, 112)
+
+
+def test_the_prompt_boxes_hold_to_the_servers_limit(signed_in):
+    page = signed_in.get(reverse("studio")).content.decode()
+
+    assert page.count(f'maxlength="{PROMPT_MAX_CHARS}"') == 2
+    assert 'name="steps" value="4" min="1" max="12"' in page
+    assert 'step="0.5" min="0" max="20.0"' in page
+
+
+def test_the_summary_counts_errors_not_fields(signed_in, dispatched):
+    response = signed_in.post(reverse("studio"), {**SETTINGS, "num_frames": 100, "width": 70})
+
+    form = response.context["form"]
+    assert len(form.errors["num_frames"]) == 2 and form.error_count == 3
+    assert "3 things to fix" in response.content.decode()
+
+
+def test_an_unknown_model_still_reports_every_other_error(signed_in, dispatched):
+    response = signed_in.post(
+        reverse("studio"),
+        {**SETTINGS, "model": "nope", "prompt": "", "num_frames": 10, "width": 70, "steps": 99},
+    )
+
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert set(errors) == {"model", "prompt", "num_frames", "width", "steps"}
+    assert errors["steps"] == ["Must be between 1 and 12 for any of your models."]
+    assert f"{response.context['form'].error_count} things to fix" in response.content.decode()
+    assert not Job.objects.exists()
+
+
 def test_the_form_offers_only_valid_shapes(signed_in):
     form = signed_in.get(reverse("studio")).context["form"]
 
@@ -213,8 +329,12 @@ def test_the_budget_line_is_published_when_a_job_is_queued_or_ends(
     signed_in, tester, dispatched, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("generation.services.submit.publish_budget", sent.append)
-    monkeypatch.setattr("generation.services.lifecycle.publish_budget", sent.append)
+
+    def publish_budget(owner, **_budget) -> None:  # a submission also hands over its budget
+        sent.append(owner)
+
+    monkeypatch.setattr("generation.services.submit.publish_budget", publish_budget)
+    monkeypatch.setattr("generation.services.lifecycle.publish_budget", publish_budget)
 
     with django_capture_on_commit_callbacks(execute=True):
         signed_in.post(reverse("studio"), SETTINGS)

@@ -13,6 +13,7 @@ from django.urls import reverse
 from access.services import terms_accept, terms_publish, token_create
 from generation.models import Job
 from generation.services import (
+    PROMPT_MAX_CHARS,
     JobRejected,
     JobRequest,
     job_submit,
@@ -215,6 +216,14 @@ def test_the_service_names_each_control_character_it_refuses(tester):
     assert refused.value.errors == {
         "prompt": ["Control characters are not allowed: U+0000, U+0007."]
     }
+
+
+def test_a_prompt_the_page_lets_through_is_not_refused_for_its_line_breaks(tester, dispatched):
+    lines = "a heron\r\n" * (PROMPT_MAX_CHARS // 8)  # 2000 characters as the browser counts
+
+    job, _ = job_submit(owner=tester, request=JobRequest(model_name="demo", prompt=lines))
+
+    assert job.prompt == ("a heron\n" * (PROMPT_MAX_CHARS // 8)).strip()
 
 
 def test_the_api_takes_a_parent_of_the_callers_own_and_shows_it(signed_in, tester, dispatched):
