@@ -42,7 +42,7 @@ from review.services.sharing import (
     share_link_revoke,
     share_links_down_for,
 )
-from review.services.tester_notes import tester_note_set
+from review.services.tester_notes import may_have_note, tester_note_set
 from review.services.undo import output_decision_undo, undo_window
 
 __all__ = [
@@ -79,6 +79,7 @@ __all__ = [
     "share_link_revoke",
     "share_link_video_name",
     "share_links_down_for",
+    "may_have_note",
     "tester_note_set",
     "undo_window",
 ]
