@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from math import ceil
 from datetime import timedelta
+from math import ceil
 
 from django.conf import settings
 from django.contrib import messages
@@ -62,6 +62,7 @@ from review.services import (
     feedback_submit,
     finding_file,
     finding_move,
+    may_have_note,
     notification_preference_set,
     output_approve,
     output_claim,
@@ -78,7 +79,6 @@ from review.services import (
     share_link_record_view,
     share_link_revoke,
     share_link_video_name,
-    may_have_note,
     tester_note_set,
 )
 

@@ -57,6 +57,7 @@ __all__ = [
     "file_sha256",
     "finding_file",
     "finding_move",
+    "may_have_note",
     "notification_preference_set",
     "output_approve",
     "output_claim",
@@ -79,7 +80,6 @@ __all__ = [
     "share_link_revoke",
     "share_link_video_name",
     "share_links_down_for",
-    "may_have_note",
     "tester_note_set",
     "undo_window",
 ]

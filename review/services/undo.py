@@ -89,7 +89,9 @@ def _decided_another_since(output: Output, by: User, since) -> bool:
     others = Output.objects.exclude(id=output.id)
     if others.filter(decided_by=by, decided_at__gt=since).exists():
         return True
-    return Approval.objects.filter(reviewer=by, created_at__gt=since).exclude(output=output).exists()
+    return (
+        Approval.objects.filter(reviewer=by, created_at__gt=since).exclude(output=output).exists()
+    )
 
 
 def _undoable_since(output: Output, by: User):

@@ -182,9 +182,7 @@ def test_undo_through_the_page_after_another_decision_is_a_409(
     output_request_changes(output=second, by=reviewer, note="less fog")
     client.force_login(reviewer)
 
-    response = client.post(
-        reverse("review_undo", args=[first.id]), HTTP_ACCEPT="application/json"
-    )
+    response = client.post(reverse("review_undo", args=[first.id]), HTTP_ACCEPT="application/json")
 
     assert response.status_code == 409
     assert "decided another item since" in response.json()["message"]
