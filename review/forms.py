@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from access.fields import TextField, UUIDListField
-from access.models import Cohort
+from access.models import Cohort, User
 from generation.registry import all_models
 from review.models import Finding
 from review.selectors import QUEUE_TABS, QueueFilters
@@ -71,11 +73,24 @@ class QueueFilterForm(forms.Form):
             raise forms.ValidationError(f"No cohort is named \u201c{cohort}\u201d.")
         return cohort
 
+    def clean_tester(self) -> str:
+        tester = self.cleaned_data["tester"]
+        if tester and not User.objects.filter(email__icontains=tester).exists():
+            raise forms.ValidationError(f"No tester\u2019s email contains \u201c{tester}\u201d.")
+        return tester
+
     def clean_state(self) -> str:
         return self.cleaned_data["state"] or "pending"
 
     def filters(self) -> QueueFilters:
-        return QueueFilters(**self.cleaned_data)
+        data = {key: value for key, value in self.cleaned_data.items() if key != "page"}
+        return QueueFilters(**data)
+
+
+class QueuePageForm(QueueFilterForm):
+    """The queue page's query string: the filters and which page of them."""
+
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
 
 class TesterNoteForm(forms.Form):
@@ -110,6 +125,13 @@ class BulkDecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("approve", "approve"), ("reject", "reject")])
     reason = TextField(required=False, max_length=200)
     note = TextField(required=False, max_length=NOTE_MAX_CHARS)
+
+    def clean(self) -> dict[str, Any]:
+        # Said once for the whole selection, before any item is tried (not once per item).
+        data = super().clean() or {}
+        if data.get("decision") == "reject" and not data.get("reason"):
+            self.add_error("reason", "Choose a reason to reject the selected items.")
+        return data
 
 
 class FindingMoveForm(forms.Form):

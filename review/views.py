@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
+from math import ceil
 
 from django.conf import settings
 from django.contrib import messages
@@ -32,7 +34,7 @@ from review.forms import (
     FindingMoveForm,
     GalleryForm,
     PreferencesForm,
-    QueueFilterForm,
+    QueuePageForm,
     ShareForm,
     TesterNoteForm,
 )
@@ -60,6 +62,7 @@ from review.services import (
     feedback_submit,
     finding_file,
     finding_move,
+    may_have_note,
     notification_preference_set,
     output_approve,
     output_claim,
@@ -105,13 +108,13 @@ def _wants_json(request: HttpRequest) -> bool:
 @login_required
 def queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     _reviewer_required(request)
-    form = QueueFilterForm(request.GET)
+    form = QueuePageForm(request.GET)
     if not form.is_valid():
         if _wants_json(request):
             return refused(request, form)
         # Reported on the queue itself, with the way out: an unknown value never just empties it.
         return _queue_page(request, QueueFilters(), problems(form_errors(form)), status=400)
-    return _queue_page(request, form.filters(), [])
+    return _queue_page(request, form.filters(), [], number=form.cleaned_data["page"] or 1)
 
 
 def _queue_page(
@@ -119,9 +122,16 @@ def _queue_page(
     filters: QueueFilters,
     invalid: list[str],
     status: int = 200,
+    number: int = 1,
 ) -> HttpResponse:
-    outputs = [] if invalid else list(review_queue(filters)[:QUEUE_PAGE_SIZE])
     counts = review_queue_counts(filters) if not invalid else {}
+    total = counts.get(filters.state, 0)
+    pages = max(1, ceil(total / QUEUE_PAGE_SIZE))
+    if number > pages:
+        invalid = [f"page: there is no page {number}; the last is {pages}."]
+        counts, total, status = {}, 0, 400
+    start = (number - 1) * QUEUE_PAGE_SIZE
+    outputs = [] if invalid else list(review_queue(filters)[start : start + QUEUE_PAGE_SIZE])
     contexts = tester_contexts({output.job.owner_id for output in outputs}) if outputs else {}
     return render(
         request,
@@ -129,7 +139,8 @@ def _queue_page(
         {
             "items": [(output, contexts[output.job.owner_id]) for output in outputs],
             "outputs": outputs,
-            "total": counts.get(filters.state, 0),
+            "total": total,
+            "pager": _pager(request, number, pages),
             "tabs": _tabs(request, counts),
             "filters": filters,
             "invalid": invalid,
@@ -146,6 +157,22 @@ def _queue_page(
     )
 
 
+def _pager(request: HttpRequest, number: int, pages: int) -> dict:
+    """Links to the pages before and after this one, keeping the filters."""
+
+    def url(page: int) -> str:
+        query = request.GET.copy()
+        query["page"] = str(page)
+        return f"{request.path}?{query.urlencode()}"
+
+    return {
+        "number": number,
+        "pages": pages,
+        "previous": url(number - 1) if number > 1 else "",
+        "next": url(number + 1) if number < pages else "",
+    }
+
+
 def _tabs(request: HttpRequest, counts: dict[str, int]) -> list[dict]:
     """One link per tab, keeping the other filters; the current tab is the one asked for."""
     current = request.GET.get("state") or "pending"
@@ -153,6 +180,7 @@ def _tabs(request: HttpRequest, counts: dict[str, int]) -> list[dict]:
     for state, label in QUEUE_TABS.items():
         query = request.GET.copy()
         query["state"] = state
+        query.pop("page", None)  # another tab starts at its first page
         tabs.append(
             {
                 "state": state,
@@ -232,6 +260,8 @@ def undo(request: AuthenticatedHttpRequest, output_id) -> HttpResponse:
 def tester_note(request: AuthenticatedHttpRequest, user_id: int) -> HttpResponse:
     _reviewer_required(request)
     tester = get_object_or_404(User, pk=user_id)
+    if not may_have_note(tester):
+        raise Http404("No such tester.")  # staff have no tester record to note
     form = TesterNoteForm(request.POST)
     if not form.is_valid():
         return refused(request, form)
@@ -257,9 +287,12 @@ def bulk_decide(request: AuthenticatedHttpRequest) -> HttpResponse:
         note=form.cleaned_data["note"],
     )
     done = len(outcome.done)
-    messages.success(request, f"Decided {done} item{pluralize(done)}.")
-    for output_id, error in outcome.errors.items():
-        messages.error(request, f"{output_id}: {error}")
+    if done:
+        messages.success(request, f"Decided {done} item{pluralize(done)}.")
+    # One line per distinct refusal, counted: a reviewer reads reasons, not output ids.
+    refusals = Counter(outcome.errors.values())
+    for error, count in refusals.items():
+        messages.error(request, f"{count} item{pluralize(count)} not decided: {error}")
     return redirect("review_queue")
 
 

@@ -42,7 +42,7 @@ from review.services.sharing import (
     share_link_revoke,
     share_links_down_for,
 )
-from review.services.tester_notes import tester_note_set
+from review.services.tester_notes import may_have_note, tester_note_set
 from review.services.undo import output_decision_undo, undo_window
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "file_sha256",
     "finding_file",
     "finding_move",
+    "may_have_note",
     "notification_preference_set",
     "output_approve",
     "output_claim",

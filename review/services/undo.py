@@ -1,7 +1,8 @@
 """Undo: a reviewer takes their own decision back within a few seconds (the queue's Undo button).
 
-The decision must still be the output's latest (nobody decided, overturned or withdrew since) and
-younger than `REVIEW_UNDO_SECONDS`. The output returns to the queue, claimed by the same reviewer,
+The decision must still be the output's latest (nobody decided, overturned or withdrew since), the
+reviewer's own latest (Undo ends at their next decision, on any item) and younger than
+`REVIEW_UNDO_SECONDS`. The output returns to the queue, claimed by the same reviewer,
 and whatever the decision made possible is taken down with it: share links the owner created
 meanwhile are revoked and the gallery opt-in is cleared. One audit entry records what was undone.
 """
@@ -37,6 +38,10 @@ def output_decision_undo(*, output: Output, by: User) -> Output:
         decided_at = _undoable_since(output, by)
         if timezone.now() - decided_at > undo_window():
             raise ReviewError("Too late to undo: the decision stands.")
+        if _decided_another_since(output, by, decided_at):
+            raise ReviewError(
+                "Too late to undo: you have decided another item since; this decision stands."
+            )
         previous = output.state
         now = timezone.now()
         links = output.share_links.filter(revoked_at__isnull=True).update(
@@ -77,6 +82,16 @@ def output_decision_undo(*, output: Output, by: User) -> Output:
         transaction.on_commit(lambda: after_decision(output_id, notify_owner=False))
     output.refresh_from_db()
     return output
+
+
+def _decided_another_since(output: Output, by: User, since) -> bool:
+    """Whether `by` decided (or approved) another output after `since`."""
+    others = Output.objects.exclude(id=output.id)
+    if others.filter(decided_by=by, decided_at__gt=since).exists():
+        return True
+    return (
+        Approval.objects.filter(reviewer=by, created_at__gt=since).exclude(output=output).exists()
+    )
 
 
 def _undoable_since(output: Output, by: User):

@@ -82,7 +82,8 @@
     else clip.pause();
   }
 
-  function focus(item) {
+  // `claim` is false only for the item focused on arrival: opening the page claims nothing.
+  function focus(item, claim) {
     if (!item) return;
     if (current && current !== item && !current.classList.contains("decided")) {
       // Moving on releases the item, so others are not blocked by what one only skimmed.
@@ -96,6 +97,7 @@
     item.focus({ preventScroll: true });
     item.scrollIntoView({ block: "nearest" });
     play(item);
+    if (claim === false) return;
     post(item.dataset.claimUrl, {}).then(function (answer) {
       item.querySelector("[data-testid=claim]").textContent = answer.ok ? "Claimed by you" : answer.message;
       item.classList.toggle("blocked", !answer.ok);
@@ -153,7 +155,12 @@
     };
     post(item.dataset.decideUrl, fields).then(function (answer) {
       show(item, answer.message, !answer.ok);
-      if (!answer.ok) return;
+      if (!answer.ok) {
+        // A refused reject leaves the keys to the item, not to its reason list (where `c` would
+        // pick a reason); the message says what is missing.
+        if (decision === "reject" && item.contains(document.activeElement)) leaveField(item);
+        return;
+      }
       if (answer.message === "Awaiting review") {
         show(item, "Approval recorded; another reviewer must approve too.");
       }
@@ -169,6 +176,11 @@
       const next = items()[0];
       if (next) focus(next);
     });
+  }
+
+  function leaveField(item) {
+    delete item.dataset.pending;
+    item.focus({ preventScroll: true });
   }
 
   // What Enter in an item's note does: the action its key (c, r) or reason chose; with no reason
@@ -207,12 +219,26 @@
   const bulk = document.getElementById("bulk-form");
   if (bulk) {
     bulk.addEventListener("submit", function () { sessionStorage.removeItem(SELECTION_KEY); });
+    // Enter in the bulk note rejects when a reason is chosen, and does nothing otherwise: the
+    // form's first button (Approve selected) must never be what a note's Enter sends.
+    bulk.querySelector("[name=note]").addEventListener("keydown", function (event) {
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      if (bulk.querySelector("[name=reason]").value) {
+        bulk.requestSubmit(bulk.querySelector("button[value=reject]"));
+      }
+    });
     bulk.querySelector("[data-clear-selection]").addEventListener("click", function () {
       boxes().forEach(function (box) { box.checked = false; });
       saveSelection();
     });
   }
   restoreSelection();
+
+  // On arrival the first item is focused and its clip plays, unless the reviewer already went
+  // to a field (the filters, a note) while the page loaded.
+  const active = document.activeElement;
+  if (!active || active === document.body) focus(items()[0], false);
 
   // --- Forms and keys ---------------------------------------------------------------------------
   // An item's form is never sent by the browser: Enter in its note decides that item, here.
@@ -265,6 +291,11 @@
       event.preventDefault();
       const item = event.target.closest("[data-testid=queue-item]");
       if (!item.classList.contains("decided")) decide(item, inReason ? "reject" : pendingAction(item));
+      return;
+    }
+    if ((inReason || inNote) && event.key === "Escape") {
+      event.preventDefault();
+      leaveField(event.target.closest("[data-testid=queue-item]"));
       return;
     }
     if (typing || inReason || event.ctrlKey || event.metaKey || event.altKey) return;

@@ -8,6 +8,8 @@ Screenshots land in test-artifacts/browser/.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
@@ -79,10 +81,11 @@ def test_a_reviewer_plays_decides_undoes_selects_and_filters_the_queue(
     expect(review.get_by_test_id("tab-rejected")).to_contain_text("1")
     expect(review.get_by_test_id("tab-all")).to_contain_text("4")
 
-    # The focused clip plays by itself, muted and looping; Space pauses and resumes it.
-    review.keyboard.press("j")
+    # On arrival the first item has the focus (claimed only once the reviewer moves or decides)
+    # and its clip plays by itself, muted and looping; Space pauses and resumes it.
     item = review.locator(f'[data-output-id="{first}"]')
-    expect(item.get_by_test_id("claim")).to_have_text("Claimed by you")
+    expect(item).to_be_focused()
+    expect(item.get_by_test_id("claim")).to_have_text("")
     review.wait_for_function(
         "id => !document.querySelector(`[data-output-id='${id}'] video`).paused", arg=first
     )
@@ -135,7 +138,7 @@ def test_a_reviewer_plays_decides_undoes_selects_and_filters_the_queue(
     review.get_by_test_id("tab-rejected").click()
     expect(review.get_by_test_id("queue-item")).to_have_count(1)
     expect(review.get_by_test_id("decision")).to_contain_text("Rejected")
-    review.goto(reverse("review_queue") + "?tester=nobody")
+    review.goto(reverse("review_queue") + "?min_age_hours=1000")
     review.get_by_test_id("clear-filters").click()
     expect(review.get_by_test_id("queue-item")).to_have_count(3)
 
@@ -148,6 +151,49 @@ def test_a_reviewer_plays_decides_undoes_selects_and_filters_the_queue(
     review.get_by_test_id("clear-filters").click()
     expect(review.get_by_test_id("tab-pending")).to_have_attribute("aria-current", "page")
     assert watch.failures == [f"GET {asgi_server}{bad} -> 400"]
+
+
+def test_enter_in_the_bulk_note_rejects_only_with_a_reason_and_a_refused_reject_frees_the_keys(
+    asgi_server, queue_items, reviewer_totp_secret, screenshots, chromium
+):
+    first, second, _third = queue_items
+    watch = Watch()
+    review = new_context(chromium, asgi_server, watch).new_page()
+    bulk_posts: list[str] = []
+    review.on("request", lambda r: bulk_posts.append(r.url) if "/bulk" in r.url else None)
+    sign_in_to_review(review, reviewer_totp_secret)
+    expect_live(review)
+    item = review.locator(f'[data-output-id="{first}"]')
+    expect(item).to_be_focused()
+
+    # r, Enter with no reason: refused, and the keys are the item's again, so c asks for changes
+    # (it once typed into the reason list and picked "Copyrighted material").
+    review.keyboard.press("r")
+    expect(item.get_by_test_id("reject-reason")).to_be_focused()
+    review.keyboard.press("Enter")
+    expect(item.get_by_test_id("result")).to_have_class(re.compile(r"\berror\b"))
+    expect(item).to_be_focused()
+    review.keyboard.press("c")
+    expect(item.get_by_test_id("note")).to_be_focused()
+    expect(item.get_by_test_id("reject-reason")).to_have_value("")
+    review.keyboard.type("less fog")
+    review.keyboard.press("Enter")
+    expect(item).to_have_attribute("data-decision", "Needs changes")
+
+    # Enter in the bulk note sends nothing without a reason, and the reject with one.
+    expect(review.locator(f'[data-output-id="{second}"]')).to_be_focused()
+    review.keyboard.press("x")
+    note = review.get_by_label("Note for the selected")
+    note.fill("duplicate of an earlier clip")
+    note.press("Enter")
+    review.get_by_label("Reason to reject the selected").select_option(index=1)
+    note.press("Enter")
+    expect(review.get_by_text("Decided 1 item.")).to_be_visible()
+    review.screenshot(path=screenshots / "review-bulk-enter-1440.png", full_page=True)
+    assert len(bulk_posts) == 1, bulk_posts
+    state = off_the_event_loop(lambda: Output.objects.get(id=second).state)
+    assert state == Output.State.REJECTED
+    assert [f.split(" -> ")[1] for f in watch.failures] == ["409"], watch.failures
 
 
 @pytest.fixture

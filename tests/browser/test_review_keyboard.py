@@ -137,8 +137,8 @@ def test_a_reviewer_works_through_three_items_with_the_keyboard_while_the_tester
     expect(review.get_by_test_id("shortcuts")).to_contain_text("j/k next/previous · a approve")
     expect_queue_in_order(review, pending_items)
 
-    review.keyboard.press("j")
-    expect_current(review, first)
+    # The first item has the focus on arrival; a decides it (and claims the next).
+    expect(queue_item(review, first)).to_be_focused()
     review.keyboard.press("a")
     expect_decided(review, first, "Approved")
     expect(review_state(studio, first)).to_have_text("Review: Approved", timeout=UI_TIMEOUT_MS)

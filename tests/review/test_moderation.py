@@ -430,3 +430,21 @@ def test_testers_cannot_read_the_review_queue_api(client, tester):
     client.force_login(tester)
 
     assert client.get(reverse("api_review_queue")).status_code == 403
+
+
+def test_a_bulk_reject_without_a_reason_is_one_clear_400_and_decides_nothing(
+    client, reviewer, tester, outputs_dir
+):
+    outputs = [make_output(tester), make_output(tester)]
+    client.force_login(reviewer)
+
+    response = client.post(
+        reverse("review_bulk"), {"decision": "reject", "output": [o.id for o in outputs]}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert page.count("Choose a reason to reject the selected items.") == 1
+    assert "Decided 0 items" not in page
+    assert not any(str(o.id) in page for o in outputs)
+    assert set(Output.objects.values_list("state", flat=True)) == {Output.State.PENDING}

@@ -62,6 +62,9 @@ def test_tab_links_keep_the_other_filters(client, reviewer, decided_mix):
         ("model=nonesuch", "model: Unknown model"),
         ("cohort=Nobody", "cohort: No cohort is named"),
         ("lane=nowhere", "lane: "),
+        ("tester=abc", "tester: No tester\u2019s email contains \u201cabc\u201d"),
+        ("page=-1", "page: "),
+        ("page=abc", "page: "),
     ],
 )
 def test_an_invalid_filter_is_reported_on_the_queue_with_a_way_out(
@@ -80,10 +83,38 @@ def test_an_invalid_filter_is_reported_on_the_queue_with_a_way_out(
 def test_filters_that_match_nothing_offer_to_clear_them(client, reviewer, decided_mix):
     client.force_login(reviewer)
 
-    page = client.get(reverse("review_queue") + "?tester=nobody-here").content.decode()
+    # A tester's email that exists, with nothing of theirs that old: valid filters, empty list.
+    query = "?tester=ada&min_age_hours=1000"
+    page = client.get(reverse("review_queue") + query).content.decode()
 
     assert 'data-testid="queue-empty"' in page and "Clear filters" in page
     assert 'href="/review/?state=pending"' in page
+
+
+def test_a_page_past_the_end_is_reported_with_the_last_page(client, reviewer, decided_mix):
+    client.force_login(reviewer)
+
+    response = client.get(reverse("review_queue") + "?page=50")
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "page: there is no page 50; the last is 1." in page
+    assert 'data-testid="queue-item"' not in page
+
+
+def test_a_long_queue_pages_with_links_between_pages(
+    client, reviewer, tester, outputs_dir, monkeypatch
+):
+    for _ in range(3):
+        make_output(tester)
+    client.force_login(reviewer)
+    monkeypatch.setattr("review.views.QUEUE_PAGE_SIZE", 2)
+
+    first = client.get(reverse("review_queue")).content.decode()
+    second = client.get(reverse("review_queue") + "?page=2").content.decode()
+
+    assert first.count('data-testid="queue-item"') == 2 and "Page 1 of 2" in first
+    assert second.count('data-testid="queue-item"') == 1 and 'rel="prev"' in second
 
 
 def test_the_api_refuses_an_unknown_tab_by_name(client, reviewer):

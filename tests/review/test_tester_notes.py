@@ -96,3 +96,22 @@ def test_tester_contexts_count_states_and_keep_the_last_three_decisions(
     assert mine.counts == {"approved": 1, "rejected": 4, "needs_changes": 0}
     assert len(mine.last_decisions) == 3 and mine.open_findings == 0 and mine.note is None
     assert contexts[other_tester.pk].counts == {"approved": 0, "rejected": 0, "needs_changes": 0}
+
+
+@pytest.mark.parametrize("whom", ["admin", "self"])
+def test_a_note_on_someone_who_is_not_a_tester_is_a_404_and_stores_nothing(
+    client, reviewer, admin, whom
+):
+    target = admin if whom == "admin" else reviewer
+    client.force_login(reviewer)
+
+    response = client.post(reverse("review_tester_note", args=[target.pk]), {"body": NOTE})
+
+    assert response.status_code == 404
+    assert not Note.objects.exists()
+
+
+def test_the_service_keeps_notes_on_testers_only(reviewer, admin):
+    with pytest.raises(services.ReviewError, match="testers only"):
+        services.tester_note_set(tester=admin, by=reviewer, body=NOTE)
+    assert not Note.objects.exists()

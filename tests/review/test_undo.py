@@ -156,3 +156,33 @@ def test_non_moderators_get_403_from_the_undo_endpoint(
 
     assert response.status_code == 403
     assert Output.objects.get(id=output.id).state == Output.State.REJECTED
+
+
+@pytest.mark.parametrize("next_decision", ["reject", "approve"])
+def test_undo_is_refused_once_the_reviewer_has_decided_another_item(
+    reviewer, tester, outputs_dir, next_decision
+):
+    first, second = make_output(tester), make_output(tester)
+    output_reject(output=first, by=reviewer, reason=REASON)
+    if next_decision == "reject":
+        output_reject(output=second, by=reviewer, reason=REASON)
+    else:
+        output_approve(output=second, by=reviewer)
+
+    with pytest.raises(ReviewError, match="decided another item since"):
+        output_decision_undo(output=first, by=reviewer)
+    assert Output.objects.get(id=first.id).state == Output.State.REJECTED
+
+
+def test_undo_through_the_page_after_another_decision_is_a_409(
+    client, reviewer, tester, outputs_dir
+):
+    first, second = make_output(tester), make_output(tester)
+    output_reject(output=first, by=reviewer, reason=REASON)
+    output_request_changes(output=second, by=reviewer, note="less fog")
+    client.force_login(reviewer)
+
+    response = client.post(reverse("review_undo", args=[first.id]), HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 409
+    assert "decided another item since" in response.json()["message"]
