@@ -124,6 +124,33 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def pids_named(name: str) -> list[int]:
+    """Every process whose command name is `name` (the machine's PostgreSQL or Redis servers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def cpu_by_role(processes: list[subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack on this machine (the bench client is this
+    process): where a submission's cores go."""
+    web, worker, dispatcher = (process_tree(p.pid) for p in processes)
+    return {
+        "web": cpu_seconds(web),
+        "worker": cpu_seconds(worker),
+        "dispatcher": cpu_seconds(dispatcher),
+        "postgres": cpu_seconds(pids_named("postgres")),
+        "redis": cpu_seconds(pids_named("redis-server")),
+        "client": cpu_seconds([os.getpid()]),
+    }
+
+
 def make_testers(count: int) -> list[str]:
     from access.models import Cohort, User
     from access.roles import TESTERS, role_grant
@@ -247,6 +274,7 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         web = process_tree(processes[0].pid)
         web_cpu = cpu_seconds(web)
+        cpu_before = cpu_by_role(processes)
         start = threading.Event()
         threads = [
             threading.Thread(target=client, args=(port, token, args.jobs, start, results))
@@ -261,6 +289,7 @@ def main() -> None:
         wall = time.perf_counter() - began
         load_after = os.getloadavg()[0]
         web_cpu = cpu_seconds(web) - web_cpu
+        cpu_after = cpu_by_role(processes)
         accepted = [job_id for status, _, job_id, _ in results if status == 201 and job_id]
         states = wait_finished(accepted, args.drain_timeout)
         from review.models import Output
@@ -296,6 +325,11 @@ def main() -> None:
     print(f"p95 without each client's first submission: {pct(later, 0.95):.0f} ms")
     print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after submitting")
     print(f"web server CPU: {web_cpu * 1000 / len(results):.1f} ms per submission")
+    spent = {role: cpu_after[role] - cpu_before[role] for role in cpu_before}
+    print(
+        f"CPU while submitting ({wall:.1f} s wall, {os.cpu_count()} cores): "
+        + ", ".join(f"{role} {seconds:.1f} s" for role, seconds in spent.items())
+    )
     summary = {
         "requests": len(results),
         "accepted": len(accepted),
@@ -308,6 +342,7 @@ def main() -> None:
         "clients": args.clients,
         "web_workers": args.web_workers,
         "web_cpu_ms": round(web_cpu * 1000 / len(results), 1),
+        "cpu_s": {role: round(seconds, 2) for role, seconds in spent.items()},
         "load_before": round(load_before, 2),
         "load_after": round(load_after, 2),
     }

@@ -202,7 +202,7 @@ BROKER_URL = env_str("VERNISSAGE_BROKER_URL", env_str("CELERY_BROKER_URL", REDIS
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "access.cache.RedisCache",  # one pool per process (access/cache.py)
         "LOCATION": CACHE_URL,
         "KEY_PREFIX": env_str("VERNISSAGE_CACHE_PREFIX", "vernissage"),
     }

@@ -5,8 +5,15 @@ Each owner does its own part:
   revocation revokes them for good; otherwise they are refused through `User.may_act`);
 - generation: queued jobs cancelled, running jobs stopped at their next step (`jobs_stop_for`);
 - review: share links stop resolving (`share_links_down_for` counts them);
-then one audit entry with the scope, reason and counts, and after commit the sockets of the scope
-are closed through `realtime` and the freed GPU slots go to other testers.
+then one audit entry with the scope, reason and counts, and after commit the freed GPU slots go to
+other testers.
+
+The sockets of the scope are told twice through `realtime`: as soon as the standing change is
+written (before the rest of the transaction, so a tab closes in milliseconds, not after every
+session, job and share has been ended) and again after commit (for a socket that connected in
+between: its connect-time check still read the old standing). If the transaction then fails, the
+early message has closed sockets whose access did not end: they reconnect, and the connect check
+admits them. Closing too early is the safe side of a containment; closing late is the leak.
 Lifting a suspension or a pause (`release`) ends nothing elsewhere; it is access's own service.
 """
 
@@ -87,6 +94,7 @@ def contain(
     reason = containment_reason(reason)
     with transaction.atomic():
         ended = _end_standing(Scope(scope), target, reason=reason, revoke=revoke)
+        _close_sockets(ended, reason=reason)
         report = _end_everything(ended, reason=reason)
         audit_record(
             action=ended.action,
@@ -139,11 +147,15 @@ def _end_everything(ended: _Ended, *, reason: str) -> Containment:
     )
 
 
-def _after(ended: _Ended, *, reason: str) -> None:
+def _close_sockets(ended: _Ended, *, reason: str) -> None:
     kind = COHORT_SUSPENDED if isinstance(ended.target, Cohort) else ended.standing
     publish(
         AccessEndedEvent(standing=ended.standing, reason=reason, kind=kind), groups=[ended.group]
     )
+
+
+def _after(ended: _Ended, *, reason: str) -> None:
+    _close_sockets(ended, reason=reason)
     jobs_dispatch_all()  # the slots of stopped jobs go to other testers
 
 

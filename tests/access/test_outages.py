@@ -48,7 +48,7 @@ def test_a_page_answers_503_when_standing_cannot_be_read(tester, monkeypatch):
 def test_signing_in_while_redis_is_away_is_a_503_naming_redis(tester, settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "access.cache.RedisCache",
             "LOCATION": DEAD_REDIS,
         }
     }

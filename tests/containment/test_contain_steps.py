@@ -145,29 +145,36 @@ def test_contain_calls_each_owners_service_once_and_writes_one_audit_entry(
 
 
 @pytest.mark.parametrize("scope", AFFECTED)
-def test_after_commit_the_scope_is_told_once_and_freed_slots_are_handed_out(
+def test_the_scope_is_told_at_once_and_again_after_commit_and_freed_slots_are_handed_out(
     people, world, calls, scope, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         _contain(scope, people)
 
-    [published] = calls["publish"]
+    # Once when the standing changed (inside the transaction), once after commit.
+    early, after_commit = calls["publish"]
     group = {
         "revoke": groups.user_group(people["ada"].pk),
         "suspend": groups.user_group(people["ada"].pk),
         "cohort": groups.cohort_group(people["ada"].cohort_id),
         "pause": groups.PROGRAM,
     }[scope]
-    assert published["groups"] == [group]
-    assert published["args"][0].reason == REASON
+    for published in (early, after_commit):
+        assert published["groups"] == [group]
+        assert published["args"][0].reason == REASON
     assert len(calls["jobs_dispatch_all"]) == 1
 
 
 @pytest.mark.parametrize("scope", AFFECTED)
-def test_nothing_is_told_or_handed_out_before_the_commit(people, world, calls, scope):
+def test_sockets_are_told_before_the_commit_but_slots_wait_for_it(people, world, calls, scope):
     _contain(scope, people)  # the test's transaction never commits
 
-    assert (calls["publish"], calls["jobs_dispatch_all"]) == ([], [])
+    # The sockets close without waiting for sessions, jobs and shares to be ended (a socket that
+    # connects meanwhile is told again after commit); freed GPU slots are handed out only once
+    # the jobs' cancellation is committed.
+    [early] = calls["publish"]
+    assert early["args"][0].reason == REASON
+    assert calls["jobs_dispatch_all"] == []
 
 
 @pytest.mark.parametrize("scope", AFFECTED)

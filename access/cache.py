@@ -1,0 +1,40 @@
+"""Django's Redis cache with one connection pool per process, not one per request.
+
+Django keeps a cache object per asgiref context (`caches` is a `Local`), and its Redis client
+makes its connection pool lazily per object. Under ASGI every request runs in a context of its own,
+so each request built a pool and opened a new TCP connection to Redis (redis-py then also reads
+its own package metadata for the connection's client name): the API's two rate throttles paid for
+that on every call. Here the pools live in the process, keyed by URL and options, so requests and
+threads share their connections (redis-py pools are thread-safe and reset themselves after a fork).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
+
+_pools: dict[tuple[str, Any, str], Any] = {}
+_lock = threading.Lock()
+
+
+class SharedPoolRedisCacheClient(RedisCacheClient):
+    def _get_connection_pool(self, write: bool) -> Any:
+        index = self._get_connection_pool_index(write)
+        url = self._servers[index]
+        key = (url, self._pool_class, repr(sorted(self._pool_options.items())))
+        pool = _pools.get(key)
+        if pool is None:
+            with _lock:
+                pool = _pools.get(key)
+                if pool is None:
+                    pool = _pools[key] = self._pool_class.from_url(url, **self._pool_options)
+        return pool
+
+
+class RedisCache(DjangoRedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = SharedPoolRedisCacheClient
