@@ -21,6 +21,12 @@ _lock = threading.Lock()
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
+    # Set by Django's RedisCacheClient.__init__ (private, so not in django-stubs).
+    _servers: list[str]
+    _pool_class: Any
+    _pool_options: dict[str, Any]
+    _get_connection_pool_index: Any
+
     def _get_connection_pool(self, write: bool) -> Any:
         index = self._get_connection_pool_index(write)
         url = self._servers[index]
