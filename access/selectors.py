@@ -35,13 +35,16 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def users_for_standing_check(*, ids: set[int]) -> dict[int, User]:
-    """Many users, ready for `User.may_act` without another query: one query for the users and
-    their cohorts, one for the program (every live socket's safety-net re-check reads these)."""
-    users = {user.id: user for user in User.objects.select_related("cohort").filter(id__in=ids)}
-    if users:
-        paused = Program.is_paused()
-        for user in users.values():
-            user._program_paused = paused  # what `standing_now` would read for each
+    """Many users, ready for `User.may_act` without another query: one query for the users, their
+    cohorts and the program's kill switch (every live socket's safety-net re-check reads these)."""
+    found = (
+        User.objects.select_related("cohort")
+        .annotate(program_paused=Exists(Program.objects.filter(pk=1, paused_at__isnull=False)))
+        .filter(id__in=ids)
+    )
+    users: dict[int, User] = {user.id: user for user in found}
+    for user in users.values():  # what `standing_now` would read for each
+        user._program_paused = user.program_paused  # type: ignore[attr-defined]
     return users
 
 

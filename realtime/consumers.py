@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from prometheus_client import Gauge
 
@@ -92,6 +93,19 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         return False
 
     # --- the protocol ---------------------------------------------------------------------------
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """channels' dispatch without its `aclose_old_connections()` before every message.
+
+        That call hops to asgiref's one sync thread for each frame and each channel-layer event:
+        a job event for every tester queued 1,000 hops there, behind each other and behind the
+        standing reads. Nothing here touches the database outside `database_sync_to_async`,
+        which closes old connections around each call itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Decide at the handshake, before touching the channel layer: a refused socket never

@@ -187,6 +187,32 @@ def test_a_job_socket_hears_its_jobs_updates(tester):
     assert (received["job"]["id"], received["job"]["state"]) == (str(job.id), "queued")
 
 
+def test_forwarding_an_event_does_not_queue_on_the_sync_thread(tester, monkeypatch):
+    """channels' own dispatch runs `close_old_connections` in asgiref's one sync thread before
+    every message: 1,000 sockets hearing one event each queued 1,000 hops there, one after
+    another. Ours forwards events on the event loop alone."""
+    job = make_job(tester)
+    hops = []
+
+    async def counted() -> None:
+        hops.append(1)
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counted)
+
+    async def body():
+        async with websocket(_path("studio"), tester) as socket:
+            await socket.connect(timeout=5)
+            assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
+            for _ in range(3):
+                await database_sync_to_async(publish_job)(job)
+            return [await socket.receive_json_from(timeout=5) for _ in range(3)]
+
+    received = run_async(body)
+
+    assert [message["job"]["id"] for message in received] == [str(job.id)] * 3
+    assert hops == []
+
+
 def test_a_studio_socket_never_hears_another_testers_job(tester, other_tester):
     theirs = job_event(make_job(other_tester))
     mine = make_job(tester)
