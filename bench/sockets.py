@@ -12,7 +12,8 @@ bounded number of handshakes at a time). Then it times
   a finished job's queue-position updates do), until each of the 1,000 sockets has its own,
 - the server's CPU (share of one core) and RSS while the 1,000 sockets are quiet,
 - a mass disconnect: every client hangs up at once; the server's errors in that phase, and the
-  size of the channel layer's program group before and after.
+  web processes subscribed to the program group before and after (the layer subscribes once per
+  process with a member socket).
 
 Messages that never arrive within the wait count as lost. The last line is one JSON object.
 
@@ -202,25 +203,16 @@ async def fan_out(clients: list, owners: list[int], event_id: str, wait: float) 
     ]
 
 
-def forget_groups() -> None:
-    """This bench's channel-layer keys start empty (a run killed midway leaves its groups)."""
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    for key in client.scan_iter(match=f"{PREFIX}*", count=1000):
-        client.delete(key)
-
-
 async def group_size(group: str) -> int:
-    import redis.asyncio as redis
-    from django.conf import settings
+    """How many web processes Redis sends `group`'s messages to (the layer subscribes once per
+    process that has a member socket, `realtime.layers`): 0 once every socket has left."""
+    from channels.layers import get_channel_layer
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        return await client.zcard(f"{PREFIX}:group:{group}")
-    finally:
-        await client.aclose()
+    layer = get_channel_layer()._get_layer()
+    name = layer._get_group_channel_name(group)
+    redis = layer._shards[0]
+    redis._ensure_redis()
+    return dict(await redis._redis.pubsub_numsub(name))[name.encode()]
 
 
 async def measure(args, port: int, pid: int, testers: list, log: Path) -> dict:
@@ -335,7 +327,6 @@ def main() -> None:
         "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:"
         f"{db['PORT'] or 5432}/{db['NAME']}",
     }
-    forget_groups()
     logs = ROOT / "test-artifacts"
     logs.mkdir(exist_ok=True)
     log = logs / "bench-sockets-server.log"

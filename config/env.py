@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -84,3 +85,13 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
     if not number >= minimum:  # also refuses NaN
         raise ImproperlyConfigured(f"{name}={number} is below the minimum {minimum}")
     return number
+
+
+def redis_db(url: str) -> int:
+    """The database number a redis:// URL names (its path, or `?db=`); 0 when it names none."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if path.isdigit():
+        return int(path)
+    db = parse_qs(parts.query).get("db", ["0"])[0]
+    return int(db) if db.isdigit() else 0

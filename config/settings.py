@@ -17,7 +17,16 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_float, env_int, env_json, env_list, env_path, env_str
+from config.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_json,
+    env_list,
+    env_path,
+    env_str,
+    redis_db,
+)
 from config.logs import FORMATS, logging_settings
 from config.sentry import sentry_init
 
@@ -208,26 +217,21 @@ CACHES = {
     }
 }
 
+CHANNEL_PREFIX = env_str("VERNISSAGE_CHANNEL_PREFIX", "vernissage")
 CHANNEL_LAYERS = {
     "default": {
-        # channels-redis with a pool that waits for a free connection (realtime/layers.py says why).
+        # Redis pub/sub, fanned out inside each process (realtime/layers.py says why and what it
+        # keeps: per-socket capacity, sockets closed and reconnected across a Redis outage).
         "BACKEND": "realtime.layers.RedisChannelLayer",
         "CONFIG": {
-            # redis-py times reads out after 5 s by default, exactly channels-redis's blocking wait
-            # for messages: a quiet socket would then crash and drop. Give reads more time. At most
-            # 50 connections per process and event loop; a command waits up to 10 s for one.
-            "hosts": [
-                {
-                    "address": CHANNELS_URL,
-                    "socket_timeout": 15,
-                    "max_connections": 50,
-                    "timeout": 10,
-                }
-            ],
-            "prefix": env_str("VERNISSAGE_CHANNEL_PREFIX", "vernissage"),
-            # group_send drops silently past capacity: leave room for a burst of progress events.
+            "hosts": [{"address": CHANNELS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            # Pub/sub channels are global to a Redis server, whatever database the URL names:
+            # the database goes into the prefix, so deployments (and test workers) that share a
+            # server on different databases stay apart, as they did with the keyed layer.
+            "prefix": f"{CHANNEL_PREFIX}.db{redis_db(CHANNELS_URL)}.",
+            # Messages waiting for one socket; past it they are dropped (a burst of progress
+            # events fits).
             "capacity": 500,
-            "expiry": 30,
         },
     }
 }

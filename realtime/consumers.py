@@ -51,6 +51,7 @@ OPEN_SOCKETS = Gauge(
     multiprocess_mode="livesum",
 )
 
+CLOSE_SERVICE_RESTART = 1012  # the page reconnects with backoff (static/js/live.js)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
@@ -246,6 +247,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """Sent to the user's group on commit of a role change, so it reaches this socket before
         any event published after that commit (one channel's messages arrive in order)."""
         await self.ensure_allowed(max_age=0)
+
+    async def layer_lost(self, message: dict[str, Any]) -> None:
+        """This process lost Redis (`realtime.layers`): what was published meanwhile is gone for
+        it. Close with 1012 so the page reconnects and starts again from a snapshot."""
+        await self.close(code=CLOSE_SERVICE_RESTART)
 
     async def job_update(self, message: dict[str, Any]) -> None:
         await self._forward(JobEvent, message)

@@ -11,10 +11,9 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import pytest
-import redis
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from django.conf import settings as django_settings
+from channels.layers import get_channel_layer
 
 from access.models import User
 from generation.progress import job_event
@@ -56,10 +55,13 @@ async def _open(stack: AsyncExitStack, user, count: int) -> list:
     return sockets
 
 
-def _group_members(group: str) -> set[str]:
-    prefix = django_settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    client = redis.Redis.from_url(django_settings.REDIS_URL)
-    return {member.decode() for member in client.zrange(f"{prefix}:group:{group}", 0, -1)}
+async def _group_members(group: str) -> tuple[set[str], int]:
+    """The channels of this process (event loop) in `group`, and how many Redis subscribers its
+    pub/sub channel has (the layer subscribes once per process, not per socket)."""
+    layer = get_channel_layer()._get_layer()
+    name = layer._get_group_channel_name(group)
+    subscribers = dict(await layer._shards[0]._redis.pubsub_numsub(name))[name.encode()]
+    return set(layer.groups.get(name, ())), subscribers
 
 
 def test_one_event_to_a_testers_ten_sockets_costs_one_standing_check(
@@ -124,41 +126,47 @@ def test_hung_up_sockets_leave_their_groups(tester):
     async def body():
         async with AsyncExitStack() as stack:
             await _open(stack, tester, 3)
-            return {group: _group_members(group) for group in _groups_of(tester)}
+            joined = {group: await _group_members(group) for group in _groups_of(tester)}
+        left = {group: await _group_members(group) for group in _groups_of(tester)}
+        return joined, left
 
-    joined = run_async(body)
+    joined, left = run_async(body)
 
-    assert all(len(members) == 3 for members in joined.values()), joined
-    assert all(not _group_members(group) & members for group, members in joined.items())
+    assert all(len(members) == 3 and subscribers == 1 for members, subscribers in joined.values())
+    assert all(left[group] == (set(), 0) for group in joined), left
 
 
 def _groups_of(user) -> list[str]:
     return [groups.user_group(user.id), groups.PROGRAM, groups.cohort_group(user.cohort_id)]
 
 
-def test_more_discards_at_once_than_pool_connections_all_succeed(settings):
-    """A mass disconnect: many sockets leave their groups at the same moment, far more than the
-    pool holds connections. Each waits its turn; none fails, and the group ends empty."""
+def test_a_mass_disconnect_leaves_no_group_and_no_subscription_behind(settings):
+    """Many sockets leave their groups at the same moment: none fails, the group is gone from
+    the process, and Redis no longer sends the group's messages to it."""
     config = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-    host = {**config["hosts"][0], "max_connections": 2}
-    layer = RedisChannelLayer(hosts=[host], prefix=f"{config['prefix']}-pool")
-    group = "pool-test"
+    layer = RedisChannelLayer(hosts=config["hosts"], prefix=f"{config['prefix']}-mass")
+    group = "mass-test"
 
     async def body():
         channels = [await layer.new_channel() for _ in range(200)]
         await asyncio.gather(*(layer.group_add(group, channel) for channel in channels))
+        loop_layer = layer._get_layer()
+        group_channel = loop_layer._get_group_channel_name(group)
+        before = dict(await loop_layer._shards[0]._redis.pubsub_numsub(group_channel))
         outcomes = await asyncio.gather(
             *(layer.group_discard(group, channel) for channel in channels),
             return_exceptions=True,
         )
-        left = await layer.connection(0).zcard(layer._group_key(group))
+        after = dict(await loop_layer._shards[0]._redis.pubsub_numsub(group_channel))
+        in_memory = group_channel in loop_layer.groups
         await layer.flush()
-        return outcomes, left
+        key = group_channel.encode()
+        return outcomes, before[key], after[key], in_memory
 
-    outcomes, left = asyncio.run(body())
+    outcomes, before, after, in_memory = asyncio.run(body())
 
     assert [o for o in outcomes if isinstance(o, BaseException)] == []
-    assert left == 0
+    assert (before, after, in_memory) == (1, 0, False)
 
 
 @pytest.mark.parametrize(
