@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 LOST = {"type": "layer.lost"}  # handled by realtime.consumers.LiveConsumer.layer_lost
 DEFAULT_CAPACITY = 500
+IDLE_WAIT_S = 1.0
 
 
 class _Shard(RedisSingleShardConnection):
@@ -55,8 +56,10 @@ class _Shard(RedisSingleShardConnection):
         while True:
             try:
                 if self._pubsub and self._pubsub.subscribed:
+                    # A message returns at once; the timeout only bounds an idle wait (a
+                    # thousand quiet sockets cost one wake-up a second per process, not ten).
                     message = await self._pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=0.1
+                        ignore_subscribe_messages=True, timeout=IDLE_WAIT_S
                     )
                     if self.lost:
                         self.lost = False
