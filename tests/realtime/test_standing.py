@@ -55,13 +55,25 @@ async def _open(stack: AsyncExitStack, user, count: int) -> list:
     return sockets
 
 
-async def _group_members(group: str) -> tuple[set[str], int]:
+async def _subscribers(layer, name: str, expected: int) -> int:
+    """Redis's count of subscribers to the pub/sub channel `name`, once it equals `expected` (or
+    after 10 s): a SUBSCRIBE sent on the layer's connection may not have been read by Redis yet
+    when the count is asked on another."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        count = dict(await layer._shards[0]._redis.pubsub_numsub(name))[name.encode()]
+        if count == expected or asyncio.get_running_loop().time() > deadline:
+            return count
+        await asyncio.sleep(0.02)
+
+
+async def _group_members(group: str, subscribers: int) -> tuple[set[str], int]:
     """The channels of this process (event loop) in `group`, and how many Redis subscribers its
-    pub/sub channel has (the layer subscribes once per process, not per socket)."""
+    pub/sub channel has (the layer subscribes once per process, not per socket): `subscribers`
+    is the count expected, waited for."""
     layer = get_channel_layer()._get_layer()
     name = layer._get_group_channel_name(group)
-    subscribers = dict(await layer._shards[0]._redis.pubsub_numsub(name))[name.encode()]
-    return set(layer.groups.get(name, ())), subscribers
+    return set(layer.groups.get(name, ())), await _subscribers(layer, name, subscribers)
 
 
 def test_one_event_to_a_testers_ten_sockets_costs_one_standing_check(
@@ -126,8 +138,8 @@ def test_hung_up_sockets_leave_their_groups(tester):
     async def body():
         async with AsyncExitStack() as stack:
             await _open(stack, tester, 3)
-            joined = {group: await _group_members(group) for group in _groups_of(tester)}
-        left = {group: await _group_members(group) for group in _groups_of(tester)}
+            joined = {group: await _group_members(group, 1) for group in _groups_of(tester)}
+        left = {group: await _group_members(group, 0) for group in _groups_of(tester)}
         return joined, left
 
     joined, left = run_async(body)
@@ -152,16 +164,15 @@ def test_a_mass_disconnect_leaves_no_group_and_no_subscription_behind(settings):
         await asyncio.gather(*(layer.group_add(group, channel) for channel in channels))
         loop_layer = layer._get_layer()
         group_channel = loop_layer._get_group_channel_name(group)
-        before = dict(await loop_layer._shards[0]._redis.pubsub_numsub(group_channel))
+        before = await _subscribers(loop_layer, group_channel, 1)
         outcomes = await asyncio.gather(
             *(layer.group_discard(group, channel) for channel in channels),
             return_exceptions=True,
         )
-        after = dict(await loop_layer._shards[0]._redis.pubsub_numsub(group_channel))
+        after = await _subscribers(loop_layer, group_channel, 0)
         in_memory = group_channel in loop_layer.groups
         await layer.flush()
-        key = group_channel.encode()
-        return outcomes, before[key], after[key], in_memory
+        return outcomes, before, after, in_memory
 
     outcomes, before, after, in_memory = asyncio.run(body())
 
