@@ -5,19 +5,17 @@ makes its connection pool lazily per object. Under ASGI every request runs in a 
 so each request built a pool and opened a new TCP connection to Redis (redis-py then also reads
 its own package metadata for the connection's client name): the API's two rate throttles paid for
 that on every call. Here the pools live in the process, keyed by URL and options, so requests and
-threads share their connections (redis-py pools are thread-safe and reset themselves after a fork).
+threads share their connections (`access.redis_pool`, which every Redis client of ours uses).
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
-_pools: dict[tuple[str, Any, str], Any] = {}
-_lock = threading.Lock()
+from access.redis_pool import connection_pool
 
 
 class SharedPoolRedisCacheClient(RedisCacheClient):
@@ -29,15 +27,7 @@ class SharedPoolRedisCacheClient(RedisCacheClient):
 
     def _get_connection_pool(self, write: bool) -> Any:
         index = self._get_connection_pool_index(write)
-        url = self._servers[index]
-        key = (url, self._pool_class, repr(sorted(self._pool_options.items())))
-        pool = _pools.get(key)
-        if pool is None:
-            with _lock:
-                pool = _pools.get(key)
-                if pool is None:
-                    pool = _pools[key] = self._pool_class.from_url(url, **self._pool_options)
-        return pool
+        return connection_pool(self._servers[index], self._pool_class, **self._pool_options)
 
 
 class RedisCache(DjangoRedisCache):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Exists, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -25,7 +26,17 @@ class Program(models.Model):
 
     @classmethod
     def is_paused(cls) -> bool:
-        return cls.objects.filter(pk=1, paused_at__isnull=False).exists()
+        return cls.objects.filter(cls._paused_filter()).exists()
+
+    @classmethod
+    def paused_exists(cls) -> Exists:
+        """The kill switch as a subquery, for queries that read it alongside what they load
+        (`token_lookup`, the sockets' standing re-check) instead of asking separately."""
+        return Exists(cls.objects.filter(cls._paused_filter()))
+
+    @staticmethod
+    def _paused_filter() -> Q:
+        return Q(pk=1, paused_at__isnull=False)
 
 
 class Cohort(models.Model):

@@ -39,7 +39,7 @@ def users_for_standing_check(*, ids: set[int]) -> dict[int, User]:
     cohorts and the program's kill switch (every live socket's safety-net re-check reads these)."""
     found = (
         User.objects.select_related("cohort")
-        .annotate(program_paused=Exists(Program.objects.filter(pk=1, paused_at__isnull=False)))
+        .annotate(program_paused=Program.paused_exists())
         .filter(id__in=ids)
     )
     users: dict[int, User] = {user.id: user for user in found}
@@ -118,7 +118,7 @@ def token_lookup(plaintext: str) -> ApiToken | None:
     # than the database to run (every API request comes through here).
     found = (
         ApiToken.objects.select_related("user", "user__cohort")
-        .annotate(program_paused=Exists(Program.objects.filter(pk=1, paused_at__isnull=False)))
+        .annotate(program_paused=Program.paused_exists())
         .filter(prefix=prefix)[:1]
     )
     token = next(iter(found), None)

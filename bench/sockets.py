@@ -208,11 +208,7 @@ async def group_size(group: str) -> int:
     process that has a member socket, `realtime.layers`): 0 once every socket has left."""
     from channels.layers import get_channel_layer
 
-    layer = get_channel_layer()._get_layer()
-    name = layer._get_group_channel_name(group)
-    redis = layer._shards[0]
-    redis._ensure_redis()
-    return dict(await redis._redis.pubsub_numsub(name))[name.encode()]
+    return await get_channel_layer().subscriber_count(group)
 
 
 async def measure(args, port: int, pid: int, testers: list, log: Path) -> dict:

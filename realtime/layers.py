@@ -168,3 +168,12 @@ class RedisChannelLayer(RedisPubSubChannelLayer):
             layer = self._layers[loop] = _LoopLayer(*self._args, **self._kwargs, channel_layer=self)
             _wrap_close(self, loop)
         return layer
+
+    async def subscriber_count(self, group: str) -> int:
+        """How many connections Redis sends `group`'s messages to: one per web process that has a
+        member socket (not one per socket), 0 once they have all left. For benches and tests."""
+        layer = self._get_layer()
+        name = layer._get_group_channel_name(group)
+        shard = layer._get_shard(name)
+        shard._ensure_redis()
+        return int(dict(await shard._redis.pubsub_numsub(name))[name.encode()])

@@ -55,13 +55,13 @@ async def _open(stack: AsyncExitStack, user, count: int) -> list:
     return sockets
 
 
-async def _subscribers(layer, name: str, expected: int) -> int:
-    """Redis's count of subscribers to the pub/sub channel `name`, once it equals `expected` (or
+async def _subscribers(layer, group: str, expected: int) -> int:
+    """Redis's count of subscribers to `group`'s pub/sub channel, once it equals `expected` (or
     after 10 s): a SUBSCRIBE sent on the layer's connection may not have been read by Redis yet
     when the count is asked on another."""
     deadline = asyncio.get_running_loop().time() + 10
     while True:
-        count = dict(await layer._shards[0]._redis.pubsub_numsub(name))[name.encode()]
+        count = await layer.subscriber_count(group)
         if count == expected or asyncio.get_running_loop().time() > deadline:
             return count
         await asyncio.sleep(0.02)
@@ -71,9 +71,10 @@ async def _group_members(group: str, subscribers: int) -> tuple[set[str], int]:
     """The channels of this process (event loop) in `group`, and how many Redis subscribers its
     pub/sub channel has (the layer subscribes once per process, not per socket): `subscribers`
     is the count expected, waited for."""
-    layer = get_channel_layer()._get_layer()
-    name = layer._get_group_channel_name(group)
-    return set(layer.groups.get(name, ())), await _subscribers(layer, name, subscribers)
+    layer = get_channel_layer()
+    name = layer._get_layer()._get_group_channel_name(group)
+    members = set(layer._get_layer().groups.get(name, ()))
+    return members, await _subscribers(layer, group, subscribers)
 
 
 def test_one_event_to_a_testers_ten_sockets_costs_one_standing_check(
@@ -170,12 +171,12 @@ def test_a_mass_disconnect_leaves_no_group_and_no_subscription_behind(settings):
         await asyncio.gather(*(layer.group_add(group, channel) for channel in channels))
         loop_layer = layer._get_layer()
         group_channel = loop_layer._get_group_channel_name(group)
-        before = await _subscribers(loop_layer, group_channel, 1)
+        before = await _subscribers(layer, group, 1)
         outcomes = await asyncio.gather(
             *(layer.group_discard(group, channel) for channel in channels),
             return_exceptions=True,
         )
-        after = await _subscribers(loop_layer, group_channel, 0)
+        after = await _subscribers(layer, group, 0)
         in_memory = group_channel in loop_layer.groups
         await layer.flush()
         return outcomes, before, after, in_memory
