@@ -258,6 +258,11 @@ JOB_DISPATCH_TIMEOUT_SECONDS = env_int(
 JOB_QUEUE_TTL_MINUTES = env_int("VERNISSAGE_JOB_QUEUE_TTL_MINUTES", 0, minimum=0)  # 0: no TTL
 DISPATCH_TICK_SECONDS = env_int("VERNISSAGE_DISPATCH_TICK_SECONDS", 2, minimum=1)
 QUEUE_POSITION_PUBLISH_LIMIT = 50
+# After wake-ups that dispatched nothing (a burst of submissions), the dispatcher sends waiting
+# testers' positions at most this often; the last change always goes out.
+QUEUE_POSITIONS_MIN_INTERVAL_S = env_float(
+    "VERNISSAGE_QUEUE_POSITIONS_MIN_INTERVAL_S", 0.5, minimum=0
+)
 # Fair turns count each tester's jobs dispatched within this window.
 FAIR_SHARE_WINDOW = timedelta(
     minutes=env_int("VERNISSAGE_FAIR_SHARE_WINDOW_MINUTES", 60, minimum=1)

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -24,7 +24,16 @@ PUBLIC_PURPOSES = (Purpose.SHOWCASE, Purpose.MARKETING)
 
 def training_opted_in(user_id: int) -> bool:
     """The artist's training default now: off unless they opted in."""
-    return TrainingPreference.objects.filter(user_id=user_id, opted_in=True).exists()
+    return _opted_in(user_id).exists()
+
+
+def training_opted_in_subquery(user_id: int) -> Exists:
+    """`training_opted_in` as a subquery, for a row that records it in its own INSERT."""
+    return Exists(_opted_in(user_id))
+
+
+def _opted_in(user_id: int) -> QuerySet[TrainingPreference]:
+    return TrainingPreference.objects.filter(user_id=user_id, opted_in=True)
 
 
 def consented_requests(*, purpose: str) -> QuerySet[UseRequest]:

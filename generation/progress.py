@@ -20,7 +20,7 @@ from generation.registry import get_model
 from generation.selectors import QueueEstimate, queue_estimates
 from realtime import groups
 from realtime.events import BudgetEvent, JobEvent, OutputPayload, PreviewEvent
-from realtime.publisher import publish
+from realtime.publisher import publish, publish_all
 
 PARAMETER_FIELDS = ("negative_prompt", "seed", "num_frames", "width", "height", "steps", "guidance")
 
@@ -93,6 +93,25 @@ def publish_job(job: Job, *, force: bool = True, estimate: QueueEstimate | None 
         throttle_key=f"job:{job.id}",
         force=force,
         last=job.is_final,
+    )
+
+
+def publish_submitted(job: Job, *, budget: Budget) -> None:
+    """A new job and its owner's budget line, to the owner's sockets, in one send. Not to the
+    job's own group: no socket can have joined it yet, since the job's id leaves with the
+    submission's response."""
+    owner = [groups.user_group(job.owner_id)]
+    publish_all([(job_event(job), owner), (budget_event(job.owner, budget), owner)])
+
+
+def publish_positions(jobs: list[Job], estimates: dict[str, QueueEstimate]) -> None:
+    """Waiting jobs with their queue position and ETA, to their watchers, in one send."""
+    publish_all(
+        (
+            job_event(job, estimates[str(job.id)]),
+            [groups.job_group(job.id), groups.user_group(job.owner_id)],
+        )
+        for job in jobs
     )
 
 

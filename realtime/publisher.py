@@ -47,9 +47,22 @@ class _SendLoop:
                 self._loop, self._pid = loop, os.getpid()
             return self._loop
 
-    def group_send(self, group: str, message: dict[str, Any]) -> None:
-        sending = get_channel_layer().group_send(group, message)
-        asyncio.run_coroutine_threadsafe(sending, self.loop()).result(SEND_TIMEOUT_S)
+    def group_send_all(self, sends: list[tuple[str, dict[str, Any]]]) -> list[BaseException | None]:
+        """Every (group, message) in one hand-over to the loop, not one thread hop per group:
+        the outcome of each send, in order (None when sent)."""
+        sending = _send_each(get_channel_layer(), sends)
+        return asyncio.run_coroutine_threadsafe(sending, self.loop()).result(SEND_TIMEOUT_S)
+
+
+async def _send_each(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    outcomes: list[BaseException | None] = []
+    for group, message in sends:
+        try:
+            await layer.group_send(group, message)
+            outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 _sender = _SendLoop()
@@ -81,12 +94,23 @@ def publish(
     """
     if throttle_key and _throttled(throttle_key, force=force, last=last):
         return False
-    message = event.layer_message()
-    sent = True
-    for group in dict.fromkeys(groups):
-        try:
-            _sender.group_send(group, message)
-        except Exception:
-            logger.exception("Could not publish %s to group %s", event.layer_type, group)
-            sent = False
-    return sent
+    return publish_all([(event, groups)])
+
+
+def publish_all(sends: Iterable[tuple[Event, Iterable[str]]]) -> bool:
+    """Send each event to its groups, all in one hand-over to the send loop (a submission's two
+    events, the dispatcher's queue positions). Unthrottled. False if any send failed."""
+    pairs = [(event, group) for event, groups in sends for group in dict.fromkeys(groups)]
+    if not pairs:
+        return True
+    try:
+        outcomes = _sender.group_send_all([(g, e.layer_message()) for e, g in pairs])
+    except Exception:  # the loop did not answer in time (Redis away)
+        logger.exception("Could not publish %d event(s)", len(pairs))
+        return False
+    for (event, group), failure in zip(pairs, outcomes, strict=True):
+        if failure is not None:
+            logger.error(
+                "Could not publish %s to group %s", event.layer_type, group, exc_info=failure
+            )
+    return all(failure is None for failure in outcomes)

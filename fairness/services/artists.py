@@ -15,7 +15,7 @@ from access.models import User
 from access.services import audit_record
 from fairness import audit
 from fairness.models import JobTrainingRecord, TrainingPreference
-from fairness.selectors import approved_outputs_of, training_opted_in
+from fairness.selectors import approved_outputs_of, training_opted_in_subquery
 from fairness.services.common import FairnessError
 from generation.models import Job
 
@@ -44,8 +44,10 @@ def job_training_record(
     """`post_save` of Job: record the owner's training preference in force at submission, in the
     transaction that writes the job (the studio, the API and the admin alike)."""
     if created and not raw:
+        # One INSERT … SELECT (every submission pays for this). By id, not `job=instance`: the
+        # row is not cached on the job with its `opted_in` still an unevaluated expression.
         JobTrainingRecord.objects.create(
-            job=instance, opted_in=training_opted_in(instance.owner_id)
+            job_id=instance.pk, opted_in=training_opted_in_subquery(instance.owner_id)
         )
 
 

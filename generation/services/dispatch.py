@@ -21,7 +21,7 @@ from access.redis_pool import SOCKET_TIMEOUT_SECONDS, redis_client
 from config.celery import app as celery_app
 from config.logs import log_context
 from generation.models import Job
-from generation.progress import publish_job
+from generation.progress import publish_positions
 from generation.registry import enabled_models, get_model
 from generation.selectors import (
     dispatch_order,
@@ -73,16 +73,18 @@ def jobs_dispatch_all() -> int:
     return sum(len(jobs_dispatch(model_name=spec.name)) for spec in enabled_models())
 
 
-def jobs_dispatch_woken() -> int:
+def jobs_dispatch_woken(*, positions: bool = True) -> list[str]:
     """What the dispatcher does when woken: dispatch, and tell the first waiting testers where
-    they stand (a new job moves others back even when no slot is free)."""
-    dispatched = 0
+    they stand (a new job moves others back even when no slot is free). Returns the models that
+    dispatched nothing: their positions are sent here, or with `positions=False` left to the
+    caller (the dispatcher sends them at most every QUEUE_POSITIONS_MIN_INTERVAL_S)."""
+    undispatched = []
     for spec in enabled_models():
-        chosen = jobs_dispatch(model_name=spec.name)
-        if not chosen:  # a dispatch publishes the positions itself
-            publish_queue_positions(model_name=spec.name)
-        dispatched += len(chosen)
-    return dispatched
+        if not jobs_dispatch(model_name=spec.name):  # a dispatch publishes the positions itself
+            undispatched.append(spec.name)
+            if positions:
+                publish_queue_positions(model_name=spec.name)
+    return undispatched
 
 
 def _lock_model(model_name: str) -> None:
@@ -159,8 +161,7 @@ def publish_queue_positions(*, model_name: str) -> None:
         return
     estimates = queue_estimates(model_name, spec.slots)
     ids = list(estimates)[: settings.QUEUE_POSITION_PUBLISH_LIMIT]
-    for job in Job.objects.filter(id__in=ids, state=Job.State.QUEUED).select_related("output"):
-        publish_job(job, estimate=estimates[str(job.id)])
+    publish_positions(list(Job.objects.filter(id__in=ids, state=Job.State.QUEUED)), estimates)
 
 
 # --- waking the dispatcher ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ from access.selectors import terms_accepted_version
 from config.logs import current_request_id
 from generation.models import Job
 from generation.pipeline.constraints import check_shape
-from generation.progress import publish_budget, publish_job
+from generation.progress import publish_submitted
 from generation.quotas import Budget, Limits, budget_for, limits_for
 from generation.registry import ModelSpec, get_model
 from generation.services.dispatch import dispatcher_wake
@@ -253,8 +253,7 @@ def job_rerun(
 
 
 def _announce(job: Job, budget: Budget) -> None:
-    publish_job(job)
-    publish_budget(job.owner, budget=budget)
+    publish_submitted(job, budget=budget)
     dispatcher_wake()
 
 

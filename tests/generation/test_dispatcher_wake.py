@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
@@ -90,3 +91,39 @@ def test_the_dispatcher_dispatches_on_a_wake_up_long_before_its_next_tick(
         loop.join(timeout=30)
     assert not loop.is_alive()
     assert Job.objects.get(id=second.id).dispatch_id is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_wake_ups_sends_queue_positions_at_most_every_interval_and_the_last_change(
+    settings, monkeypatch
+):
+    """Twenty submissions in a row wake the dispatcher twenty times with no free slot: waiting
+    testers get their positions at once, then once more after the interval (not twenty times),
+    and that last send comes after the last wake-up."""
+    settings.DISPATCH_TICK_SECONDS = 600
+    settings.QUEUE_POSITIONS_MIN_INTERVAL_S = 1.0
+    stop, wakes, sends = threading.Event(), [], []
+
+    def wait(timeout: float) -> bool:
+        if len(wakes) < 20:
+            wakes.append(time.monotonic())
+            return True
+        return stop.wait(timeout) and False
+
+    def positions(*, model_name: str) -> None:
+        sends.append(time.monotonic())
+        if len(sends) == 2:
+            stop.set()
+
+    dispatcher = "generation.management.commands.dispatcher"
+    monkeypatch.setattr(f"{dispatcher}.dispatcher_wait", wait)
+    monkeypatch.setattr(f"{dispatcher}.jobs_dispatch_woken", lambda positions: ["demo"])
+    monkeypatch.setattr(f"{dispatcher}.publish_queue_positions", positions)
+    loop = threading.Thread(target=serve, args=(stop,), daemon=True)
+    loop.start()
+    loop.join(timeout=60)
+
+    assert not loop.is_alive() and len(wakes) == 20
+    assert len(sends) == 2
+    assert sends[0] <= wakes[1]  # the first wake-up's positions went out at once
+    assert sends[1] >= max(wakes) and sends[1] - sends[0] >= 1.0

@@ -17,6 +17,8 @@ from generation.quotas import Limits, limits_for
 from generation.registry import ModelSpec, Params, get_model
 from generation.selectors import STUDIO_PAGE_SIZE
 from generation.services import PROMPT_MAX_CHARS
+from realtime.events import BudgetEvent
+from realtime.groups import job_group, user_group
 from review.models import Output
 from tests.factories import make_job, make_output
 
@@ -328,21 +330,51 @@ def test_bad_grid_filters_are_reported_not_ignored(signed_in, tester, query, wor
 def test_the_budget_line_is_published_when_a_job_is_queued_or_ends(
     signed_in, tester, dispatched, monkeypatch, django_capture_on_commit_callbacks
 ):
-    sent = []
+    sent: list[tuple[object, list[str]]] = []
 
-    def publish_budget(owner, **_budget) -> None:  # a submission also hands over its budget
-        sent.append(owner)
+    def publish(event, *, groups, **_throttle) -> bool:
+        sent.append((event, list(groups)))
+        return True
 
-    monkeypatch.setattr("generation.services.submit.publish_budget", publish_budget)
-    monkeypatch.setattr("generation.services.lifecycle.publish_budget", publish_budget)
+    def publish_all(sends) -> bool:
+        return all([publish(event, groups=groups) for event, groups in sends])
+
+    monkeypatch.setattr("generation.progress.publish", publish)
+    monkeypatch.setattr("generation.progress.publish_all", publish_all)
 
     with django_capture_on_commit_callbacks(execute=True):
         signed_in.post(reverse("studio"), SETTINGS)
         job = Job.objects.get()
         signed_in.post(reverse("job_cancel", kwargs={"job_id": job.id}))
 
-    assert sent == [tester, tester]
+    budgets = [groups for event, groups in sent if isinstance(event, BudgetEvent)]
+    assert budgets == [[user_group(tester.id)], [user_group(tester.id)]]
     assert budget_event(tester).waiting == 0
+
+
+def test_a_new_job_is_announced_to_its_owner_only_not_to_its_own_group(
+    signed_in, tester, dispatched, monkeypatch, django_capture_on_commit_callbacks
+):
+    """No socket can have joined the job's group when it is queued (its id leaves with the
+    response): the "queued" event goes to the owner's sockets, with the budget, in one send."""
+    handed_over: list[list[tuple[str, str]]] = []
+
+    def group_send_all(sends):
+        handed_over.append([(group, message["type"]) for group, message in sends])
+        return [None] * len(sends)
+
+    monkeypatch.setattr("realtime.publisher._sender.group_send_all", group_send_all)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        signed_in.post(reverse("studio"), SETTINGS)
+
+    job = Job.objects.get()
+    [first, *_] = handed_over  # then the dispatcher's own events
+    assert first == [
+        (user_group(tester.id), "job.update"),
+        (user_group(tester.id), "budget.update"),
+    ]
+    assert job_group(job.id) not in {group for group, _ in first}
 
 
 def test_a_job_payload_carries_what_its_card_shows(tester):

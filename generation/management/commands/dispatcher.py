@@ -10,7 +10,12 @@ from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections, connections
 
 from generation.heartbeat import dispatcher_beat
-from generation.services import dispatcher_wait, jobs_dispatch_woken, jobs_reconcile
+from generation.services import (
+    dispatcher_wait,
+    jobs_dispatch_woken,
+    jobs_reconcile,
+    publish_queue_positions,
+)
 from review.services import output_files_sweep
 
 logger = logging.getLogger("generation.dispatcher")
@@ -44,6 +49,7 @@ def serve(stop: threading.Event, *, once: bool = False, report=logger.info) -> N
     # After an outage, stalls are judged only once the database has been reachable for a whole
     # stall window: heartbeats could not be written during the outage, so silence proves nothing.
     connected_since: float | None = -math.inf  # None: in an outage
+    positions = _OwedPositions()
     tick = 0
     while not stop.is_set():
         try:
@@ -68,21 +74,53 @@ def serve(stop: threading.Event, *, once: bool = False, report=logger.info) -> N
             return
         close_old_connections()  # between ticks, like between requests
         tick += 1
-        _between_ticks(_pause(outage_since), outage_since is not None, stop)
+        _between_ticks(_pause(outage_since), outage_since is not None, stop, positions)
     connections.close_all()
 
 
-def _between_ticks(pause: float, outage: bool, stop: threading.Event) -> None:
+class _OwedPositions:
+    """Queue positions owed to waiting testers after wake-ups that dispatched nothing, sent at
+    most every QUEUE_POSITIONS_MIN_INTERVAL_S. A burst of submissions wakes the dispatcher once
+    per submission, and each round re-sent up to QUEUE_POSITION_PUBLISH_LIMIT waiting jobs'
+    positions; now the burst's last change goes out once the interval has passed."""
+
+    def __init__(self) -> None:
+        self.models: set[str] = set()
+        self.sent_at = -math.inf
+
+    def owe(self, models: list[str]) -> None:
+        self.models.update(models)
+
+    def wait_at_most(self, left: float) -> float:
+        if not self.models:
+            return left
+        return min(left, max(0.0, self._due_at() - time.monotonic()))
+
+    def send_if_due(self) -> None:
+        if self.models and time.monotonic() >= self._due_at():
+            for model_name in sorted(self.models):
+                publish_queue_positions(model_name=model_name)
+            self.models.clear()
+            self.sent_at = time.monotonic()
+
+    def _due_at(self) -> float:
+        return self.sent_at + settings.QUEUE_POSITIONS_MIN_INTERVAL_S
+
+
+def _between_ticks(
+    pause: float, outage: bool, stop: threading.Event, positions: _OwedPositions
+) -> None:
     """Wait for the next tick; meanwhile dispatch whenever a submission or a finished job wakes
-    the dispatcher (a lost wake-up only costs the rest of the tick)."""
+    the dispatcher (a lost wake-up only costs the rest of the tick), and send owed positions."""
     if outage:
         stop.wait(pause)
         return
     deadline = time.monotonic() + pause
     while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
         try:
-            if dispatcher_wait(left):
-                jobs_dispatch_woken()
+            if dispatcher_wait(positions.wait_at_most(left)):
+                positions.owe(jobs_dispatch_woken(positions=False))
+            positions.send_if_due()
         except OUTAGES:
             stop.wait(max(0.0, deadline - time.monotonic()))  # the tick reports it
             return
