@@ -164,7 +164,42 @@ def after_decision(output_id, *, notify_owner: bool = True) -> None:
     _announce(output)
     output_decided_send(output)
     if notify_owner:
+        _schedule_decision_mail(output)
+
+
+DECISION_MAIL_TASK = "review.decision_mail"
+
+
+def _schedule_decision_mail(output: Output) -> None:
+    """The owner's email waits out the reviewer's undo window (on the CPU worker's `hooks`
+    queue, with the webhooks): a decision taken back in time sends none. With the broker away it
+    goes at once, as an email that may be undone is better than none."""
+    from config.celery import app
+
+    if output.state == Output.State.PENDING or output.decided_at is None:
+        return  # nothing decided yet (a first approval of two)
+    try:
+        app.send_task(
+            DECISION_MAIL_TASK,
+            args=[str(output.id), output.state, output.decided_at.isoformat()],
+            queue=settings.WEBHOOK_QUEUE,
+            countdown=settings.REVIEW_UNDO_SECONDS + 1,
+        )
+    except Exception as exc:
+        logger.warning("Could not delay the decision email of %s (sent now): %s", output.id, exc)
         _notify_owner(output)
+
+
+def decision_mail_send(*, output_id: str, state: str, decided_at: str) -> bool:
+    """Email the owner the decision `state` taken at `decided_at`, if it still stands (not
+    undone, not decided again since). Returns whether the decision stood."""
+    output = Output.objects.select_related("job", "job__owner").filter(id=output_id).first()
+    if output is None or output.state != state or output.decided_at is None:
+        return False
+    if output.decided_at.isoformat() != decided_at:
+        return False
+    _notify_owner(output)
+    return True
 
 
 def _notify_owner(output: Output) -> None:

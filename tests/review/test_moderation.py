@@ -20,6 +20,7 @@ from review.services import (
     notification_preference_set,
     output_approve,
     output_claim,
+    output_decision_undo,
     output_reject,
     output_request_changes,
     output_verify_integrity,
@@ -338,16 +339,86 @@ def test_every_decision_is_audited(reviewer, tester, outputs_dir):
     } <= actions
 
 
+@pytest.fixture
+def decision_mails(monkeypatch) -> list[dict]:
+    """The delayed decision emails handed to Celery (`deliver()` runs them, as the CPU worker
+    does once their countdown has passed)."""
+    from config.celery import app
+
+    sent: list[dict] = []
+
+    def send_task(name: str, args: list, queue: str, countdown: float) -> None:
+        sent.append({"name": name, "args": args, "queue": queue, "countdown": countdown})
+
+    monkeypatch.setattr(app, "send_task", send_task)
+    return sent
+
+
+def deliver(decision_mails: list[dict]) -> list[str]:
+    from review.tasks import decision_mail
+
+    return [decision_mail(*message["args"]) for message in decision_mails]
+
+
 def test_the_owner_is_emailed_a_decision_unless_they_opted_out(
-    reviewer, tester, other_tester, outputs_dir, mailoutbox, django_capture_on_commit_callbacks
+    reviewer,
+    tester,
+    other_tester,
+    outputs_dir,
+    mailoutbox,
+    decision_mails,
+    django_capture_on_commit_callbacks,
+    settings,
 ):
     notification_preference_set(user=other_tester, email_on_decision=False)
     with django_capture_on_commit_callbacks(execute=True):
         output_reject(output=make_output(tester), by=reviewer, reason="Sexual content")
         output_reject(output=make_output(other_tester), by=reviewer, reason="Sexual content")
 
+    assert mailoutbox == []  # not before the undo window has passed
+    assert {m["countdown"] for m in decision_mails} == {settings.REVIEW_UNDO_SECONDS + 1}
+    assert {m["queue"] for m in decision_mails} == {"hooks"}  # the CPU worker's, not a GPU's
+    assert deliver(decision_mails) == ["sent", "sent"]
     assert [mail.to for mail in mailoutbox] == [[tester.email]]
     assert "Sexual content" in mailoutbox[0].body
+
+
+def test_a_decision_undone_in_time_sends_no_email_and_the_next_one_does(
+    reviewer, tester, outputs_dir, mailoutbox, decision_mails, django_capture_on_commit_callbacks
+):
+    output = make_output(tester)
+    with django_capture_on_commit_callbacks(execute=True):  # each commits on its own
+        output_reject(output=output, by=reviewer, reason="Sexual content")
+    with django_capture_on_commit_callbacks(execute=True):
+        output_decision_undo(output=output, by=reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        output_request_changes(output=Output.objects.get(id=output.id), by=reviewer, note="shorter")
+
+    assert deliver(decision_mails) == ["withdrawn", "sent"]
+    [mail] = mailoutbox
+    assert "Sexual content" not in mail.body and "shorter" in mail.body
+
+
+def test_the_decision_email_goes_at_once_when_the_broker_is_away(
+    reviewer,
+    tester,
+    outputs_dir,
+    mailoutbox,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+    caplog,
+):
+    from config.celery import app
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("Redis is away")
+
+    monkeypatch.setattr(app, "send_task", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        output_reject(output=make_output(tester), by=reviewer, reason="Sexual content")
+
+    assert [mail.to for mail in mailoutbox] == [[tester.email]]
+    assert "Could not delay the decision email" in caplog.text
 
 
 # --- queue page ------------------------------------------------------------------------------
