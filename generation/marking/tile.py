@@ -119,7 +119,10 @@ class KeyedTileWatermarker:
         reps = (-(-height // TILE), -(-width // TILE))
         plane = np.tile(tile, reps)[:height, :width].astype(np.float32) / 255.0
         for frame in frames:  # one frame at a time: no clip-sized temporaries
-            frame += cv2.multiply(strength_map(frame), plane)[..., None]
+            mark = cv2.multiply(strength_map(frame), plane)
+            # OpenCV adds the three channels at once; numpy's broadcast over the last axis took
+            # about half of the embedding time.
+            cv2.add(frame, cv2.merge((mark, mark, mark)), dst=frame)
             np.clip(frame, 0.0, 1.0, out=frame)
         return frames
 
@@ -216,11 +219,18 @@ def strength_map(frame: np.ndarray) -> np.ndarray:
     """Texture-adaptive strength (luma levels): more where detail hides it, less on flat areas
     and near black or white, where clipping and visibility bite."""
     luma = luma_of(frame)
-    detail = np.abs(luma - cv2.GaussianBlur(luma, (0, 0), 1.5))
-    activity = cv2.GaussianBlur(detail, (0, 0), 4.0)
-    strength = np.clip(STRENGTH_FLAT + STRENGTH_GAIN * activity, STRENGTH_FLAT, STRENGTH_MAX)
-    headroom = np.clip(np.minimum(luma, 255.0 - luma) / 24.0, 0.25, 1.0)
-    return (strength * headroom).astype(np.float32)
+    detail = cv2.absdiff(luma, cv2.GaussianBlur(luma, (0, 0), 1.5))
+    # clip(FLAT + GAIN * activity, FLAT, MAX) (activity is never negative) * headroom, computed
+    # in place in float32: each numpy temporary of a frame's size cost as much as a blur.
+    strength = cv2.GaussianBlur(detail, (0, 0), 4.0)
+    np.multiply(strength, np.float32(STRENGTH_GAIN), out=strength)
+    strength += np.float32(STRENGTH_FLAT)
+    np.minimum(strength, np.float32(STRENGTH_MAX), out=strength)
+    headroom = np.minimum(luma, np.float32(255.0) - luma)
+    headroom *= np.float32(1 / 24.0)
+    np.clip(headroom, np.float32(0.25), np.float32(1.0), out=headroom)
+    strength *= headroom
+    return strength
 
 
 def whiten(image: np.ndarray) -> np.ndarray:
