@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -17,6 +19,24 @@ os.environ.setdefault("DJANGO_DEBUG", "0")
 os.environ.setdefault(
     "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/vernissage"
 )  # measure what production runs: no query logging
+
+
+def procfile_command(name: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The Procfile's command line for `name`, run from ROOT as `make run` runs it: `${VAR:-x}`
+    takes VAR from `env` (else x), and leading `VAR=value` words are added to a copy of `env`.
+    Benches start the web server with this, so they measure what the Procfile serves."""
+    prefix = f"{name}:"
+    line = next(
+        line[len(prefix) :]
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith(prefix)
+    )
+    expanded = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m[1], m[2]), line)
+    words, env = shlex.split(expanded), dict(env)
+    while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):
+        key, _, value = words.pop(0).partition("=")
+        env[key] = value
+    return words, env
 
 
 def setup_django_with_bench_db():

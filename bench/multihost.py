@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _django import ROOT, setup_django_with_bench_db
+from _django import ROOT, procfile_command, setup_django_with_bench_db
 from revocation import BIN, _listening, free_port
 
 MODEL = "demo"
@@ -95,21 +95,8 @@ def start_hosts(base: dict[str, str], root: Path, logs: Path) -> dict:
     for name in ("web-a", "web-b"):
         env = host_env(base, root, name)
         port = free_port()
-        command = [
-            "scripts/serve_web.sh",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--ws",
-            "websockets-sansio",
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "5",
-        ]
-        env["UVICORN"] = str(BIN / "uvicorn")
+        values = {**env, "VERNISSAGE_PORT": str(port), "WEB_CONCURRENCY": "1"}
+        command, env = procfile_command("web", values)  # the Procfile's own line
         hosts[name] = {"port": port, "env": env, "command": command}
     for name in ("worker-a", "worker-b"):
         env = host_env(base, root, name)

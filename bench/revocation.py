@@ -39,7 +39,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _django import ROOT, setup_django_with_bench_db
+from _django import ROOT, procfile_command, setup_django_with_bench_db
 
 BIN = Path(sys.executable).parent
 # The worker's line, as logging's plain format wrote it and as the structured log writes it now.
@@ -72,24 +72,14 @@ def free_port() -> int:
 def start_stack(env: dict, logs: Path) -> tuple[list, list[int], Path]:
     ports = [free_port(), free_port()]
     processes = []
-    for port in ports:
+    for port in ports:  # two web servers of one process each, with the Procfile's command line
+        values = {**env, "VERNISSAGE_PORT": str(port), "WEB_CONCURRENCY": "1"}
+        # Each its own metrics folder: serve_web.sh empties it at start.
+        values["PROMETHEUS_MULTIPROC_DIR"] = str(logs / f"revocation-metrics-{port}")
+        command, web_env = procfile_command("web", values)
         processes.append(
             subprocess.Popen(
-                [
-                    str(BIN / "uvicorn"),
-                    "config.asgi:application",
-                    "--port",
-                    str(port),
-                    "--ws",
-                    "websockets-sansio",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                command, cwd=ROOT, env=web_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
         )
     processes.append(start_dispatcher(env, logs))

@@ -37,8 +37,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from _django import ROOT, setup_django_with_bench_db
-from revocation import BIN, free_port, make_tester, pct
+from _django import ROOT, procfile_command, setup_django_with_bench_db
+from revocation import free_port, make_tester, pct
 
 PREFIX = "vernissage-bench-sockets"
 
@@ -52,28 +52,12 @@ def server_errors(log: Path) -> tuple[int, int]:
 
 
 def start_server(env: dict, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
-    """One uvicorn with `workers` processes (the Procfile's WEB_CONCURRENCY is 2), with the
-    Procfile's own arguments (scripts/serve_web.sh)."""
-    command = [
-        str(ROOT / "scripts" / "serve_web.sh"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--ws",
-        "websockets-sansio",
-        "--no-access-log",
-        "--timeout-graceful-shutdown",
-        "5",
-    ]
+    """One uvicorn with `workers` processes (the Procfile's WEB_CONCURRENCY is 2), started with
+    the Procfile's own command line."""
+    values = {**env, "VERNISSAGE_PORT": str(port), "WEB_CONCURRENCY": str(workers)}
+    command, server_env = procfile_command("web", values)
     return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**env, "UVICORN": str(BIN / "uvicorn")},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+        command, cwd=ROOT, env=server_env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
 
 

@@ -31,7 +31,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _django import ROOT, setup_django_with_bench_db
+from _django import ROOT, procfile_command, setup_django_with_bench_db
 from revocation import BIN, _listening, free_port, pct
 
 
@@ -52,19 +52,9 @@ def quick_model() -> dict:
 
 def start_stack(env: dict, logs: Path) -> tuple[list[subprocess.Popen], int]:
     port = free_port()
+    web, web_env = procfile_command("web", {**env, "VERNISSAGE_PORT": str(port)})
     commands = {
-        # As the Procfile starts them.
-        "web": [
-            str(BIN / "uvicorn"),
-            "config.asgi:application",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets-sansio",
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "5",
-        ],
+        "web": web,  # the Procfile's own line (WEB_CONCURRENCY processes)
         "worker": [
             str(BIN / "celery"),
             "-A",
@@ -87,7 +77,7 @@ def start_stack(env: dict, logs: Path) -> tuple[list[subprocess.Popen], int]:
         subprocess.Popen(
             command,
             cwd=ROOT,
-            env=env,
+            env=web_env if name == "web" else env,
             stdout=(logs / f"submit-load-{name}.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
