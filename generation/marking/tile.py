@@ -234,11 +234,20 @@ def strength_map(frame: np.ndarray) -> np.ndarray:
 
 
 def whiten(image: np.ndarray) -> np.ndarray:
-    """High-pass the picture away and even out the residual's local energy."""
+    """High-pass the picture away, even out the residual's local energy, and weigh each pixel as
+    a matched filter would: by the strength the embedder gave it (read back from the suspect's
+    own texture, as `strength_map` reads it) over the local noise. Textured areas carry a
+    stronger mark in stronger noise; the weights count both (what this gained on re-uploads is
+    in docs/provenance.md)."""
     image = image.astype(np.float32)
     residual = image - cv2.GaussianBlur(image, (0, 0), 4.0)
-    energy = cv2.GaussianBlur(residual * residual, (0, 0), 6.0)
-    return np.clip(residual / (np.sqrt(energy) + 1.0), -3.0, 3.0)
+    noise = np.sqrt(cv2.GaussianBlur(residual * residual, (0, 0), 6.0)) + 1.0
+    normalized = np.clip(residual / noise, -3.0, 3.0)
+    detail = cv2.absdiff(image, cv2.GaussianBlur(image, (0, 0), 1.5))
+    activity = cv2.GaussianBlur(detail, (0, 0), 4.0)
+    expected = np.clip(STRENGTH_FLAT + STRENGTH_GAIN * activity, STRENGTH_FLAT, STRENGTH_MAX)
+    weight = expected / noise
+    return normalized * (weight / weight.mean())
 
 
 def fold(residual: np.ndarray, scale: float) -> np.ndarray | None:
