@@ -222,9 +222,9 @@ def strength_map(frame: np.ndarray) -> np.ndarray:
     detail = cv2.absdiff(luma, cv2.GaussianBlur(luma, (0, 0), 1.5))
     # clip(FLAT + GAIN * activity, FLAT, MAX) (activity is never negative) * headroom, computed
     # in place in float32: each numpy temporary of a frame's size cost as much as a blur.
-    strength = cv2.GaussianBlur(detail, (0, 0), 4.0)
+    strength: np.ndarray = cv2.GaussianBlur(detail, (0, 0), 4.0)
     np.multiply(strength, np.float32(STRENGTH_GAIN), out=strength)
-    strength += np.float32(STRENGTH_FLAT)
+    np.add(strength, np.float32(STRENGTH_FLAT), out=strength)
     np.minimum(strength, np.float32(STRENGTH_MAX), out=strength)
     headroom = np.minimum(luma, np.float32(255.0) - luma)
     headroom *= np.float32(1 / 24.0)
