@@ -5,7 +5,7 @@ makes its connection pool lazily per object. Under ASGI every request runs in a 
 so each request built a pool and opened a new TCP connection to Redis (redis-py then also reads
 its own package metadata for the connection's client name): the API's two rate throttles paid for
 that on every call. Here the pools live in the process, keyed by URL and options, so requests and
-threads share their connections (`access.redis_pool`, which every Redis client of ours uses).
+threads share their connections (`access.redis_pool`, which `redis_client` uses too).
 """
 
 from __future__ import annotations
