@@ -37,6 +37,13 @@ def jobs_of(
     return jobs
 
 
+def job_state_counts(*, owner: User, text: str = "") -> dict[str, int]:
+    """How many of `owner`'s jobs are in each state (of those whose prompts contain `text`, as
+    `jobs_of` filters them): the studio's tabs, in one query."""
+    rows = jobs_of(owner=owner, text=text).order_by().values("state").annotate(n=Count("id"))
+    return {row["state"]: row["n"] for row in rows}
+
+
 def job_owned_by(*, job_id: UUID | str, owner: User) -> Job | None:
     """One of `owner`'s own jobs (a job to reuse the settings of), or None."""
     return Job.objects.select_related("output").filter(id=job_id, owner=owner).first()

@@ -12,11 +12,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from access.http import AuthenticatedHttpRequest, refused, require_safe_or_POST
+from access.models import User
 from generation.forms import CancelForm, JobForm, StudioFilterForm, model_choices, settings_of
 from generation.models import Job
 from generation.progress import job_payloads
 from generation.quotas import budget_for
-from generation.selectors import STUDIO_PAGE_SIZE, job_owned_by, job_visible_to, jobs_of
+from generation.selectors import (
+    STUDIO_PAGE_SIZE,
+    job_owned_by,
+    job_state_counts,
+    job_visible_to,
+    jobs_of,
+)
 from generation.services import JobRejected, job_cancel, job_submit
 from review.selectors import output_visible_to
 
@@ -181,6 +188,7 @@ def _render_studio(
     if problems and status == 200:
         status = 400
     jobs = list(page.object_list)
+    tabs = _state_tabs(request.user, filters.get("q") or "")
     context = {
         "form": form,
         "models": choices,
@@ -189,13 +197,20 @@ def _render_studio(
         "initial_jobs": job_payloads(jobs),
         "page": page,
         "filters": filters,
-        "states": Job.State.choices,
+        "states": tabs,
+        "all_count": sum(count for _, _, count in tabs),
         "filtered": bool(filters.get("state") or filters.get("q")),
         "live_new": page.number == 1 and not (filters.get("state") or filters.get("q")),
         "derived": derived,
         "problems": problems,
     }
     return render(request, "generation/studio.html", context, status=status)
+
+
+def _state_tabs(user: User, text: str) -> list[tuple[str, str, int]]:
+    """(state, label, how many of the user's jobs, searched by `text`, are in it)."""
+    counts = job_state_counts(owner=user, text=text)
+    return [(value, label, counts.get(value, 0)) for value, label in Job.State.choices]
 
 
 @require_POST

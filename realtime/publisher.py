@@ -51,7 +51,12 @@ class _SendLoop:
         """Every (group, message) in one hand-over to the loop, not one thread hop per group:
         the outcome of each send, in order (None when sent)."""
         sending = _send_each(get_channel_layer(), sends)
-        return asyncio.run_coroutine_threadsafe(sending, self.loop()).result(SEND_TIMEOUT_S)
+        future = asyncio.run_coroutine_threadsafe(sending, self.loop())
+        try:
+            return future.result(SEND_TIMEOUT_S)
+        except TimeoutError:
+            future.cancel()  # not left running on the loop behind the caller's back
+            raise
 
 
 async def _send_each(layer: Any, sends: list[tuple[str, dict[str, Any]]]) -> list[Any]:

@@ -392,3 +392,26 @@ def test_a_job_payload_carries_what_its_card_shows(tester):
         "guidance": 5.0,
     }
     assert payload["state_label"] == "Cancelled" and payload["parent_id"] is None
+
+
+def test_the_state_tabs_count_the_testers_own_jobs_and_follow_the_search(
+    signed_in, tester, other_tester
+):
+    make_job(tester, prompt="a red kite")
+    make_job(tester, prompt="a red fox", state=Job.State.SUCCEEDED)
+    make_job(tester, prompt="blue hour", state=Job.State.SUCCEEDED)
+    make_job(other_tester, prompt="a red herring")  # someone else's: never counted
+
+    def tabs(query: dict) -> dict[str, int]:
+        response = signed_in.get(reverse("studio"), query)
+        assert response.status_code == 200
+        counts = {value: count for value, _label, count in response.context["states"]}
+        return {**counts, "all": response.context["all_count"], "html": response.content.decode()}
+
+    everything, red = tabs({}), tabs({"q": "RED"})
+
+    assert (everything["all"], everything["queued"], everything["succeeded"]) == (3, 1, 2)
+    assert everything["failed"] == 0
+    assert (red["all"], red["queued"], red["succeeded"]) == (2, 1, 1)
+    assert 'Succeeded <span class="count">2</span>' in everything["html"]
+    assert tabs({"q": "red", "state": "succeeded"})["all"] == 2  # a tab's count ignores the tab

@@ -6,6 +6,7 @@ What a group receives is read back from the real Redis channel layer; only the c
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from types import SimpleNamespace
 
@@ -161,3 +162,24 @@ def test_every_send_of_a_process_goes_through_one_long_lived_loop(monkeypatch):
     assert len(get_channel_layer()._layers) <= before + 1
     monkeypatch.setattr(publisher.os, "getpid", lambda: -1)  # as seen from a forked child
     assert publisher._sender.loop() is not loop
+
+
+def test_a_send_stuck_past_its_timeout_is_given_up_and_cancelled(monkeypatch, caplog):
+    """Redis hanging (not refusing): the caller waits SEND_TIMEOUT_S at most, gets False, and the
+    stuck send does not stay behind on the loop."""
+    cancelled = threading.Event()
+
+    class Hanging:
+        async def group_send(self, group, message):
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+    monkeypatch.setattr(publisher, "SEND_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(publisher, "get_channel_layer", Hanging)
+
+    assert publish(_event(1), groups=["test.stuck"]) is False
+    assert cancelled.wait(10)
+    assert "Could not publish" in caplog.text
