@@ -219,13 +219,7 @@ def strength_map(frame: np.ndarray) -> np.ndarray:
     """Texture-adaptive strength (luma levels): more where detail hides it, less on flat areas
     and near black or white, where clipping and visibility bite."""
     luma = luma_of(frame)
-    detail = cv2.absdiff(luma, cv2.GaussianBlur(luma, (0, 0), 1.5))
-    # clip(FLAT + GAIN * activity, FLAT, MAX) (activity is never negative) * headroom, computed
-    # in place in float32: each numpy temporary of a frame's size cost as much as a blur.
-    strength: np.ndarray = cv2.GaussianBlur(detail, (0, 0), 4.0)
-    np.multiply(strength, np.float32(STRENGTH_GAIN), out=strength)
-    np.add(strength, np.float32(STRENGTH_FLAT), out=strength)
-    np.minimum(strength, np.float32(STRENGTH_MAX), out=strength)
+    strength = texture_strength(luma)
     headroom = np.minimum(luma, np.float32(255.0) - luma)
     headroom *= np.float32(1 / 24.0)
     np.clip(headroom, np.float32(0.25), np.float32(1.0), out=headroom)
@@ -233,20 +227,30 @@ def strength_map(frame: np.ndarray) -> np.ndarray:
     return strength
 
 
+def texture_strength(luma: np.ndarray) -> np.ndarray:
+    """clip(FLAT + GAIN * local detail, FLAT, MAX): the strength texture earns, before the
+    headroom near black and white. The embedder and the detector's weights both read it. In place
+    in float32 (the detail is never negative, so the lower clip never bites): each numpy
+    temporary of a frame's size cost as much as a blur."""
+    detail = cv2.absdiff(luma, cv2.GaussianBlur(luma, (0, 0), 1.5))
+    strength: np.ndarray = cv2.GaussianBlur(detail, (0, 0), 4.0)
+    np.multiply(strength, np.float32(STRENGTH_GAIN), out=strength)
+    np.add(strength, np.float32(STRENGTH_FLAT), out=strength)
+    np.minimum(strength, np.float32(STRENGTH_MAX), out=strength)
+    return strength
+
+
 def whiten(image: np.ndarray) -> np.ndarray:
     """High-pass the picture away, even out the residual's local energy, and weigh each pixel as
-    a matched filter would: by the strength the embedder gave it (read back from the suspect's
-    own texture, as `strength_map` reads it) over the local noise. Textured areas carry a
-    stronger mark in stronger noise; the weights count both (what this gained on re-uploads is
-    in docs/provenance.md)."""
+    a matched filter would: by the strength the embedder gave it (`texture_strength`, read back
+    from the suspect's own texture) over the local noise. Textured areas carry a stronger mark in
+    stronger noise; the weights count both (what this gained on re-uploads is in
+    docs/provenance.md)."""
     image = image.astype(np.float32)
     residual = image - cv2.GaussianBlur(image, (0, 0), 4.0)
     noise = np.sqrt(cv2.GaussianBlur(residual * residual, (0, 0), 6.0)) + 1.0
     normalized = np.clip(residual / noise, -3.0, 3.0)
-    detail = cv2.absdiff(image, cv2.GaussianBlur(image, (0, 0), 1.5))
-    activity = cv2.GaussianBlur(detail, (0, 0), 4.0)
-    expected = np.clip(STRENGTH_FLAT + STRENGTH_GAIN * activity, STRENGTH_FLAT, STRENGTH_MAX)
-    weight = expected / noise
+    weight = texture_strength(image) / noise
     return normalized * (weight / weight.mean())
 
 
