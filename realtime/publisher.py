@@ -108,8 +108,9 @@ def publish_all(sends: Iterable[tuple[Event, Iterable[str]]]) -> bool:
     pairs = [(event, group) for event, groups in sends for group in dict.fromkeys(groups)]
     if not pairs:
         return True
+    messages = {id(event): event.layer_message() for event, _ in pairs}  # once per event
     try:
-        outcomes = _sender.group_send_all([(g, e.layer_message()) for e, g in pairs])
+        outcomes = _sender.group_send_all([(g, messages[id(e)]) for e, g in pairs])
     except Exception:  # the loop did not answer in time (Redis away)
         logger.exception("Could not publish %d event(s)", len(pairs))
         return False
