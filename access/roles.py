@@ -10,6 +10,7 @@ from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.db.models import Q
 
 from access.models import User
+from access.prepared import PreparedQuery
 
 TESTERS = "Testers"
 REVIEWERS = "Reviewers"
@@ -102,17 +103,29 @@ def can_trace(user: User) -> bool:
     return bool(user.is_active) and user.has_perm(TRACE_PERMISSION)
 
 
+_SUBMIT_GRANTED = PreparedQuery(
+    lambda user_id: (
+        Permission.objects.filter(Q(user__id=user_id) | Q(group__user__id=user_id))
+        .filter(
+            content_type__app_label=SUBMIT_PERMISSION.split(".")[0],
+            codename=SUBMIT_PERMISSION.split(".")[1],
+        )
+        .order_by()
+        .values_list("pk")[:1]
+    ),
+    user_id=int,
+)
+
+
 def can_submit(user: User) -> bool:
     """`user.has_perm(SUBMIT_PERMISSION)` in one query instead of two (the user's own and their
-    groups' permissions): every submission asks, and our backends grant nothing else
-    (ModelBackend, and allauth's, which extends it)."""
+    groups' permissions), compiled once: every submission asks, and our backends grant nothing
+    else (ModelBackend, and allauth's, which extends it)."""
     if not user.is_active:
         return False
     if user.is_superuser:
         return True
-    app_label, codename = SUBMIT_PERMISSION.split(".")
-    granted = Permission.objects.filter(Q(user=user) | Q(group__user=user))
-    return granted.filter(content_type__app_label=app_label, codename=codename).exists()
+    return bool(_SUBMIT_GRANTED.rows(user_id=user.pk))
 
 
 def home_for(user: User | AnonymousUser) -> str:

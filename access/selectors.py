@@ -19,6 +19,7 @@ from access.models import (
     TermsVersion,
     User,
 )
+from access.prepared import PreparedQuery
 
 SESSION_INVITATION_KEY = "vernissage_invitation_code"
 
@@ -80,18 +81,26 @@ def terms_current() -> TermsVersion | None:
     return TermsVersion.objects.filter(published_at__isnull=False).order_by("-version").first()
 
 
+_CURRENT_TERMS_ACCEPTED = PreparedQuery(
+    lambda user_id: (
+        TermsVersion.objects.filter(published_at__isnull=False)
+        .order_by("-version")
+        .annotate(
+            accepted=Exists(TermsAcceptance.objects.filter(user_id=user_id, terms=OuterRef("pk")))
+        )
+        .values_list("version", "accepted")[:1]
+    ),
+    user_id=int,
+)
+
+
 def terms_accepted_version(user: User) -> int | None:
     """The version of the current terms `user` accepted, or None if they have not (yet).
 
-    One query (the current version and whether `user` accepted it): every page and submission asks.
+    One query (the current version and whether `user` accepted it), compiled once: every page and
+    submission asks.
     """
-    current = (
-        TermsVersion.objects.filter(published_at__isnull=False)
-        .order_by("-version")
-        .annotate(accepted=Exists(TermsAcceptance.objects.filter(user=user, terms=OuterRef("pk"))))
-        .values_list("version", "accepted")
-        .first()
-    )
+    current = next(iter(_CURRENT_TERMS_ACCEPTED.rows(user_id=user.pk)), None)
     if current is None:
         return 0  # no terms published: nothing to accept
     version, accepted = current
@@ -109,19 +118,24 @@ def token_digest(secret: str) -> str:
     return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
 
 
+_TOKEN_BY_PREFIX = PreparedQuery(
+    lambda prefix: (
+        ApiToken.objects.select_related("user", "user__cohort")
+        .annotate(program_paused=Program.paused_exists())
+        .filter(prefix=prefix)
+        .order_by()[:1]  # the prefix is unique
+    ),
+    prefix=str,
+)
+
+
 def token_lookup(plaintext: str) -> ApiToken | None:
-    """The token `vern_<prefix>_<secret>` names, if its secret matches (constant-time compare)."""
+    """The token `vern_<prefix>_<secret>` names, if its secret matches (constant-time compare).
+    Every API request comes through here: the query is compiled once (`PreparedQuery`)."""
     if not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
         return None
     prefix, _, secret = plaintext[len(TOKEN_PREFIX) :].partition("_")
-    # The prefix is unique: a slice, not `.first()`, whose ORDER BY costs the ORM more to build
-    # than the database to run (every API request comes through here).
-    found = (
-        ApiToken.objects.select_related("user", "user__cohort")
-        .annotate(program_paused=Program.paused_exists())
-        .filter(prefix=prefix)[:1]
-    )
-    token = next(iter(found), None)
+    token = next(iter(_TOKEN_BY_PREFIX.objects(prefix=prefix)), None)
     if token is None or not hmac.compare_digest(token.digest, token_digest(secret)):
         return None
     # The kill switch read in the same query: the user's standing_now needs no query of its own.

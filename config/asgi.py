@@ -2,7 +2,7 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # The web server serves many short requests at once: it pools its PostgreSQL connections
@@ -11,7 +11,11 @@ os.environ.setdefault("VERNISSAGE_DB_POOL", "1")
 # ...and never keeps a connection per thread: each request runs in a thread of its own, so a
 # persistent connection would be left open behind every request (with the pool off, or on SQLite).
 os.environ.setdefault("VERNISSAGE_DB_CONN_MAX_AGE", "0")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does, before building the handler
+
+from config.asgi_handler import OneHopASGIHandler  # noqa: E402  (needs settings)
+
+django_asgi_app = OneHopASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry ready)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

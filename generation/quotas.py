@@ -13,6 +13,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from access.models import User
+from access.prepared import PreparedQuery
 from generation.models import Job
 from generation.registry import ModelSpec
 
@@ -84,16 +85,32 @@ class Budget:
         return None if self.waiting_limit is None else max(0, self.waiting_limit - self.waiting)
 
 
+# One query for both figures, compiled once: it runs inside every submission's lock on the
+# owner's row. Grouped by owner, so a tester with no jobs at all gets no row.
+_WAITING_AND_USED = PreparedQuery(
+    lambda owner_id, day_start: (
+        Job.objects.filter(owner_id=owner_id)
+        .order_by()
+        .values("owner_id")
+        .annotate(
+            waiting=Count("pk", filter=Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])),
+            used=Sum("gpu_seconds", filter=Q(finished_at__gte=day_start)),
+        )
+        .values_list("waiting", "used")
+    ),
+    owner_id=int,
+    day_start=datetime,
+)
+
+
 def budget_for(user: User) -> Budget:
     cohort = user.cohort
     # timezone.now() is UTC (USE_TZ): the day's budget runs from 00:00 UTC to the next.
     day_start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    # One query for both figures: it runs inside every submission's lock on the owner's row.
-    totals = Job.objects.filter(owner=user).aggregate(
-        waiting=Count("pk", filter=Q(state__in=[Job.State.QUEUED, Job.State.RUNNING])),
-        used=Sum("gpu_seconds", filter=Q(finished_at__gte=day_start)),
+    waiting, used = next(
+        iter(_WAITING_AND_USED.rows(owner_id=user.pk, day_start=day_start)), (0, 0)
     )
-    waiting, used = totals["waiting"], totals["used"] or 0.0
+    used = used or 0.0
     limit = None
     if cohort is not None:
         limit = cohort.max_queued_jobs + cohort.max_concurrent_jobs

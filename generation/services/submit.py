@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from access.models import User
+from access.prepared import PreparedQuery
 from access.roles import can_submit
 from access.selectors import terms_accepted_version
 from config.logs import current_request_id
@@ -217,11 +218,23 @@ def _same_request(job: Job, request_hash: str) -> Job:
     return job
 
 
+_OWNER_LOCKED_WITH_COHORT = PreparedQuery(
+    lambda user_id: (
+        User.objects.select_for_update(of=("self",))
+        .select_related("cohort")
+        .filter(pk=user_id)
+        .order_by()
+    ),
+    user_id=int,
+)
+
+
 def _locked_with_cohort(owner: User) -> User:
-    """The owner's row, locked, with its cohort's current limits in the same query. Only the user
-    row is locked (`of`): locking the cohort too would queue every tester of a cohort behind
-    each other's submissions."""
-    return User.objects.select_for_update(of=("self",)).select_related("cohort").get(pk=owner.pk)
+    """The owner's row, locked, with its cohort's current limits in the same query (compiled
+    once). Only the user row is locked (`of`): locking the cohort too would queue every tester
+    of a cohort behind each other's submissions."""
+    (locked,) = _OWNER_LOCKED_WITH_COHORT.objects(user_id=owner.pk)
+    return locked
 
 
 # What "reuse settings" copies from the parent job (the model comes along as `model_name`).
