@@ -9,6 +9,12 @@ accepted job has finished and counts the lost ones (accepted but not succeeded) 
     python bench/submit_load.py                    # 20 clients x 10 jobs
     python bench/submit_load.py --clients 5 --jobs 4
     python bench/submit_load.py --web-workers 1      # uvicorn's WEB_CONCURRENCY (Procfile: 2)
+    python bench/submit_load.py --render-elsewhere   # the worker paused while clients submit
+
+The worker renders on this machine's CPU, a stand-in for a GPU host: by default it renders during
+the submissions, on the same two cores. `--render-elsewhere` stops it (SIGSTOP) while the clients
+submit and resumes it to drain the jobs, which is what the web server, PostgreSQL and the
+dispatcher achieve when rendering happens on other hosts, as in production.
 
 The machine is shared: the summary carries the load average before and after the submissions.
 """
@@ -19,8 +25,10 @@ The machine is shared: the summary carries the load average before and after the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -204,6 +212,12 @@ def client(port: int, token: str, jobs: int, start: threading.Event, out: list) 
         out.append((status, (time.perf_counter() - began) * 1000, job_id, n))
 
 
+def _signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+
 def wait_finished(ids: list[str], timeout: float) -> dict[str, str]:
     from django.db import connections
 
@@ -232,6 +246,11 @@ def main() -> None:
     parser.add_argument(
         "--web-workers", type=int, default=2, help="uvicorn processes (its WEB_CONCURRENCY)"
     )
+    parser.add_argument(
+        "--render-elsewhere",
+        action="store_true",
+        help="pause the worker while the clients submit (rendering on other hosts)",
+    )
     args = parser.parse_args()
     teardown = setup_django_with_bench_db()
     from django.conf import settings
@@ -259,6 +278,7 @@ def main() -> None:
     tokens = make_testers(args.clients)
     processes, port = start_stack(env, logs)
     results: list[tuple[int, float, str | None, int]] = []
+    paused: list[int] = []
     try:
         warm_up(port, tokens, args.warm_up)
         load_before = os.getloadavg()[0]
@@ -272,6 +292,8 @@ def main() -> None:
         ]
         for thread in threads:
             thread.start()
+        paused = process_tree(processes[1].pid) if args.render_elsewhere else []
+        _signal_all(paused, signal.SIGSTOP)
         began = time.perf_counter()
         start.set()
         for thread in threads:
@@ -280,6 +302,7 @@ def main() -> None:
         load_after = os.getloadavg()[0]
         web_cpu = cpu_seconds(web) - web_cpu
         cpu_after = cpu_by_role(processes)
+        _signal_all(paused, signal.SIGCONT)
         accepted = [job_id for status, _, job_id, _ in results if status == 201 and job_id]
         states = wait_finished(accepted, args.drain_timeout)
         from review.models import Output
@@ -287,6 +310,7 @@ def main() -> None:
         outputs = Output.objects.filter(job_id__in=accepted).values_list("job_id", flat=True)
         doubles = len(outputs) - len(set(outputs))
     finally:
+        _signal_all(paused, signal.SIGCONT)
         for process in processes:
             process.terminate()
         for process in processes:
@@ -331,6 +355,7 @@ def main() -> None:
         "doubles": doubles,
         "clients": args.clients,
         "web_workers": args.web_workers,
+        "render_elsewhere": args.render_elsewhere,
         "web_cpu_ms": round(web_cpu * 1000 / len(results), 1),
         "cpu_s": {role: round(seconds, 2) for role, seconds in spent.items()},
         "load_before": round(load_before, 2),
