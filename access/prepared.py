@@ -46,6 +46,11 @@ class _Compiled:
     slots: tuple[str | None, ...]  # per SQL parameter: the name of the call's value, or None
     compiler: SQLCompiler
     for_update: bool
+    # For querysets of model instances (None for values_list): the model's columns in each row
+    # and its attribute names, and the populators of its select_related objects.
+    columns: slice | None
+    attnames: list[str]
+    related: list[Any]
 
 
 class PreparedQuery(Generic[M]):
@@ -61,19 +66,13 @@ class PreparedQuery(Generic[M]):
 
     def objects(self, **values: Any) -> list[M]:
         compiled = self._get()
+        assert compiled.columns is not None, "objects() needs a queryset of model instances"
         compiler, rows = self._run(compiled, values)
-        klass_info, select = compiler.klass_info, compiler.select
-        assert klass_info is not None, "objects() needs a queryset of model instances"
-        model: type[M] = klass_info["model"]
-        fields = klass_info["select_fields"]
-        start, end = fields[0], fields[-1] + 1
-        attnames = [column[0].target.attname for column in select[start:end]]
-        # Django 5.2's signature (the stubs follow a later release's).
-        related = get_related_populators(klass_info, select, compiled.alias)  # type: ignore[call-arg]
+        model: type[M] = compiler.klass_info["model"]
         found = []
         for row in rows:
-            obj = model.from_db(compiled.alias, attnames, row[start:end])
-            for populator in related:
+            obj = model.from_db(compiled.alias, compiled.attnames, row[compiled.columns])
+            for populator in compiled.related:
                 populator.populate(row, obj)
             for name, position in (compiler.annotation_col_map or {}).items():
                 setattr(obj, name, row[position])
@@ -105,8 +104,23 @@ class PreparedQuery(Generic[M]):
         if missing:
             raise ValueError(f"Not plain SQL parameters of the query: {sorted(missing)}")
         compiler.connection = None  # each call uses its own thread's connection
+        columns, attnames, related = None, [], []
+        if compiler.klass_info is not None:
+            fields = compiler.klass_info["select_fields"]
+            columns = slice(fields[0], fields[-1] + 1)
+            attnames = [column[0].target.attname for column in compiler.select[columns]]
+            # Django 5.2's signature (the stubs follow a later release's).
+            related = get_related_populators(compiler.klass_info, compiler.select, alias)  # type: ignore[call-arg]
         return _Compiled(
-            alias, sql, tuple(params), slots, compiler, queryset.query.select_for_update
+            alias,
+            sql,
+            tuple(params),
+            slots,
+            compiler,
+            queryset.query.select_for_update,
+            columns,
+            attnames,
+            related,
         )
 
     def _run(self, compiled: _Compiled, values: dict[str, Any]) -> tuple[SQLCompiler, list]:

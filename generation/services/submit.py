@@ -233,8 +233,9 @@ def _locked_with_cohort(owner: User) -> User:
     """The owner's row, locked, with its cohort's current limits in the same query (compiled
     once). Only the user row is locked (`of`): locking the cohort too would queue every tester
     of a cohort behind each other's submissions."""
-    (locked,) = _OWNER_LOCKED_WITH_COHORT.objects(user_id=owner.pk)
-    return locked
+    for locked in _OWNER_LOCKED_WITH_COHORT.objects(user_id=owner.pk):
+        return locked
+    raise User.DoesNotExist(f"No user {owner.pk}")  # as `.get()` raised it
 
 
 # What "reuse settings" copies from the parent job (the model comes along as `model_name`).
