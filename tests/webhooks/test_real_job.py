@@ -31,6 +31,14 @@ def _wait_final(job: Job, timeout: float = 60) -> Job:
     return job
 
 
+def _wait_deliveries(count: int, timeout: float = 30) -> None:
+    """The worker emits a job's events after its commit: the job can read final a moment before
+    its last delivery row exists."""
+    deadline = time.monotonic() + timeout
+    while Delivery.objects.count() < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _send_pending() -> list[str]:
     pending = Delivery.objects.filter(state=Delivery.State.PENDING).order_by("created_at")
     return [deliver(str(delivery.id), delivery.attempts + 1) for delivery in pending]
@@ -44,6 +52,7 @@ def test_a_real_job_and_its_approval_reach_the_owners_endpoint(
 
     job = _wait_final(submit_job(tester, prompt="a kite over the dunes", steps=4))
     assert job.state == Job.State.SUCCEEDED, job.error
+    _wait_deliveries(2)  # job.started and job.succeeded
     output_approve(output=job.output, by=reviewer)
 
     assert _send_pending() == ["succeeded"] * 3
