@@ -20,13 +20,14 @@ from django.conf import settings
 
 from generation.marking import base
 from generation.marking import tile as _tile  # noqa: F401  (registers keyed-tile-v1)
-from generation.marking.base import Watermarker
+from generation.marking.base import Detection, Watermarker
 from generation.marking.credentials import (
     SigningIdentity,
     make_development_ca,
     read_credentials,
     sign_mp4,
 )
+from generation.marking.media import UnreadableMedia, read_luma
 
 SHARE_LINK_SERIAL_FLAG = 1 << 39
 logger = logging.getLogger(__name__)
@@ -72,6 +73,41 @@ def watermarker(algorithm: str | None = None, key_version: int | None = None) ->
 def watermarkers() -> list[Watermarker]:
     """One per configured key version, newest first: what a trace tries."""
     return [watermarker(key_version=version) for version in sorted(keys(), reverse=True)]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A delivered file a suspect may be a copy of, and the mark that file carries."""
+
+    path: Path
+    serial: int
+    algorithm: str
+    key_version: int
+
+
+def detect_informed(
+    luma: np.ndarray, references: list[Reference]
+) -> tuple[Detection, Reference] | None:
+    """The suspect's mark read against each reference in turn (best lead first): the first that
+    verifies, and the reference it was read against. An algorithm without informed detection, a
+    key no longer configured or a reference file that cannot be read is skipped."""
+    for reference in references:
+        try:
+            marker = watermarker(reference.algorithm, reference.key_version)
+        except LookupError:
+            continue
+        informed = getattr(marker, "detect_informed", None)
+        if informed is None:
+            continue
+        try:
+            frames = read_luma(reference.path)
+        except UnreadableMedia:
+            logger.warning("Informed detection: %s cannot be read", reference.path)
+            continue
+        found: Detection | None = informed(luma, frames, reference.serial)
+        if found is not None:
+            return found, reference
+    return None
 
 
 def new_serial(*, share_link: bool = False) -> int:

@@ -9,11 +9,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.core.files.storage import storages
+
+from generation.marking.base import Detection
 from generation.marking.media import UnreadableMedia, read_luma
-from generation.marks import credentials_of, watermarkers
-from provenance.fingerprints import frame_hashes
+from generation.marks import Reference, credentials_of, detect_informed, watermarkers
+from provenance.fingerprints import Lead, frame_hashes
 from provenance.indexing import fingerprint_index_current
-from provenance.selectors import leads_described, provenance_of, serial_lookup
+from provenance.selectors import leads_described, leads_marked, provenance_of, serial_lookup
+
+# Leads whose delivered file a blind miss is read against (informed detection), best first.
+INFORMED_LEADS = 3
 
 
 class UnreadableSuspect(ValueError):
@@ -36,19 +42,25 @@ def analyse(path: Path) -> dict[str, Any]:
         "watermark": {"found": False},
         "identified": None,
     }
-    for marker in watermarkers():
-        detection = marker.detect(luma)
-        if detection is None:
-            continue
+    detection, algorithm = _blind(luma)
+    leads = _leads(path)
+    if detection is None:
+        # No mark read on its own: read it again against the outputs the suspect looks like.
+        informed = detect_informed(luma, _references(leads))
+        if informed is not None:
+            detection, reference = informed
+            algorithm = reference.algorithm
+    if detection is not None:
         report["watermark"] = {
             "found": True,
             "verified": True,
             "serial": detection.payload,
-            "algorithm": marker.name,
+            "algorithm": algorithm,
             "key_version": detection.key_version,
             "sync_z": round(detection.confidence, 1),
             "scale": round(detection.scale, 4),
             "mirrored": detection.mirrored,
+            "method": "informed" if detection.details.get("informed") else "blind",
             **detection.details,
         }
         match = serial_lookup(detection.payload, key_version=detection.key_version)
@@ -56,21 +68,44 @@ def analyse(path: Path) -> dict[str, Any]:
             report["watermark"]["note"] = "The mark verified but names no stored output."
         else:
             report["identified"] = provenance_of(*match, serial=detection.payload)
-        break
-    report["fingerprint_leads"] = _leads(path)
+    report["fingerprint_leads"] = {
+        "note": "Leads, not proof: look-alike outputs by perceptual hash (PDQ).",
+        "frames_hashed": leads[1],
+        "leads": leads_described(leads[0]),
+    }
     report["seconds"] = round(time.monotonic() - started, 3)
     return report
 
 
-def _leads(path: Path) -> dict[str, Any]:
-    """PDQ leads: outputs that look like the suspect. Labelled as leads; never an identification."""
+def _blind(luma) -> tuple[Detection | None, str]:
+    """The mark as each configured key reads it from the suspect alone."""
+    for marker in watermarkers():
+        detection = marker.detect(luma)
+        if detection is not None:
+            return detection, marker.name
+    return None, ""
+
+
+def _references(leads: tuple[list[Lead], int]) -> list[Reference]:
+    """The delivered files of the best leads that carry a mark (outputs marked before marking
+    existed, or whose file is gone, are left out)."""
+    storage, references = storages["outputs"], []
+    for output in leads_marked(leads[0][:INFORMED_LEADS]):
+        try:
+            path = Path(storage.path(output.video_name))
+        except NotImplementedError:  # remote storage: no local file to read
+            continue
+        if path.is_file() and output.mark_serial and output.mark_key_version:
+            references.append(
+                Reference(path, output.mark_serial, output.mark_algorithm, output.mark_key_version)
+            )
+    return references
+
+
+def _leads(path: Path) -> tuple[list[Lead], int]:
+    """PDQ leads (outputs that look like the suspect, best first), and the frames hashed."""
     try:
         queries = [digest for _, digest, _ in frame_hashes(path)]
     except (OSError, RuntimeError, StopIteration):
         queries = []
-    leads = fingerprint_index_current().search(queries)
-    return {
-        "note": "Leads, not proof: look-alike outputs by perceptual hash (PDQ).",
-        "frames_hashed": len(queries),
-        "leads": leads_described(leads),
-    }
+    return fingerprint_index_current().search(queries), len(queries)

@@ -70,6 +70,15 @@ def traces_recent(limit: int = 50) -> QuerySet[Trace]:
     return Trace.objects.select_related("requested_by", "tester").order_by("-created_at")[:limit]
 
 
+def leads_marked(leads: list[Lead]) -> list[Output]:
+    """The leads' outputs that carry a mark, in the leads' order (outputs gone are dropped)."""
+    found = Output.objects.filter(mark_serial__isnull=False).in_bulk(
+        [lead.output_id for lead in leads]
+    )
+    outputs = {str(key): output for key, output in found.items()}
+    return [outputs[lead.output_id] for lead in leads if lead.output_id in outputs]
+
+
 def leads_described(leads: list[Lead]) -> list[dict[str, Any]]:
     """Each lead with its output's tester and prompt, for the page (outputs gone are dropped)."""
     found = Output.objects.select_related("job__owner").in_bulk([lead.output_id for lead in leads])

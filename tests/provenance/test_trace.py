@@ -27,6 +27,7 @@ from review.models import Output
 from tests.conftest import totp_enable
 from tests.factories import make_job, mark_dispatched
 from tests.provenance.conftest import textured_clip, write_clip
+from tests.provenance.test_informed import reupload
 
 pytestmark = pytest.mark.django_db
 
@@ -124,6 +125,30 @@ def test_a_clean_clip_is_answered_with_no_mark_and_its_look_alike_only_as_a_lead
     leads = report["fingerprint_leads"]
     assert "not proof" in leads["note"]
     assert [lead["output"] for lead in leads["leads"]] == [str(output.id)], report
+
+
+def test_a_reupload_the_blind_read_misses_is_named_against_its_look_alike_output(
+    tmp_path, marked_output, tester
+):
+    """A "social" re-upload (60 %, colour change, 30 fps, CRF 30) of this small clip loses the
+    mark to a blind read; the trace reads it again against its fingerprint lead's file."""
+    output, video = marked_output
+    suspect = reupload(video, "reuploaded.mp4")
+
+    report = _trace_command(suspect)
+
+    assert report["state"] == "done"
+    mark = report["watermark"]
+    assert mark["found"] and mark["method"] == "informed" and mark["informed"], report
+    assert mark["serial"] == output.mark_serial and mark["mark_fraction"] >= 0.25
+    assert report["identified"]["output"] == str(output.id)
+    assert report["identified"]["tester"] == tester.email
+    assert Trace.objects.get().tester == tester
+    # The same picture never marked, re-uploaded alike, has the output as a lead and no mark.
+    clean = reupload(write_clip(textured_clip(seed=5), tmp_path, "clean.mp4"), "clean-re.mp4")
+    report = _trace_command(clean)
+    assert report["watermark"] == {"found": False} and report["identified"] is None
+    assert [lead["output"] for lead in report["fingerprint_leads"]["leads"]] == [str(output.id)]
 
 
 def test_an_unrelated_clip_has_no_fingerprint_leads(tmp_path, marked_output):

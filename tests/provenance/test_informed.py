@@ -1,0 +1,141 @@
+"""Informed detection: a copy read against the output it may come from. A "social" re-upload (60 %
+size, colour change, 30 fps, CRF 30) of the small test clip defeats the blind read; read against
+the output's delivered file it names its serial, and nothing else ever gets named."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from generation.marking.media import read_luma
+from generation.marking.tile import KeyedTileWatermarker
+from tests.provenance.conftest import textured_clip, write_clip
+
+pytestmark = pytest.mark.timeout(120)
+
+KEY, OTHER_KEY = b"k" * 32, b"z" * 32
+SERIAL, LINK_SERIAL = 0x12_3456_789A, (1 << 39) | 0x55_1234
+SOCIAL = "scale=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2,eq=saturation=1.3:contrast=1.1:brightness=0.03"
+
+
+def reupload(video: Path, name: str, *, before: str = "") -> Path:
+    """What a social network does to an upload (the bench's "social" attack)."""
+    target = video.with_name(name)
+    filters = f"{before},{SOCIAL}" if before else SOCIAL
+    subprocess.run(
+        [
+            *(imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(video)),
+            *("-vf", filters, "-r", "30", "-c:v", "libx264", "-preset", "veryfast", "-crf", "30"),
+            str(target),
+        ],
+        check=True,
+    )
+    return target
+
+
+def marked(folder: Path, seed: int = 0, serial: int = SERIAL, name: str = "output.mp4") -> Path:
+    frames = textured_clip(seed)
+    KeyedTileWatermarker(KEY, 1).embed(frames, serial)
+    return write_clip(frames, folder, name)
+
+
+def test_a_social_reupload_the_blind_read_misses_is_named_against_its_output(tmp_path):
+    output = marked(tmp_path)
+    suspect = read_luma(reupload(output, "reuploaded.mp4"))
+    marker = KeyedTileWatermarker(KEY, 1)
+
+    found = marker.detect_informed(suspect, read_luma(output), SERIAL)
+
+    assert marker.detect(suspect) is None  # what this detection is for
+    assert found is not None and found.payload == SERIAL, found
+    assert found.details["informed"] and 0.4 < found.details["mark_fraction"] < 1.2
+    assert found.scale == pytest.approx(0.6, abs=0.01) and not found.mirrored
+
+
+def test_a_mirrored_and_cropped_reupload_is_named(tmp_path):
+    """A 10 % crop: this clip is small (384 x 256), and after a 60 % downscale a 15 % crop of it
+    leaves about one tile of picture; the bench measures crops of 832 x 480 outputs."""
+    output = marked(tmp_path)
+    suspect = reupload(output, "flipped.mp4", before="hflip,crop=iw*0.9:ih*0.9:iw*0.05:ih*0.05")
+
+    found = KeyedTileWatermarker(KEY, 1).detect_informed(
+        read_luma(suspect), read_luma(output), SERIAL
+    )
+
+    assert found is not None and found.payload == SERIAL and found.mirrored
+
+
+def test_an_unmarked_copy_of_the_same_picture_names_nobody(tmp_path):
+    """Subtracting the output leaves the error of the estimate of its own mark, which decodes to
+    its serial too: only the share of the mark the copy carries tells them apart."""
+    output = marked(tmp_path)
+    clean = reupload(write_clip(textured_clip(0), tmp_path, "clean.mp4"), "clean-social.mp4")
+
+    for suspect in (clean, tmp_path / "clean.mp4"):
+        found = KeyedTileWatermarker(KEY, 1).detect_informed(
+            read_luma(suspect), read_luma(output), SERIAL
+        )
+        assert found is None, (suspect.name, found)
+
+
+def test_a_copy_carrying_a_faint_trace_of_the_mark_is_not_named(tmp_path):
+    """A quarter of the output's mark, re-encoded, reads clean of the picture (the tag verifies),
+    but a faint mark is also what the error of the estimate of how much of its mark the output
+    kept leaves on an unmarked copy: below INFORMED_MIN_FRACTION nobody is named."""
+    output = marked(tmp_path)
+    clean, faint = textured_clip(0), textured_clip(0)
+    KeyedTileWatermarker(KEY, 1).embed(faint, SERIAL)
+    faint = clean + 0.25 * (faint - clean)
+    marker = KeyedTileWatermarker(KEY, 1)
+    reference = read_luma(output)
+
+    found = marker.detect_informed(
+        read_luma(write_clip(faint, tmp_path, "faint.mp4")), reference, SERIAL
+    )
+    stronger = clean + 0.6 * (faint - clean) / 0.25
+
+    assert found is None, found
+    again = marker.detect_informed(
+        read_luma(write_clip(stronger, tmp_path, "stronger.mp4")), reference, SERIAL
+    )
+    assert again is not None and again.payload == SERIAL  # the same copy with more of the mark
+
+
+def test_another_outputs_file_or_another_key_names_nobody(tmp_path):
+    output, other = marked(tmp_path), marked(tmp_path, seed=1, serial=777, name="other.mp4")
+    suspect = read_luma(reupload(output, "reuploaded.mp4"))
+
+    assert KeyedTileWatermarker(KEY, 1).detect_informed(suspect, read_luma(other), 777) is None
+    assert (
+        KeyedTileWatermarker(OTHER_KEY, 1).detect_informed(suspect, read_luma(output), SERIAL)
+        is None
+    )
+
+
+def test_a_share_links_own_copy_names_the_link_read_against_the_output(tmp_path):
+    """A link's copy is the output's frames re-marked: read against the output, it names the
+    link."""
+    output = marked(tmp_path)
+    frames = textured_clip(0)
+    marker = KeyedTileWatermarker(KEY, 1)
+    marker.embed(frames, SERIAL)
+    marker.remark(frames, old=SERIAL, new=LINK_SERIAL)
+    np.clip(frames, 0.0, 1.0, out=frames)
+    link_copy = write_clip(frames, tmp_path, "link.mp4")
+
+    found = marker.detect_informed(
+        read_luma(reupload(link_copy, "link-social.mp4")), read_luma(output), SERIAL
+    )
+
+    assert found is not None and found.payload == LINK_SERIAL
+
+
+def test_a_picture_that_matches_nothing_is_not_registered(tmp_path):
+    output = marked(tmp_path)
+    noise = np.random.default_rng(0).uniform(0, 255, (3, 152, 230)).astype(np.float32)
+
+    assert KeyedTileWatermarker(KEY, 1).detect_informed(noise, read_luma(output), SERIAL) is None
