@@ -42,14 +42,17 @@ def analyse(path: Path) -> dict[str, Any]:
         "watermark": {"found": False},
         "identified": None,
     }
-    detection, algorithm = _blind(luma)
+    detection, algorithm = _blind(luma, "detect_mean")
     leads = _leads(path)
     if detection is None:
-        # No mark read on its own: read it again against the outputs the suspect looks like.
+        # No mark in the mean of the frames: read it against the outputs the suspect looks like
+        # (fast and sure where there is a lead), then weigh the frames by their own evidence.
         informed = detect_informed(luma, _references(leads))
         if informed is not None:
             detection, reference = informed
             algorithm = reference.algorithm
+        else:
+            detection, algorithm = _blind(luma, "detect_weighted")
     if detection is not None:
         report["watermark"] = {
             "found": True,
@@ -77,10 +80,14 @@ def analyse(path: Path) -> dict[str, Any]:
     return report
 
 
-def _blind(luma) -> tuple[Detection | None, str]:
-    """The mark as each configured key reads it from the suspect alone."""
+def _blind(luma, half: str) -> tuple[Detection | None, str]:
+    """The mark as each configured key reads it from the suspect alone, in two halves where the
+    algorithm splits its read (`detect_mean`, then `detect_weighted`); else `detect` first."""
     for marker in watermarkers():
-        detection = marker.detect(luma)
+        read = getattr(marker, half, None)
+        if read is None:
+            read = marker.detect if half == "detect_mean" else None
+        detection: Detection | None = read(luma) if read is not None else None
         if detection is not None:
             return detection, marker.name
     return None, ""
