@@ -139,3 +139,38 @@ def test_a_picture_that_matches_nothing_is_not_registered(tmp_path):
     noise = np.random.default_rng(0).uniform(0, 255, (3, 152, 230)).astype(np.float32)
 
     assert KeyedTileWatermarker(KEY, 1).detect_informed(noise, read_luma(output), SERIAL) is None
+
+
+def _bench_clip(index: int) -> np.ndarray:
+    """The bench's 832 x 480, 33-frame clip `index` (bench/provenance.py)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "provenance.py"
+    spec = importlib.util.spec_from_file_location("bench_provenance", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.clip(index)
+
+
+@pytest.mark.timeout(240)
+def test_the_frame_weighted_read_finds_what_the_mean_of_the_frames_loses(tmp_path):
+    """The bench's clip 5 re-uploaded: x264 keeps the mark in the keyframe and smears it in the
+    predicted frames, so the mean of the frames drowns it; weighing each frame by its own sync
+    evidence reads it, blind. The same picture unmarked gives nothing on either read."""
+    from generation.pipeline.video import encode_video
+
+    marker = KeyedTileWatermarker(KEY, 1)
+    frames = _bench_clip(5)
+    clean = frames.copy()
+    marker.embed(frames, SERIAL)
+    output, plain = tmp_path / "output.mp4", tmp_path / "plain.mp4"
+    encode_video(frames, fps=16, video_path=output, poster_path=tmp_path / "o.jpg")
+    encode_video(clean, fps=16, video_path=plain, poster_path=tmp_path / "p.jpg")
+    suspect = read_luma(reupload(output, "reuploaded.mp4"))
+
+    assert marker.detect_mean(suspect) is None
+    found = marker.detect_weighted(suspect)
+    assert found is not None and found.payload == SERIAL and found.details["frames_weighted"]
+    assert marker.detect(suspect) == found
+    assert marker.detect(read_luma(reupload(plain, "plain-reuploaded.mp4"))) is None
