@@ -476,15 +476,23 @@ def _highpass(image: np.ndarray) -> np.ndarray:
     return image - cv2.GaussianBlur(image, (0, 0), 4.0)
 
 
-def fold(residual: np.ndarray, scale: float) -> np.ndarray | None:
-    """Bring a residual at `scale` (query px per embedded px) back to embedded size and sum it
-    onto one TILE x TILE tile; None if too little is left."""
+def _rescaled(residual: np.ndarray, scale: float) -> np.ndarray | None:
+    """A residual at `scale` (query px per embedded px) brought back to embedded size; None if
+    too little is left (what `fold` and `_fold_fast` both fold)."""
     height, width = residual.shape
     size = (round(width / scale), round(height / scale))
     if min(size) < 40:
         return None
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    image = residual if scale == 1 else cv2.resize(residual, size, interpolation=interpolation)
+    return residual if scale == 1 else cv2.resize(residual, size, interpolation=interpolation)
+
+
+def fold(residual: np.ndarray, scale: float) -> np.ndarray | None:
+    """Bring a residual at `scale` (query px per embedded px) back to embedded size and sum it
+    onto one TILE x TILE tile; None if too little is left."""
+    image = _rescaled(residual, scale)
+    if image is None:
+        return None
     rows, cols = -(-image.shape[0] // TILE), -(-image.shape[1] // TILE)
     padded = np.zeros((rows * TILE, cols * TILE), dtype=np.float64)
     counts = np.zeros_like(padded)
@@ -498,12 +506,9 @@ def fold(residual: np.ndarray, scale: float) -> np.ndarray | None:
 def _fold_fast(residual: np.ndarray, scale: float) -> np.ndarray | None:
     """`fold` in float32 with the per-cell counts computed, not summed: the same tile up to
     float32 rounding, several times faster (the weighted search folds every frame it reads)."""
-    height, width = residual.shape
-    size = (round(width / scale), round(height / scale))
-    if min(size) < 40:
+    image = _rescaled(residual, scale)
+    if image is None:
         return None
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    image = residual if scale == 1 else cv2.resize(residual, size, interpolation=interpolation)
     image = np.asarray(image, dtype=np.float32)
     h, w = image.shape
     rows, cols = -(-h // TILE), -(-w // TILE)
