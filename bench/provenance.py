@@ -3,16 +3,17 @@
 Clips are scikit-image photographs with a slow pan and zoom (832x480, 33 frames, 16 fps), marked
 with `generation.marks.mark_frames` (what the worker calls before encoding) and encoded as the
 worker encodes (`encode_video`, H.264 CRF 20), and fingerprinted (PDQ) into one index of all the
-bench's outputs. Each output is then attacked with ffmpeg and the attacked copy traced as
-`provenance.analysis` traces it: the blind read with every configured key, then the fingerprint
-leads, then the read against the best leads' delivered files (informed detection). Clean
-(unmarked) copies of the same pictures and a wrong key measure false ids.
+bench's outputs (PDQ hashes and grid thumbnails). Each output is then attacked with ffmpeg and
+the attacked copy traced by `provenance.analysis.read_mark`, the function a trace runs: the blind
+read of the frames' mean, the read against the files of the PDQ leads, then of the placed leads
+(cropped copies), then the frame-weighted blind read. Clean (unmarked) copies of the same pictures
+and a wrong key measure false ids.
 
     .venv/bin/python bench/provenance.py [--outputs N] [--jobs 2]
 
-Prints the exact ids per attack (the blind read alone, and with the reads against leads), then one
-JSON object (last line). No database: serials are checked against the serial each clip was given;
-the lookup a trace adds is an indexed query. The 7 photographs repeat with other pans and zooms,
+Prints the exact ids per attack by the read that found them, then one JSON object (last line).
+No database: serials are checked against the serial each clip was given; the lookup a trace adds
+is an indexed query. The 7 photographs repeat with other pans and zooms,
 so every suspect has look-alike outputs among its leads.
 """
 
@@ -122,12 +123,32 @@ def fingerprint_search_times(outputs: int = 100_000, frames: int = 9, trials: in
     return float(np.percentile(times, 95))
 
 
+def placed_search_times(outputs: int = 100_000, trials: int = 10) -> float:
+    """p95 seconds of one cropped suspect's thumbnail search over 100k 832 x 480 outputs with 5
+    thumbnails each (the suspect: 5 thumbnails of a 15 % crop, 12 x 22 blocks)."""
+    from provenance.thumbnails import ThumbnailIndex
+
+    rng = np.random.default_rng(0)
+    index = ThumbnailIndex()
+    thumbs = rng.integers(0, 256, (outputs, 5, 15, 26), dtype=np.uint8)
+    for i in range(outputs):
+        index.add(str(i), thumbs[i])
+    times = []
+    for _ in range(trials):
+        pick = int(rng.integers(outputs))
+        queries = [t[2:14, 3:25].astype(np.float32) for t in thumbs[pick]]
+        started = time.perf_counter()
+        index.search(queries, (2, 3), 192)
+        times.append(time.perf_counter() - started)
+    return float(np.percentile(times, 95))
+
+
 # Set in each worker process by `_setup`.
 _STATE: dict = {}
 READ_AGAINST_LEADS = 3  # what provenance.analysis.INFORMED_LEADS reads
 
 
-def _setup(index_hashes: list[tuple[str, list[bytes]]] | None = None) -> None:
+def _setup(index_rows: list[tuple[str, list[bytes], np.ndarray]] | None = None) -> None:
     import django
 
     django.setup()
@@ -138,12 +159,13 @@ def _setup(index_hashes: list[tuple[str, list[bytes]]] | None = None) -> None:
     settings.WATERMARK_KEY = "bench key, not a deployment's" * 2
     _STATE["wrong"] = watermarker()
     settings.WATERMARK_KEY = "bench key, the deployment's one" * 2
-    if index_hashes is not None:
+    if index_rows is not None:
         from provenance.fingerprints import FingerprintIndex
 
         index = FingerprintIndex()
-        for output_id, hashes in index_hashes:
+        for output_id, hashes, thumbnails in index_rows:
             index.add(output_id, hashes)
+            index.thumbnails.add(output_id, thumbnails)
         _STATE["index"] = index
 
 
@@ -152,6 +174,7 @@ def _render(job: tuple[int, str]) -> dict:
     from generation.marks import mark_frames
     from generation.pipeline.video import encode_video
     from provenance.fingerprints import frame_hashes
+    from provenance.thumbnails import output_thumbnails
 
     index, root = job
     folder = Path(root) / str(index)
@@ -172,46 +195,29 @@ def _render(job: tuple[int, str]) -> dict:
         "embed_ms": embed_ms,
         "psnr": psnr,
         "hashes": hashes,
+        "thumbnails": output_thumbnails(marked),
     }
 
 
-def _trace(path: Path, serials: dict[str, int], root: str) -> tuple[object, str, float, float]:
-    """What `provenance.analysis.analyse` does with a suspect, without the database: the blind
-    read of the frames' mean, the fingerprint leads, the read against the best leads' files, and
-    the frame-weighted blind read. Returns the detection (or None), how it was found, the whole
-    trace's seconds and the seconds of the read of the mean."""
+def _trace(path: Path, serials: dict[str, int], root: str) -> tuple[object, str, float]:
+    """What `provenance.analysis.analyse` does with a suspect (`read_mark`, the same function),
+    without the database. Returns the detection (or None), which read found it and the seconds
+    from reading the file to the answer."""
     from generation.marking.media import read_luma
-    from generation.marks import Reference, detect_informed, watermarkers
-    from provenance.fingerprints import frame_hashes
+    from generation.marks import Reference, watermarkers
+    from provenance.analysis import read_mark
+
+    marker = watermarkers()[0]
+
+    def references(output_ids: list[str]) -> list[Reference]:
+        return [
+            Reference(Path(root) / i / "marked.mp4", serials[i], marker.name, marker.key_version)
+            for i in output_ids
+        ]
 
     started = time.perf_counter()
-    luma = read_luma(path)
-    found = next((d for m in watermarkers() if (d := m.detect_mean(luma)) is not None), None)
-    blind_s = time.perf_counter() - started
-    how = "blind" if found is not None else ""
-    if found is None:
-        leads = _STATE["index"].search([digest for _, digest, _ in frame_hashes(path)])
-        marker = watermarkers()[0]
-        references = [
-            Reference(
-                Path(root) / lead.output_id / "marked.mp4",
-                serials[lead.output_id],
-                marker.name,
-                marker.key_version,
-            )
-            for lead in leads[:READ_AGAINST_LEADS]
-        ]
-        informed = detect_informed(luma, references)
-        if informed is not None:
-            found, how = informed[0], "informed"
-        else:
-            found = next(
-                (d for m in watermarkers() if (d := m.detect_weighted(luma)) is not None), None
-            )
-            how = "weighted" if found is not None else ""
-    else:
-        frame_hashes(path)  # a trace always computes the leads it reports
-    return found, how, time.perf_counter() - started, blind_s
+    reading = read_mark(read_luma(path), path, index=_STATE["index"], references=references)
+    return reading.detection, reading.how, time.perf_counter() - started
 
 
 def _attack_all(job: tuple[int, dict[str, int], str]) -> dict:
@@ -222,22 +228,20 @@ def _attack_all(job: tuple[int, dict[str, int], str]) -> dict:
     index, serials, root = job
     folder = Path(root) / str(index)
     serial = serials[str(index)]
-    result: dict = {"hits": {}, "blind": {}, "weighted": {}, "trace_s": [], "blind_s": []}
+    result: dict = {"hits": {}, "how": {}, "trace_s": []}
     result["false_ids"], result["clean_s"] = 0, []
     with tempfile.TemporaryDirectory() as scratch:
         for name in ["none", *ATTACKS]:
             marked = folder / "marked.mp4"
             suspect = marked if name == "none" else attack(marked, name, Path(scratch))
-            found, how, seconds, blind_s = _trace(suspect, serials, root)
+            found, how, seconds = _trace(suspect, serials, root)
             result["trace_s"].append(seconds)
-            result["blind_s"].append(blind_s)
             result["hits"][name] = found is not None and found.payload == serial
-            result["blind"][name] = how == "blind" and found.payload == serial
-            result["weighted"][name] = how == "weighted" and found.payload == serial
+            result["how"][name] = how if result["hits"][name] else ""
             result["false_ids"] += found is not None and found.payload != serial
         clean = folder / "clean.mp4"
         for suspect in (clean, attack(clean, "social", Path(scratch))):
-            found, _, seconds, _ = _trace(suspect, serials, root)
+            found, _, seconds = _trace(suspect, serials, root)
             result["false_ids"] += found is not None  # the same picture, never marked
             result["clean_s"].append(seconds)
         wrong = _STATE["wrong"]
@@ -281,39 +285,38 @@ def main() -> None:
         for row in rendered:
             print(f"clip {row['index']}: psnr {row['psnr']:.1f} dB", flush=True)
         serials = {str(row["index"]): row["serial"] for row in rendered}
-        hashes = [(str(row["index"]), row["hashes"]) for row in rendered]
-        with context.Pool(args.jobs, initializer=_setup, initargs=(hashes,)) as pool:
+        rows = [(str(row["index"]), row["hashes"], row["thumbnails"]) for row in rendered]
+        with context.Pool(args.jobs, initializer=_setup, initargs=(rows,)) as pool:
             results = pool.map(_attack_all, [(i, serials, root) for i in range(args.outputs)])
 
     names = ["none", *ATTACKS]
     hits = {name: [r["hits"][name] for r in results] for name in names}
-    blind = {name: [r["blind"][name] for r in results] for name in names}
-    weighted = {name: [r["weighted"][name] for r in results] for name in names}
+    found_by = {name: [r["how"][name] for r in results] for name in names}
     clean_s = [t for r in results for t in r["clean_s"]]
     trace_s = [t for r in results for t in r["trace_s"]]
-    blind_s = [t for r in results for t in r["blind_s"]]
     false_ids = sum(r["false_ids"] for r in results)
     psnrs = [row["psnr"] for row in rendered]
-    print(f"{'attack':22s} {'mean read':>10s} {'against leads':>14s} {'weighted':>9s} {'all':>8s}")
+    reads = ["mean", "leads", "placed", "weighted"]
+    print("exact ids by the read that found them (in the order a trace runs them):")
+    print(
+        f"{'attack':22s} {'mean':>9s} {'PDQ leads':>9s} {'placed':>9s} {'weighted':>9s} {'all':>9s}"
+    )
     for name in names:
-        n, read = len(hits[name]), sum(blind[name])
-        extra = sum(weighted[name])
-        informed = sum(hits[name]) - read - extra
-        print(
-            f"{name:22s} {read:>6d}/{n:<3d} {informed:>10d}/{n:<3d} {extra:>5d}/{n:<3d}"
-            f" {sum(hits[name]):>4d}/{n}"
-        )
+        n = len(hits[name])
+        counts = " ".join(f"{found_by[name].count(read):>5d}/{n:<3d}" for read in reads)
+        print(f"{name:22s} {counts} {sum(hits[name]):>5d}/{n}")
     search_s = fingerprint_search_times()
     print(f"fingerprint search, 100k outputs x 9 frames, 20 query frames: p95 {search_s:.3f} s")
+    placed_s = placed_search_times()
+    print(f"placed-lead search, 100k outputs x 5 thumbnails, 5 query frames: p95 {placed_s:.3f} s")
     print(
-        "trace (read, mean read, leads, reads against leads, weighted read) p50"
+        "trace of marked copies (decode, then every read until one verifies) p50"
         f" {np.percentile(trace_s, 50):.3f} s, p95 {np.percentile(trace_s, 95):.3f} s;"
-        " the mean read alone p95"
-        f" {np.percentile(blind_s, 95):.3f} s; unmarked copies of outputs p50"
+        " unmarked copies of outputs (every read) p50"
         f" {np.percentile(clean_s, 50):.3f} s, p95 {np.percentile(clean_s, 95):.3f} s"
     )
     rates = {name: sum(r) / len(r) for name, r in hits.items()}
-    blind_rates = {name: sum(r) / len(r) for name, r in blind.items()}
+    blind_rates = {name: r.count("mean") / len(r) for name, r in found_by.items()}
     print(
         json.dumps(
             {
@@ -330,9 +333,9 @@ def main() -> None:
                 "embed_ms_per_frame": round(float(np.median([r["embed_ms"] for r in rendered])), 2),
                 "trace_p95_s": round(float(np.percentile(trace_s, 95)), 3),
                 "trace_p50_s": round(float(np.percentile(trace_s, 50)), 3),
-                "mean_read_p95_s": round(float(np.percentile(blind_s, 95)), 3),
                 "unmarked_trace_p95_s": round(float(np.percentile(clean_s, 95)), 3),
                 "fingerprint_search_p95_s_100k": round(search_s, 3),
+                "placed_search_p95_s_100k": round(placed_s, 3),
             }
         )
     )

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from generation.marking import base
 from generation.marking import tile as _tile  # noqa: F401  (registers keyed-tile-v1)
-from generation.marking.base import Detection, Watermarker
+from generation.marking.base import Detection, Placement, Watermarker
 from generation.marking.credentials import (
     SigningIdentity,
     make_development_ca,
@@ -182,3 +182,15 @@ def credentials_of(path: Path) -> dict[str, Any]:
     identity = signing_identity()
     ours = identity.certificate_serial() if identity is not None else None
     return read_credentials(path, our_certificate_serial=ours)
+
+
+def locate(luma: np.ndarray) -> Placement | None:
+    """Where a suspect lies on the grid of a mark made with a configured key, from the sync alone
+    (the first key whose sync shows; algorithms that cannot tell are skipped). A lead for
+    cropped copies, never an answer."""
+    for marker in watermarkers():
+        find = getattr(marker, "locate", None)
+        placement: Placement | None = find(luma) if find is not None else None
+        if placement is not None:
+            return placement
+    return None

@@ -6,24 +6,91 @@ Runs on the CPU queue (or in `manage.py trace`): numpy/OpenCV only, no torch, no
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.core.files.storage import storages
 
-from generation.marking.base import Detection
+from generation.marking.base import Detection, Placement
 from generation.marking.media import UnreadableMedia, read_luma
-from generation.marks import Reference, credentials_of, detect_informed, watermarkers
-from provenance.fingerprints import Lead, frame_hashes
+from generation.marks import Reference, credentials_of, detect_informed, locate, watermarkers
+from provenance.fingerprints import FingerprintIndex, Lead, frame_hashes
 from provenance.indexing import fingerprint_index_current
 from provenance.selectors import leads_described, leads_marked, provenance_of, serial_lookup
+from provenance.thumbnails import PlacedLead, suspect_thumbnails
 
-# Leads whose delivered file a blind miss is read against (informed detection), best first.
+# Leads of each kind whose delivered file a blind miss is read against (informed), best first.
 INFORMED_LEADS = 3
 
 
 class UnreadableSuspect(ValueError):
     pass
+
+
+@dataclass
+class Reading:
+    """What the reads of one suspect found, in the order they ran (`read_mark`)."""
+
+    detection: Detection | None = None
+    algorithm: str = ""
+    how: str = ""  # "mean", "leads", "placed" or "weighted": which read found the mark
+    leads: list[Lead] = field(default_factory=list)
+    frames_hashed: int = 0
+    placement: Placement | None = None
+    placed_leads: list[PlacedLead] = field(default_factory=list)
+
+
+def read_mark(
+    luma: np.ndarray,
+    path: Path,
+    *,
+    index: FingerprintIndex,
+    references: Callable[[list[str]], list[Reference]],
+) -> Reading:
+    """The suspect's mark, read cheap and sure first: the blind read of the frames' mean with
+    every configured key; then, if that finds nothing, the read against the delivered files of
+    the outputs the suspect looks like (PDQ leads); then against the outputs a cropped copy was
+    cut from (placed by the watermark's sync, matched on grid thumbnails); then the blind
+    frame-weighted read. `references` turns leads' output ids (best first) into the files to
+    read against. The PDQ leads are always computed: the report lists them."""
+    reading = Reading()
+    reading.detection, reading.algorithm = _blind(luma, "detect_mean")
+    reading.how = "mean" if reading.detection is not None else ""
+    try:
+        queries = [digest for _, digest, _ in frame_hashes(path)]
+    except (OSError, RuntimeError, StopIteration):
+        queries = []
+    reading.leads, reading.frames_hashed = index.search(queries), len(queries)
+    if reading.detection is not None:
+        return reading
+    tried = [lead.output_id for lead in reading.leads[:INFORMED_LEADS]]
+    if _informed(reading, luma, references(tried), "leads"):
+        return reading
+    reading.placement = locate(luma)
+    if reading.placement is not None:
+        try:
+            thumbnails, origin = suspect_thumbnails(path, reading.placement)
+        except (OSError, RuntimeError, StopIteration):
+            thumbnails, origin = [], (0, 0)
+        period = reading.placement.period
+        reading.placed_leads = index.thumbnails.search(thumbnails, origin, period)
+        fresh = [lead.output_id for lead in reading.placed_leads if lead.output_id not in tried]
+        if _informed(reading, luma, references(fresh[:INFORMED_LEADS]), "placed"):
+            return reading
+    reading.detection, reading.algorithm = _blind(luma, "detect_weighted")
+    reading.how = "weighted" if reading.detection is not None else ""
+    return reading
+
+
+def _informed(reading: Reading, luma: np.ndarray, references: list[Reference], how: str) -> bool:
+    found = detect_informed(luma, references)
+    if found is None:
+        return False
+    reading.detection, reading.algorithm, reading.how = found[0], found[1].algorithm, how
+    return True
 
 
 def analyse(path: Path) -> dict[str, Any]:
@@ -42,28 +109,20 @@ def analyse(path: Path) -> dict[str, Any]:
         "watermark": {"found": False},
         "identified": None,
     }
-    detection, algorithm = _blind(luma, "detect_mean")
-    leads = _leads(path)
-    if detection is None:
-        # No mark in the mean of the frames: read it against the outputs the suspect looks like
-        # (fast and sure where there is a lead), then weigh the frames by their own evidence.
-        informed = detect_informed(luma, _references(leads))
-        if informed is not None:
-            detection, reference = informed
-            algorithm = reference.algorithm
-        else:
-            detection, algorithm = _blind(luma, "detect_weighted")
+    reading = read_mark(luma, path, index=fingerprint_index_current(), references=_references)
+    detection = reading.detection
     if detection is not None:
         report["watermark"] = {
             "found": True,
             "verified": True,
             "serial": detection.payload,
-            "algorithm": algorithm,
+            "algorithm": reading.algorithm,
             "key_version": detection.key_version,
             "sync_z": round(detection.confidence, 1),
             "scale": round(detection.scale, 4),
             "mirrored": detection.mirrored,
             "method": "informed" if detection.details.get("informed") else "blind",
+            "read": reading.how,
             **detection.details,
         }
         match = serial_lookup(detection.payload, key_version=detection.key_version)
@@ -73,9 +132,18 @@ def analyse(path: Path) -> dict[str, Any]:
             report["identified"] = provenance_of(*match, serial=detection.payload)
     report["fingerprint_leads"] = {
         "note": "Leads, not proof: look-alike outputs by perceptual hash (PDQ).",
-        "frames_hashed": leads[1],
-        "leads": leads_described(leads[0]),
+        "frames_hashed": reading.frames_hashed,
+        "leads": leads_described(reading.leads),
     }
+    if reading.placement is not None:
+        report["placed_leads"] = {
+            "note": "Leads, not proof: outputs a cropped copy may be cut from, placed on the "
+            "watermark's grid by its sync and matched on thumbnails.",
+            "scale": round(reading.placement.scale, 4),
+            "mirrored": reading.placement.mirrored,
+            "sync_z": round(reading.placement.confidence, 1),
+            "leads": leads_described(reading.placed_leads),
+        }
     report["seconds"] = round(time.monotonic() - started, 3)
     return report
 
@@ -93,11 +161,11 @@ def _blind(luma, half: str) -> tuple[Detection | None, str]:
     return None, ""
 
 
-def _references(leads: tuple[list[Lead], int]) -> list[Reference]:
-    """The delivered files of the best leads that carry a mark (outputs marked before marking
-    existed, or whose file is gone, are left out)."""
+def _references(output_ids: list[str]) -> list[Reference]:
+    """The delivered files of these outputs that carry a mark, in order (outputs marked before
+    marking existed, or whose file is gone, are left out)."""
     storage, references = storages["outputs"], []
-    for output in leads_marked(leads[0][:INFORMED_LEADS]):
+    for output in leads_marked(output_ids):
         try:
             path = Path(storage.path(output.video_name))
         except NotImplementedError:  # remote storage: no local file to read
@@ -107,12 +175,3 @@ def _references(leads: tuple[list[Lead], int]) -> list[Reference]:
                 Reference(path, output.mark_serial, output.mark_algorithm, output.mark_key_version)
             )
     return references
-
-
-def _leads(path: Path) -> tuple[list[Lead], int]:
-    """PDQ leads (outputs that look like the suspect, best first), and the frames hashed."""
-    try:
-        queries = [digest for _, digest, _ in frame_hashes(path)]
-    except (OSError, RuntimeError, StopIteration):
-        queries = []
-    return fingerprint_index_current().search(queries), len(queries)

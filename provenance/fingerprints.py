@@ -7,7 +7,8 @@ not heavy crops, and near-identical outputs (same prompt, new seed) collide. Lea
 the watermark is.
 
 The index lives in memory per process (all hashes as one uint64 array; Hamming distance by XOR and
-popcount), loaded from `OutputFingerprint` rows and topped up with newer rows before each search.
+popcount), loaded from `OutputFingerprint` rows and topped up with newer rows before each search;
+the same rows' grid thumbnails (`provenance.thumbnails`, the leads for cropped copies) load with it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pdqhash
+
+from provenance.thumbnails import ThumbnailIndex
 
 SAMPLE_FPS = 4  # one frame every 0.25 s
 MIN_QUALITY = 50
@@ -60,6 +63,9 @@ class Lead:
     distance: int  # the closest frame pair, in bits
     frames_matched: int  # suspect frames with a match in this output
 
+    def measures(self) -> dict[str, object]:
+        return {"distance": self.distance, "frames_matched": self.frames_matched}
+
 
 @dataclass
 class FingerprintIndex:
@@ -72,25 +78,36 @@ class FingerprintIndex:
     last_output: str = ""
     rows: int = 0  # fingerprint rows loaded (one per output, hashes or not)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    thumbnails: ThumbnailIndex = field(default_factory=ThumbnailIndex)
     _columns: np.ndarray | None = None
+    _pending: list[tuple[np.ndarray, int]] = field(default_factory=list)
 
     def reset(self) -> None:
         self.hashes = np.zeros((0, WORDS), dtype=np.uint64)
         self.owners = np.zeros(0, dtype=np.int64)
         self.output_ids, self.last_row, self.last_output, self.rows = [], 0, "", 0
-        self._columns = None
+        self.thumbnails = ThumbnailIndex()
+        self._columns, self._pending = None, []
 
     def add(self, output_id: str, hashes: list[bytes]) -> None:
+        """Queue an output's hashes; they join the arrays at the next search (joining one output
+        at a time copied the whole index for each: minutes for 100,000 outputs)."""
         if not hashes:
             return
         self.output_ids.append(output_id)
-        owner = np.full(len(hashes), len(self.output_ids) - 1, dtype=np.int64)
-        self.hashes = np.concatenate([self.hashes, pack(hashes)])
-        self.owners = np.concatenate([self.owners, owner])
-        self._columns = None  # the transposed copy `search` keeps is out of date
+        self._pending.append((pack(hashes), len(self.output_ids) - 1))
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        self.hashes = np.concatenate([self.hashes, *(h for h, _ in self._pending)])
+        owners = (np.full(len(h), o, dtype=np.int64) for h, o in self._pending)
+        self.owners = np.concatenate([self.owners, *owners])
+        self._columns, self._pending = None, []  # the transposed copy `search` keeps is stale
 
     def search(self, queries: list[bytes], limit: int = 10) -> list[Lead]:
         """Outputs with a frame within MATCH_DISTANCE of any query frame, best first."""
+        self._merge()
         if not queries or len(self.hashes) == 0:
             return []
         if self._columns is None:

@@ -83,7 +83,8 @@ class OutputFingerprint(models.Model):
     """PDQ hashes of one output's frames (every 0.25 s, quality >= 50), packed 32 bytes each.
 
     One row per output, written once (`fingerprints_index`); `hashes` may be empty when no frame
-    was busy enough to hash."""
+    was busy enough to hash. A row from before grid thumbnails existed is written again, as a new
+    row, so each process's index notices and reloads."""
 
     # The auto id is insertion order: the in-memory index loads the rows after its last one.
     id = models.BigAutoField(primary_key=True)
@@ -91,6 +92,12 @@ class OutputFingerprint(models.Model):
     hashes = models.BinaryField()
     seconds = models.JSONField(default=list, help_text="Where in the clip each hash was taken.")
     qualities = models.JSONField(default=list)
+    thumbnails = models.BinaryField(
+        null=True,
+        help_text="Grid thumbnails (provenance.thumbnails), uint8, frames x rows x cols; "
+        "null for rows written before they existed.",
+    )
+    thumbnails_shape = models.JSONField(null=True, help_text="[frames, rows, cols]")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import QuerySet
@@ -9,6 +10,7 @@ from django.db.models import QuerySet
 from generation.marks import is_share_link_serial
 from provenance.fingerprints import Lead
 from provenance.models import Trace
+from provenance.thumbnails import PlacedLead
 from review.models import Output, ShareLink
 
 
@@ -70,17 +72,16 @@ def traces_recent(limit: int = 50) -> QuerySet[Trace]:
     return Trace.objects.select_related("requested_by", "tester").order_by("-created_at")[:limit]
 
 
-def leads_marked(leads: list[Lead]) -> list[Output]:
-    """The leads' outputs that carry a mark, in the leads' order (outputs gone are dropped)."""
-    found = Output.objects.filter(mark_serial__isnull=False).in_bulk(
-        [lead.output_id for lead in leads]
-    )
+def leads_marked(output_ids: list[str]) -> list[Output]:
+    """These outputs, where they carry a mark, in the order given (outputs gone are dropped)."""
+    found = Output.objects.filter(mark_serial__isnull=False).in_bulk(output_ids)
     outputs = {str(key): output for key, output in found.items()}
-    return [outputs[lead.output_id] for lead in leads if lead.output_id in outputs]
+    return [outputs[output_id] for output_id in output_ids if output_id in outputs]
 
 
-def leads_described(leads: list[Lead]) -> list[dict[str, Any]]:
-    """Each lead with its output's tester and prompt, for the page (outputs gone are dropped)."""
+def leads_described(leads: Sequence[Lead | PlacedLead]) -> list[dict[str, Any]]:
+    """Each lead with its measures and its output's tester and prompt, for the page (outputs
+    gone are dropped)."""
     found = Output.objects.select_related("job__owner").in_bulk([lead.output_id for lead in leads])
     outputs = {str(key): output for key, output in found.items()}
     described = []
@@ -91,8 +92,7 @@ def leads_described(leads: list[Lead]) -> list[dict[str, Any]]:
         described.append(
             {
                 "output": lead.output_id,
-                "distance": lead.distance,
-                "frames_matched": lead.frames_matched,
+                **lead.measures(),
                 "tester": output.job.owner.email,
                 "prompt": output.job.prompt,
             }

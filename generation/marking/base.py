@@ -21,6 +21,22 @@ class Detection:
     details: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a suspect lies on the grid its mark was embedded on, found from the sync alone (no
+    payload is read, nothing is verified): a lead for cropped copies, never an answer.
+
+    The suspect's pixel (y, x), mirrored back if `mirrored` and brought to embedded size by
+    dividing by `scale` (suspect px per embedded px), sat at (y + shift[0], x + shift[1]) of the
+    output as embedded, modulo `period` px."""
+
+    scale: float
+    mirrored: bool
+    shift: tuple[int, int]
+    period: int
+    confidence: float
+
+
 class Watermarker(Protocol):
     """Embeds a `capacity_bits` payload into frames and finds it again, or says nothing."""
 

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from generation.marking import ecc, registration
-from generation.marking.base import Detection, register
+from generation.marking.base import Detection, Placement, register
 
 NAME = "keyed-tile-v1"
 TILE = 192
@@ -180,6 +180,41 @@ class KeyedTileWatermarker:
                         details={"letterbox_removed": letterboxed},
                     )
         return None
+
+    def locate(self, luma: np.ndarray) -> Placement | None:
+        """Where the suspect lies on the embedder's grid, from the sync alone: a copy whose payload
+        no blind read recovers often still shows the sync, in its first frame (a keyframe) more
+        than in the mean of all frames (docs/provenance.md). Only a lead: a cropped copy placed
+        on the output's grid can be matched against outputs' thumbnails, and the mark is then
+        read against the outputs found (`detect_informed`). None when no sync shows."""
+        frames = np.asarray(luma, dtype=np.float32)
+        images = [frames] if frames.ndim == 2 else [frames[0], frames.mean(axis=0)]
+        best: Placement | None = None
+        for image in images:
+            if min(image.shape) < 48:
+                continue
+            residual = whiten(image)
+            periods = estimate_periods(residual)
+            scales = [1.0, *(p / TILE for p in [*periods, *(p / 2 for p in periods)])]
+            for scale in scales:
+                if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+                    continue
+                for mirrored in (False, True):
+                    folded = fold(residual[:, ::-1] if mirrored else residual, scale)
+                    if folded is None:
+                        continue
+                    shift, z = self._sync_peak(folded)
+                    if best is None or z > best.confidence:
+                        best = Placement(scale, mirrored, shift, TILE, z)
+        return best if best is not None and best.confidence >= SYNC_HINT_Z else None
+
+    def _sync_peak(self, folded: np.ndarray) -> tuple[tuple[int, int], float]:
+        """The cyclic shift of a folded tile where the sync correlates best, and its z-score."""
+        corr = np.fft.irfft2(
+            np.conj(np.fft.rfft2(folded)) * self._patterns.sync_fft, s=folded.shape
+        )
+        dy, dx = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        return (int(dy), int(dx)), float((corr[dy, dx] - corr.mean()) / (corr.std() + 1e-12))
 
     def detect_informed(
         self, luma: np.ndarray, reference: np.ndarray, reference_payload: int
@@ -385,14 +420,10 @@ class KeyedTileWatermarker:
         folded = fold(residual, scale)
         if folded is None:
             return None, 0.0
-        corr = np.fft.irfft2(
-            np.conj(np.fft.rfft2(folded)) * self._patterns.sync_fft, s=folded.shape
-        )
-        peak = np.unravel_index(int(np.argmax(corr)), corr.shape)
-        z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
+        peak, z = self._sync_peak(folded)
         if z < SYNC_MIN_Z:
             return None, z
-        aligned = np.roll(folded, shift=(int(peak[0]), int(peak[1])), axis=(0, 1))
+        aligned = np.roll(folded, shift=peak, axis=(0, 1))
         # The sync is known: take its share out so it does not add to the payload's noise.
         sync = self._patterns.sync
         aligned = aligned - sync * float(np.sum(aligned * sync) / np.sum(sync * sync))
