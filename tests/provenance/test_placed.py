@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 from django.core.files.storage import storages
 from django.core.management import call_command
+from django.urls import reverse
 
 from generation.marking.base import Placement
 from generation.marking.media import read_luma
 from generation.marking.tile import TILE, KeyedTileWatermarker
 from generation.marks import watermarker
 from provenance.indexing import fingerprint_index_current, fingerprints_index
-from provenance.models import OutputFingerprint
+from provenance.models import OutputFingerprint, Trace
 from provenance.thumbnails import (
     BLOCK,
     ThumbnailIndex,
@@ -218,7 +219,7 @@ def cropped_output(tester, outputs_dir) -> Output:
 
 
 @pytest.mark.django_db
-def test_a_cropped_reupload_is_named_through_its_placed_lead(cropped_output, tester):
+def test_a_cropped_reupload_is_named_through_its_placed_lead(cropped_output, tester, admin, client):
     delivered = Path(storages["outputs"].path(cropped_output.video_name))
     suspect = attacked(delivered, "reupload.mp4", f"{CROP},{SOCIAL}")
 
@@ -234,6 +235,13 @@ def test_a_cropped_reupload_is_named_through_its_placed_lead(cropped_output, tes
     assert "not proof" in placed["note"] and placed["scale"] == pytest.approx(0.6, abs=0.01)
     assert [lead["output"] for lead in placed["leads"]] == [str(cropped_output.id)]
     assert report["fingerprint_leads"]["leads"] == []  # what PDQ makes of a crop
+    # The result page lists the placed lead beside the (empty) fingerprint leads.
+    client.force_login(admin)
+    trace = Trace.objects.get()
+    page = client.get(reverse("staff_trace", kwargs={"trace_id": trace.id}))
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-testid="placed-leads"' in html
+    assert str(cropped_output.id) in html and "an astronaut, cropped" in html
 
 
 @pytest.mark.django_db
