@@ -264,11 +264,11 @@ class KeyedTileWatermarker:
         marks = (_highpass((laid - fitted).astype(np.float32)) / gain + kept * own) * valid
         noise = np.sqrt(cv2.GaussianBlur(marks * marks, (0, 0), 8.0)) + 0.7
         weighted = np.clip(marks / noise, -3.0, 3.0) * strength_of_luma(picture) / noise * valid
-        read = self._read_at_origin(weighted)
+        read = self._read_registered(weighted)
         if read is None:
             return None
-        payload, z = read
-        data = _highpass(self.pattern(picture, payload, data_only=True)) * valid
+        payload, z, shift = read
+        data = _highpass(self.pattern(picture, payload, data_only=True, shift=shift)) * valid
         fraction = float(np.sum(marks * data) / (np.sum(data * data) + 1e-12)) / max(kept, 1e-6)
         if fraction < INFORMED_MIN_FRACTION:
             return None
@@ -283,16 +283,27 @@ class KeyedTileWatermarker:
                 "mark_fraction": round(fraction, 2),
                 "reference_frame": found.reference_index,
                 "registration_inliers": found.inliers,
+                "sync_shift": list(shift),
             },
         )
 
-    def pattern(self, luma: np.ndarray, payload: int, *, data_only: bool = False) -> np.ndarray:
+    def pattern(
+        self,
+        luma: np.ndarray,
+        payload: int,
+        *,
+        data_only: bool = False,
+        shift: tuple[int, int] = (0, 0),
+    ) -> np.ndarray:
         """The mark `embed` adds to a frame of this luma, in luma levels (with the sync, or only
-        the payload's part of it)."""
+        the payload's part of it); with `shift`, as a residual whose sync peaks at that shift
+        carries it (the tile moved back by it)."""
         tile = self.tile(payload)
         if data_only:
             sync = self._patterns.sync
             tile = tile - sync * float(np.sum(tile * sync) / np.sum(sync * sync))
+        if shift != (0, 0):
+            tile = np.roll(tile, (-shift[0], -shift[1]), axis=(0, 1))
         height, width = luma.shape
         plane = np.tile(tile, (-(-height // TILE), -(-width // TILE)))[:height, :width]
         return strength_of_luma(np.asarray(luma, dtype=np.float32)) * plane.astype(np.float32)
@@ -306,9 +317,13 @@ class KeyedTileWatermarker:
         mark = _highpass(self.pattern(frame, payload))
         return float(np.sum(_highpass(frame) * mark) / (np.sum(mark * mark) + 1e-12))
 
-    def _read_at_origin(self, weighted: np.ndarray) -> tuple[int, float] | None:
-        """Payload and sync z-score of a residual already on the embedder's grid; None unless the
-        sync peaks within INFORMED_MAX_SHIFT of where it was embedded and the tag verifies."""
+    def _read_registered(self, weighted: np.ndarray) -> tuple[int, float, tuple[int, int]] | None:
+        """Payload, sync z-score and the sync's shift of a residual laid on the output's frame;
+        None unless the sync peaks clearly (SYNC_HINT_Z) and the keyed tag verifies. Where the
+        embedder put it first (within INFORMED_MAX_SHIFT): a copy of that very frame. Then
+        wherever it peaks best: a copy of another frame of a moving shot, which the registration
+        laid over this one by the picture, carrying the static mark along with the motion (a JPEG
+        of frame 10 of a slow pan registers best on frame 0, 15 px away)."""
         folded = fold(weighted, 1.0)
         if folded is None:
             return None
@@ -318,15 +333,21 @@ class KeyedTileWatermarker:
         near = np.roll(corr, (INFORMED_MAX_SHIFT, INFORMED_MAX_SHIFT), axis=(0, 1))
         near = near[: 2 * INFORMED_MAX_SHIFT + 1, : 2 * INFORMED_MAX_SHIFT + 1]
         dy, dx = np.unravel_index(int(np.argmax(near)), near.shape)
-        peak = (int(dy) - INFORMED_MAX_SHIFT, int(dx) - INFORMED_MAX_SHIFT)
-        z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
-        if z < SYNC_HINT_Z:
-            return None
-        aligned = np.roll(folded, shift=peak, axis=(0, 1))
-        sync = self._patterns.sync
-        aligned = aligned - sync * float(np.sum(aligned * sync) / np.sum(sync * sync))
-        payload = self._decode(aligned)
-        return None if payload is None else (payload, z)
+        best = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        peaks = [(int(dy) - INFORMED_MAX_SHIFT, int(dx) - INFORMED_MAX_SHIFT)]
+        if np.max(np.abs(_signed(best))) > INFORMED_MAX_SHIFT:
+            peaks.append(_signed(best))
+        for peak in peaks:
+            z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
+            if z < SYNC_HINT_Z:
+                continue
+            aligned = np.roll(folded, shift=peak, axis=(0, 1))
+            sync = self._patterns.sync
+            aligned = aligned - sync * float(np.sum(aligned * sync) / np.sum(sync * sync))
+            payload = self._decode(aligned)
+            if payload is not None:
+                return payload, z, peak
+        return None
 
     def _detect_weighted(self, frames: np.ndarray) -> Detection | None:
         """The mean of all frames failed: weigh frames by their own evidence instead. A re-encoder
@@ -504,6 +525,14 @@ def whiten(image: np.ndarray) -> np.ndarray:
     normalized = np.clip(residual / noise, -3.0, 3.0)
     weight = texture_strength(image) / noise
     return normalized * (weight / weight.mean())
+
+
+def _signed(shift: tuple[int, ...]) -> tuple[int, int]:
+    """A cyclic shift of the tile as the nearest signed offset (191 -> -1)."""
+    return (
+        (int(shift[0]) + TILE // 2) % TILE - TILE // 2,
+        (int(shift[1]) + TILE // 2) % TILE - TILE // 2,
+    )
 
 
 def _highpass(image: np.ndarray) -> np.ndarray:

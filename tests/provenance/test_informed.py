@@ -174,3 +174,26 @@ def test_the_frame_weighted_read_finds_what_the_mean_of_the_frames_loses(tmp_pat
     assert found is not None and found.payload == SERIAL and found.details["frames_weighted"]
     assert marker.detect(suspect) == found
     assert marker.detect(read_luma(reupload(plain, "plain-reuploaded.mp4"))) is None
+
+
+def test_a_still_of_a_later_frame_of_a_moving_shot_is_named(tmp_path):
+    """A JPEG of frame 6: the pan has moved the picture 18 px and the mark not at all, and the
+    picture registers best on frame 0 (many features, the same photograph), so the mark sits
+    away from where frame 0's was embedded; the read finds its sync where it is."""
+    output = marked(tmp_path)
+    still = tmp_path / "still.jpg"
+    subprocess.run(
+        [
+            *(imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(output)),
+            *("-vf", "select=eq(n\\,6)", "-frames:v", "1", "-q:v", "8", str(still)),
+        ],
+        check=True,
+    )
+
+    found = KeyedTileWatermarker(KEY, 1).detect_informed(
+        read_luma(still), read_luma(output), SERIAL
+    )
+
+    assert found is not None and found.payload == SERIAL, found
+    assert max(abs(v) for v in found.details["sync_shift"]) > 2  # not where frame 0 had it
+    assert found.details["mark_fraction"] >= 0.25
