@@ -333,10 +333,11 @@ class KeyedTileWatermarker:
         near = np.roll(corr, (INFORMED_MAX_SHIFT, INFORMED_MAX_SHIFT), axis=(0, 1))
         near = near[: 2 * INFORMED_MAX_SHIFT + 1, : 2 * INFORMED_MAX_SHIFT + 1]
         dy, dx = np.unravel_index(int(np.argmax(near)), near.shape)
-        best = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        by, bx = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        best = _signed(int(by), int(bx))
         peaks = [(int(dy) - INFORMED_MAX_SHIFT, int(dx) - INFORMED_MAX_SHIFT)]
-        if np.max(np.abs(_signed(best))) > INFORMED_MAX_SHIFT:
-            peaks.append(_signed(best))
+        if max(abs(best[0]), abs(best[1])) > INFORMED_MAX_SHIFT:
+            peaks.append(best)
         for peak in peaks:
             z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
             if z < SYNC_HINT_Z:
@@ -527,12 +528,9 @@ def whiten(image: np.ndarray) -> np.ndarray:
     return normalized * (weight / weight.mean())
 
 
-def _signed(shift: tuple[int, ...]) -> tuple[int, int]:
+def _signed(dy: int, dx: int) -> tuple[int, int]:
     """A cyclic shift of the tile as the nearest signed offset (191 -> -1)."""
-    return (
-        (int(shift[0]) + TILE // 2) % TILE - TILE // 2,
-        (int(shift[1]) + TILE // 2) % TILE - TILE // 2,
-    )
+    return (dy + TILE // 2) % TILE - TILE // 2, (dx + TILE // 2) % TILE - TILE // 2
 
 
 def _highpass(image: np.ndarray) -> np.ndarray:
