@@ -323,7 +323,7 @@ class KeyedTileWatermarker:
         embedder put it first (within INFORMED_MAX_SHIFT): a copy of that very frame. Then
         wherever it peaks best: a copy of another frame of a moving shot, which the registration
         laid over this one by the picture, carrying the static mark along with the motion (a JPEG
-        of frame 10 of a slow pan registers best on frame 0, 15 px away)."""
+        of frame 10 of a slow pan registers best on frame 0, its mark 25 px away)."""
         folded = fold(weighted, 1.0)
         if folded is None:
             return None
