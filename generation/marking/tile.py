@@ -214,11 +214,22 @@ class KeyedTileWatermarker:
 
     def _sync_peak(self, folded: np.ndarray) -> tuple[tuple[int, int], float]:
         """The cyclic shift of a folded tile where the sync correlates best, and its z-score."""
-        corr = np.fft.irfft2(
-            np.conj(np.fft.rfft2(folded)) * self._patterns.sync_fft, s=folded.shape
-        )
+        corr = self._sync_correlation(folded)
         dy, dx = np.unravel_index(int(np.argmax(corr)), corr.shape)
         return (int(dy), int(dx)), float((corr[dy, dx] - corr.mean()) / (corr.std() + 1e-12))
+
+    def _sync_correlation(self, folded: np.ndarray) -> np.ndarray:
+        """The folded tile's correlation with the sync at every cyclic shift."""
+        spectrum = np.conj(np.fft.rfft2(folded)) * self._patterns.sync_fft
+        return np.asarray(np.fft.irfft2(spectrum, s=folded.shape))
+
+    def _decode_at(self, folded: np.ndarray, peak: tuple[int, int]) -> int | None:
+        """The payload of a folded tile aligned at the sync's peak, or None if its tag does not
+        verify. The sync is known: its share is taken out so it does not add to the noise."""
+        aligned = np.roll(folded, shift=peak, axis=(0, 1))
+        sync = self._patterns.sync
+        aligned = aligned - sync * float(np.sum(aligned * sync) / np.sum(sync * sync))
+        return self._decode(aligned)
 
     def detect_informed(
         self, luma: np.ndarray, reference: np.ndarray, reference_payload: int
@@ -327,9 +338,7 @@ class KeyedTileWatermarker:
         folded = fold(weighted, 1.0)
         if folded is None:
             return None
-        corr = np.fft.irfft2(
-            np.conj(np.fft.rfft2(folded)) * self._patterns.sync_fft, s=folded.shape
-        )
+        corr = self._sync_correlation(folded)
         near = np.roll(corr, (INFORMED_MAX_SHIFT, INFORMED_MAX_SHIFT), axis=(0, 1))
         near = near[: 2 * INFORMED_MAX_SHIFT + 1, : 2 * INFORMED_MAX_SHIFT + 1]
         dy, dx = np.unravel_index(int(np.argmax(near)), near.shape)
@@ -342,10 +351,7 @@ class KeyedTileWatermarker:
             z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
             if z < SYNC_HINT_Z:
                 continue
-            aligned = np.roll(folded, shift=peak, axis=(0, 1))
-            sync = self._patterns.sync
-            aligned = aligned - sync * float(np.sum(aligned * sync) / np.sum(sync * sync))
-            payload = self._decode(aligned)
+            payload = self._decode_at(folded, peak)
             if payload is not None:
                 return payload, z, peak
         return None
@@ -385,10 +391,9 @@ class KeyedTileWatermarker:
         return None
 
     def _combine(self, folds: list[np.ndarray]) -> tuple[int, float] | None:
-        sync_fft = self._patterns.sync_fft
         scores, sigmas = [], []
         for folded in folds:
-            corr = np.fft.irfft2(np.conj(np.fft.rfft2(folded)) * sync_fft, s=folded.shape)
+            corr = self._sync_correlation(folded)
             sigmas.append(float(corr.std()) + 1e-12)
             scores.append((corr - corr.mean()) / sigmas[-1])
         # Seeds: the equal-weight sum's peak and the strongest single frames' own peaks.
@@ -412,14 +417,11 @@ class KeyedTileWatermarker:
             folded = np.zeros_like(folds[0])
             for weight, fold_, sigma in zip(weights, folds, sigmas, strict=True):
                 folded += weight / sigma * fold_
-            corr = np.fft.irfft2(np.conj(np.fft.rfft2(folded)) * sync_fft, s=folded.shape)
+            corr = self._sync_correlation(folded)
             z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
             if z < WEIGHTED_MIN_Z:
                 continue
-            aligned = np.roll(folded, shift=peak, axis=(0, 1))
-            sync = self._patterns.sync
-            aligned = aligned - sync * float(np.sum(aligned * sync) / np.sum(sync * sync))
-            payload = self._decode(aligned)
+            payload = self._decode_at(folded, peak)
             if payload is not None:
                 return payload, z
         return None
@@ -449,11 +451,7 @@ class KeyedTileWatermarker:
         peak, z = self._sync_peak(folded)
         if z < SYNC_MIN_Z:
             return None, z
-        aligned = np.roll(folded, shift=peak, axis=(0, 1))
-        # The sync is known: take its share out so it does not add to the payload's noise.
-        sync = self._patterns.sync
-        aligned = aligned - sync * float(np.sum(aligned * sync) / np.sum(sync * sync))
-        return self._decode(aligned), z
+        return self._decode_at(folded, peak), z
 
     def _decode(self, aligned: np.ndarray) -> int | None:
         cells = aligned.reshape(GRID, CELL, GRID, CELL).mean(axis=(1, 3))
