@@ -3,11 +3,14 @@ the real outputs the mark is made for."""
 
 from __future__ import annotations
 
+import json
+from io import StringIO
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from django.core.management import call_command
 from skimage import data
 
 from generation.pipeline.video import encode_video
@@ -38,3 +41,12 @@ def write_clip(frames: np.ndarray, folder: Path, name: str = "clip.mp4") -> Path
 @pytest.fixture
 def clip_dir(tmp_path) -> Path:
     return tmp_path
+
+
+def trace_command(path: Path) -> dict:
+    """`manage.py trace FILE`: the one JSON line it prints, parsed."""
+    out = StringIO()
+    call_command("trace", str(path), stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1
+    return json.loads(lines[0])

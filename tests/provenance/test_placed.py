@@ -7,16 +7,11 @@ clip keeps too little of the sync to place."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-from io import StringIO
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 from django.core.files.storage import storages
-from django.core.management import call_command
 from django.urls import reverse
 
 from generation.marking.base import Placement
@@ -33,7 +28,8 @@ from provenance.thumbnails import (
 )
 from review.models import Output
 from tests.factories import make_job, make_output
-from tests.provenance.conftest import textured_clip, write_clip
+from tests.provenance.conftest import textured_clip, trace_command, write_clip
+from tests.provenance.test_informed import reupload
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,20 +39,6 @@ SIZE = (480, 768)
 # The crop's offset in the output: x = 10 % of 768, y = 5 % of 480.
 CROP = "crop=trunc(iw*0.85/2)*2:trunc(ih*0.85/2)*2:iw*0.1:ih*0.05"
 CROP_AT = (24, 77)  # (y, x), ffmpeg rounding 76.8 up
-SOCIAL = "scale=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2,eq=saturation=1.3:contrast=1.1:brightness=0.03"
-
-
-def attacked(video: Path, name: str, filters: str) -> Path:
-    target = video.with_name(name)
-    subprocess.run(
-        [
-            *(imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(video)),
-            *("-vf", filters, "-r", "30", "-c:v", "libx264", "-preset", "veryfast", "-crf", "30"),
-            str(target),
-        ],
-        check=True,
-    )
-    return target
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +57,9 @@ def clips(tmp_path_factory) -> dict[str, Path]:
             textured_clip(seed, size=SIZE), folder, f"u{seed}.mp4"
         )
     found["clean"] = write_clip(textured_clip(0, size=SIZE), folder, "clean.mp4")
-    found["crop"] = attacked(found["output"], "crop.mp4", f"{CROP},{SOCIAL}")
-    found["crop_mirror"] = attacked(found["output"], "crop-mirror.mp4", f"{CROP},hflip,{SOCIAL}")
-    found["clean_crop"] = attacked(found["clean"], "clean-crop.mp4", f"{CROP},{SOCIAL}")
+    found["crop"] = reupload(found["output"], "crop.mp4", before=CROP)
+    found["crop_mirror"] = reupload(found["output"], "crop-mirror.mp4", before=f"{CROP},hflip")
+    found["clean_crop"] = reupload(found["clean"], "clean-crop.mp4", before=CROP)
     return found
 
 
@@ -188,12 +170,6 @@ def test_an_outputs_thumbnails_are_block_means_of_a_frame_every_half_second(clip
 # --- through the database and `manage.py trace` ------------------------------------------------
 
 
-def _trace(path: Path) -> dict:
-    out = StringIO()
-    call_command("trace", str(path), stdout=out)
-    return json.loads(out.getvalue().strip().splitlines()[-1])
-
-
 @pytest.fixture
 def cropped_output(tester, outputs_dir) -> Output:
     """The marked clip stored as an output, marked with the deployment's key."""
@@ -221,9 +197,9 @@ def cropped_output(tester, outputs_dir) -> Output:
 @pytest.mark.django_db
 def test_a_cropped_reupload_is_named_through_its_placed_lead(cropped_output, tester, admin, client):
     delivered = Path(storages["outputs"].path(cropped_output.video_name))
-    suspect = attacked(delivered, "reupload.mp4", f"{CROP},{SOCIAL}")
+    suspect = reupload(delivered, "reupload.mp4", before=CROP)
 
-    report = _trace(suspect)
+    report = trace_command(suspect)
 
     assert report["state"] == "done"
     mark = report["watermark"]
@@ -246,7 +222,7 @@ def test_a_cropped_reupload_is_named_through_its_placed_lead(cropped_output, tes
 
 @pytest.mark.django_db
 def test_an_unmarked_crop_of_the_same_picture_names_nobody(cropped_output, clips):
-    report = _trace(clips["clean_crop"])
+    report = trace_command(clips["clean_crop"])
 
     assert report["state"] == "done"
     assert report["watermark"] == {"found": False} and report["identified"] is None

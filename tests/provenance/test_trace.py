@@ -4,13 +4,11 @@ the CPU queue, upload validation, permissions, containment and audit."""
 from __future__ import annotations
 
 import json
-from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.urls import reverse
 
 from access.models import AuditEntry, User
@@ -26,20 +24,12 @@ from provenance.tasks import run_trace
 from review.models import Output
 from tests.conftest import totp_enable
 from tests.factories import make_job, mark_dispatched
-from tests.provenance.conftest import textured_clip, write_clip
+from tests.provenance.conftest import textured_clip, trace_command, write_clip
 from tests.provenance.test_informed import reupload
 
 pytestmark = pytest.mark.django_db
 # A serial the informed read finds on this small clip (of 6 tried, 5 did; see the test).
 SERIAL_READ_AGAINST_LEAD = 0x12_3456
-
-
-def _trace_command(path: Path) -> dict:
-    out = StringIO()
-    call_command("trace", str(path), stdout=out)
-    lines = out.getvalue().strip().splitlines()
-    assert len(lines) == 1
-    return json.loads(lines[0])
 
 
 @pytest.fixture
@@ -93,7 +83,7 @@ def marked_output(tester, outputs_dir) -> tuple[Output, Path]:
 def test_the_worker_marks_each_output_and_a_trace_names_its_tester(rendered, tester):
     video = Path(storages["outputs"].path(rendered.video_name))
 
-    report = _trace_command(video)
+    report = trace_command(video)
 
     assert rendered.mark_serial and rendered.mark_algorithm == "keyed-tile-v1"
     assert rendered.mark_key_version == 1
@@ -120,7 +110,7 @@ def test_a_clean_clip_is_answered_with_no_mark_and_its_look_alike_only_as_a_lead
     output, _video = marked_output
     clean = write_clip(textured_clip(seed=5), tmp_path)  # the same picture, never marked
 
-    report = _trace_command(clean)
+    report = trace_command(clean)
 
     assert report["state"] == "done"
     assert report["watermark"] == {"found": False} and report["identified"] is None
@@ -147,7 +137,7 @@ def test_a_reupload_the_blind_read_misses_is_named_against_its_look_alike_output
     output, video = marked_output
     suspect = reupload(video, "reuploaded.mp4")
 
-    report = _trace_command(suspect)
+    report = trace_command(suspect)
 
     assert report["state"] == "done"
     mark = report["watermark"]
@@ -158,7 +148,7 @@ def test_a_reupload_the_blind_read_misses_is_named_against_its_look_alike_output
     assert Trace.objects.get().tester == tester
     # The same picture never marked, re-uploaded alike, has the output as a lead and no mark.
     clean = reupload(write_clip(textured_clip(seed=5), tmp_path, "clean.mp4"), "clean-re.mp4")
-    report = _trace_command(clean)
+    report = trace_command(clean)
     assert report["watermark"] == {"found": False} and report["identified"] is None
     assert [lead["output"] for lead in report["fingerprint_leads"]["leads"]] == [str(output.id)]
 
@@ -166,7 +156,7 @@ def test_a_reupload_the_blind_read_misses_is_named_against_its_look_alike_output
 def test_an_unrelated_clip_has_no_fingerprint_leads(tmp_path, marked_output):
     other = write_clip(textured_clip(seed=2), tmp_path)
 
-    report = _trace_command(other)
+    report = trace_command(other)
 
     assert report["identified"] is None and report["fingerprint_leads"]["leads"] == []
 
@@ -176,7 +166,7 @@ def test_a_mark_made_with_a_retired_key_is_still_traced(settings, marked_output)
     settings.WATERMARK_RETIRED_KEYS = {1: settings.WATERMARK_KEY}
     settings.WATERMARK_KEY, settings.WATERMARK_KEY_VERSION = "a brand new key" * 3, 2
 
-    report = _trace_command(video)
+    report = trace_command(video)
 
     assert report["identified"]["serial"] == output.mark_serial, report
 
@@ -185,7 +175,7 @@ def test_a_verified_mark_made_with_another_deployments_key_names_nobody(settings
     _output, video = marked_output
     settings.WATERMARK_KEY = "someone else's deployment key!!"
 
-    report = _trace_command(video)
+    report = trace_command(video)
 
     assert report["watermark"] == {"found": False} and report["identified"] is None
 
@@ -248,7 +238,7 @@ def test_an_undecodable_file_fails_its_trace_with_a_reason(tmp_path):
     fake = tmp_path / "fake.mp4"
     fake.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"garbage" * 100)
 
-    report = _trace_command(fake)
+    report = trace_command(fake)
 
     assert report["state"] == "failed" and "No decodable picture" in report["error"]
 
