@@ -77,19 +77,19 @@ def suspect_thumbnails(
 ) -> tuple[list[np.ndarray], tuple[int, int]]:
     """A placed suspect's thumbnails on the output's block grid, and the block offset (rows,
     cols) of their top-left block, known modulo `placement.period // BLOCK`."""
-    thumbnails, origin = [], (0, 0)
+    # The first row and column of the suspect that fall on a block boundary of the output.
+    top, left = (-placement.shift[0]) % BLOCK, (-placement.shift[1]) % BLOCK
+    origin = ((top + placement.shift[0]) // BLOCK, (left + placement.shift[1]) // BLOCK)
+    interpolation = cv2.INTER_AREA if placement.scale > 1 else cv2.INTER_LINEAR
+    thumbnails = []
     for frame in _frames(path):
         image = frame[:, ::-1] if placement.mirrored else frame
         height, width = image.shape
         size = (round(width / placement.scale), round(height / placement.scale))
         if min(size) < BLOCK:
             break
-        interpolation = cv2.INTER_AREA if placement.scale > 1 else cv2.INTER_LINEAR
         image = cv2.resize(image, size, interpolation=interpolation)
-        # The first row and column of the suspect that fall on a block boundary of the output.
-        top, left = (-placement.shift[0]) % BLOCK, (-placement.shift[1]) % BLOCK
         thumbnails.append(_blocks(image[top:, left:]))
-        origin = ((top + placement.shift[0]) // BLOCK, (left + placement.shift[1]) // BLOCK)
     return thumbnails, origin
 
 
