@@ -60,13 +60,20 @@ ADMIN_PASSWORD = "Contain-the-leak-52"
 T = TypeVar("T")
 
 
+# What a script or stylesheet must be served as: with nosniff, anything else is refused.
+SERVED_AS = {"script": "javascript", "stylesheet": "text/css", "document": "text/html"}
+
+
 @dataclass
 class Watch:
     """Failed requests and script errors in one browser context, to fail with what went wrong."""
 
     failures: list[str] = field(default_factory=list)
+    aborted: list[Request] = field(default_factory=list)
+    context: BrowserContext | None = None
 
     def attach(self, context: BrowserContext) -> None:
+        self.context = context
         context.on("response", self._response)
         context.on("requestfailed", self._request_failed)
         context.on("weberror", lambda error: self.failures.append(f"JS error: {error.error}"))
@@ -79,10 +86,32 @@ class Watch:
     def _request_failed(self, request: Request) -> None:
         # With nosniff, a stylesheet or script answered by an HTML error page is aborted before any
         # response event. Media loads are left out: leaving a page aborts them, and that is fine.
-        if request.resource_type in ("document", "stylesheet", "script"):
-            self.failures.append(f"{request.method} {request.url} failed: {request.failure}")
+        if request.resource_type not in SERVED_AS:
+            return
+        if request.failure == "net::ERR_ABORTED" and request.method == "GET":
+            # Leaving a page (a redirect, a click on a link) also aborts the loads still under
+            # way, with this same error. Which one it was is settled in assert_clean, by asking
+            # for the same address again: an address that still serves the right type was left,
+            # not broken.
+            self.aborted.append(request)
+            return
+        self.failures.append(f"{request.method} {request.url} failed: {request.failure}")
+
+    def _recheck_aborted(self) -> None:
+        assert self.context is not None, "Watch.attach was not called"
+        for request in self.aborted:
+            response = self.context.request.get(request.url, max_redirects=0)
+            served_as = response.headers.get("content-type", "")
+            if response.status >= 400 or SERVED_AS[request.resource_type] not in served_as:
+                self.failures.append(
+                    f"{request.method} {request.url} failed: net::ERR_ABORTED, and asked again it "
+                    f"answers {response.status} {served_as!r}"
+                )
+        self.aborted.clear()
 
     def assert_clean(self) -> None:
+        if self.aborted:
+            self._recheck_aborted()
         assert not self.failures, "the browser met errors:\n" + "\n".join(self.failures)
 
 
