@@ -149,11 +149,19 @@ _STATE: dict = {}
 READ_AGAINST_LEADS = 3  # what provenance.analysis.INFORMED_LEADS reads
 
 
-def _setup(index_rows: list[tuple[str, list[bytes], np.ndarray]] | None = None) -> None:
+def _setup(
+    index_rows: list[tuple[str, list[bytes], np.ndarray]] | None = None,
+    strength: tuple[float, float, float] | None = None,
+) -> None:
     import django
 
     django.setup()
     from django.conf import settings
+
+    if strength is not None:  # --strength: what another strength would give (embed and read)
+        from generation.marking import tile
+
+        tile.STRENGTH_FLAT, tile.STRENGTH_GAIN, tile.STRENGTH_MAX = strength
 
     from generation.marks import watermarker
 
@@ -274,20 +282,29 @@ class _wrong_key:
 def main() -> None:
     import multiprocessing
 
+    from generation.marking.tile import STRENGTH_FLAT, STRENGTH_GAIN, STRENGTH_MAX
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--outputs", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (2 cores here)")
+    parser.add_argument(
+        "--strength",
+        type=lambda text: tuple(float(v) for v in text.split(",")),
+        help="FLAT,GAIN,MAX luma levels instead of generation.marking.tile's (a trade-off study)",
+    )
     args = parser.parse_args()
+    if args.strength is not None and len(args.strength) != 3:
+        parser.error("--strength takes three numbers: FLAT,GAIN,MAX")
 
     context = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as root:
-        with context.Pool(args.jobs, initializer=_setup) as pool:
+        with context.Pool(args.jobs, initializer=_setup, initargs=(None, args.strength)) as pool:
             rendered = pool.map(_render, [(i, root) for i in range(args.outputs)])
         for row in rendered:
             print(f"clip {row['index']}: psnr {row['psnr']:.1f} dB", flush=True)
         serials = {str(row["index"]): row["serial"] for row in rendered}
         rows = [(str(row["index"]), row["hashes"], row["thumbnails"]) for row in rendered]
-        with context.Pool(args.jobs, initializer=_setup, initargs=(rows,)) as pool:
+        with context.Pool(args.jobs, initializer=_setup, initargs=(rows, args.strength)) as pool:
             results = pool.map(_attack_all, [(i, serials, root) for i in range(args.outputs)])
 
     names = ["none", *ATTACKS]
@@ -322,6 +339,7 @@ def main() -> None:
         json.dumps(
             {
                 "outputs": args.outputs,
+                "strength": list(args.strength or (STRENGTH_FLAT, STRENGTH_GAIN, STRENGTH_MAX)),
                 "attacks": len(ATTACKS),
                 "exact_id_rate": round(min(rates.values()), 4),
                 "exact_id_rate_by_attack": {k: round(v, 3) for k, v in rates.items()},

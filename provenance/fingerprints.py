@@ -21,6 +21,7 @@ import imageio_ffmpeg
 import numpy as np
 import pdqhash
 
+from generation.marking.tile import picture_bounds
 from provenance.thumbnails import ThumbnailIndex
 
 SAMPLE_FPS = 4  # one frame every 0.25 s
@@ -28,10 +29,13 @@ MIN_QUALITY = 50
 MATCH_DISTANCE = 31  # of 256 bits: PDQ's own suggested threshold
 MAX_SUSPECT_FRAMES = 120
 WORDS = 4  # 256 bits as four uint64
+MIN_PICTURE = 64  # px a side: less, inside bars, and the frame is hashed whole
 
 
 def frame_hashes(path: Path | str) -> list[tuple[float, bytes, int]]:
-    """(seconds, 32-byte PDQ hash, quality) of frames every 0.25 s of a video (or of an image)."""
+    """(seconds, 32-byte PDQ hash, quality) of frames every 0.25 s of a video (or of an image).
+    Uniform bars are cut off first: PDQ hashes the whole frame, and a copy letterboxed to 9:16
+    for a phone is half bars, which alone would put it out of reach of its output's hash."""
     reader = imageio_ffmpeg.read_frames(
         str(path), pix_fmt="rgb24", output_params=["-vf", f"fps={SAMPLE_FPS}"]
     )
@@ -42,12 +46,20 @@ def frame_hashes(path: Path | str) -> list[tuple[float, bytes, int]]:
         if index >= MAX_SUSPECT_FRAMES:
             break
         frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-        bits, quality = pdqhash.compute(frame)
+        bits, quality = pdqhash.compute(_without_bars(frame))
         if quality >= MIN_QUALITY:
             found.append(
                 (index / SAMPLE_FPS, np.packbits(bits.astype(np.uint8)).tobytes(), quality)
             )
     return found
+
+
+def _without_bars(frame: np.ndarray) -> np.ndarray:
+    """`frame` (RGB) inside its letterbox or pillarbox bars; whole if what is left is too small
+    to hash (under `MIN_PICTURE` px a side: a frame that is all but flat)."""
+    rows, cols = picture_bounds(frame.mean(axis=2, dtype=np.float32))
+    picture = frame[rows, cols]
+    return np.ascontiguousarray(picture) if min(picture.shape[:2]) >= MIN_PICTURE else frame
 
 
 def pack(hashes: list[bytes]) -> np.ndarray:

@@ -38,6 +38,11 @@ CODED = ecc.coded_length(PAYLOAD_BITS)
 SYNC_WEIGHT, DATA_WEIGHT = 0.6, 0.8
 # Strength in luma levels (0-255): the floor on flat areas, growth with texture, the ceiling.
 STRENGTH_FLAT, STRENGTH_GAIN, STRENGTH_MAX = 2.0, 0.35, 4.0
+# The picture-quality budget: a frame's mark may not push its PSNR (marked vs unmarked) under this.
+# On a textured frame the strength texture earns is scaled down to fit; the rounding of 8-bit
+# frames adds about 0.17 levels² on top (40.25 dB of mark -> 40.1 dB measured).
+MARK_MIN_PSNR_DB = 40.25
+MARK_MAX_POWER = 255.0**2 / 10 ** (MARK_MIN_PSNR_DB / 10)  # mean squared mark, luma levels²
 SYNC_MIN_Z = 4.0  # below this the fold is noise: do not even try to decode
 SYNC_HINT_Z = 4.6  # the best of 36,864 shifts of pure noise scores about 4.3
 SCALE_RANGE = (0.28, 1.7)
@@ -490,12 +495,17 @@ def strength_map(frame: np.ndarray) -> np.ndarray:
 
 def strength_of_luma(luma: np.ndarray) -> np.ndarray:
     """`strength_map` from luma (0-255): the mark is added to R, G and B alike, so it adds the
-    same to luma."""
+    same to luma. Within the frame's budget (`MARK_MAX_POWER`): the tile has unit RMS and does
+    not follow the picture, so the mark's mean square is the strength's."""
     strength = texture_strength(luma)
     headroom = np.minimum(luma, np.float32(255.0) - luma)
     headroom *= np.float32(1 / 24.0)
     np.clip(headroom, np.float32(0.25), np.float32(1.0), out=headroom)
     strength *= headroom
+    flat = strength.reshape(-1)
+    power = float(np.dot(flat, flat)) / max(flat.size, 1)
+    if power > MARK_MAX_POWER:
+        strength *= np.float32(np.sqrt(MARK_MAX_POWER / power))
     return strength
 
 
@@ -665,8 +675,14 @@ def _variants(image: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
 
 def remove_letterbox(image: np.ndarray, flat: float = 3.0) -> np.ndarray:
     """Drop uniform bars (letterbox or pillarbox) from the edges."""
+    return image[picture_bounds(image, flat)]
+
+
+def picture_bounds(image: np.ndarray, flat: float = 3.0) -> tuple[slice, slice]:
+    """Rows and columns of `image` (2-D) inside its uniform bars, if it has any; all of it if
+    nothing in it varies."""
     rows = np.flatnonzero(image.std(axis=1) > flat)
     cols = np.flatnonzero(image.std(axis=0) > flat)
     if len(rows) == 0 or len(cols) == 0:
-        return image
-    return image[rows[0] + 2 : rows[-1] - 1, cols[0] + 2 : cols[-1] - 1]
+        return slice(None), slice(None)
+    return slice(rows[0] + 2, rows[-1] - 1), slice(cols[0] + 2, cols[-1] - 1)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from provenance.fingerprints import MATCH_DISTANCE, FingerprintIndex
+from provenance.fingerprints import MATCH_DISTANCE, FingerprintIndex, frame_hashes
 from provenance.indexing import fingerprint_index_current
 from provenance.models import OutputFingerprint
 from tests.factories import make_output
+from tests.provenance.conftest import textured_clip, write_clip
+from tests.provenance.test_informed import reupload
 
 
 def _hash(bits: np.ndarray) -> bytes:
@@ -79,3 +81,26 @@ def test_an_index_started_again_searches_its_new_hashes_not_the_old_ones():
 
     assert [lead.output_id for lead in index.search([new])] == ["new"]
     assert index.search([old]) == []
+
+
+def test_a_letterboxed_copy_is_a_lead_of_its_output(tmp_path):
+    """A copy padded to 9:16 for a phone is mostly bars; hashed whole, it matched nothing (the
+    bench's letterbox attack had no lead before the bars were cut off)."""
+    output = write_clip(textured_clip(seed=1), tmp_path)
+    index = FingerprintIndex()
+    index.add("output", [digest for _, digest, _ in frame_hashes(output)])
+    index.add(
+        "other",
+        [
+            digest
+            for _, digest, _ in frame_hashes(write_clip(textured_clip(seed=2), tmp_path, "o.mp4"))
+        ],
+    )
+    letterboxed = reupload(
+        output, "letterboxed.mp4", before="pad=iw:trunc(iw*16/9/2)*2:0:(oh-ih)/2"
+    )
+
+    leads = index.search([digest for _, digest, _ in frame_hashes(letterboxed)])
+
+    assert [lead.output_id for lead in leads] == ["output"]
+    assert leads[0].frames_matched >= 3
