@@ -320,7 +320,7 @@ PREVIEW_EVERY_STEPS = env_int("VERNISSAGE_PREVIEW_EVERY", 5, minimum=0)
 # retired ones in VERNISSAGE_WATERMARK_RETIRED_KEYS as {"1": "old key", ...} to keep tracing them).
 # Development derives it from the secret key; production must set it (rotating the secret key
 # must not orphan every mark ever made).
-WATERMARK_ALGORITHM = env_str("VERNISSAGE_WATERMARK_ALGORITHM", "keyed-tile-v1")
+WATERMARK_ALGORITHM = env_str("VERNISSAGE_WATERMARK_ALGORITHM", "keyed-tile-v2")
 WATERMARK_KEY_VERSION = env_int("VERNISSAGE_WATERMARK_KEY_VERSION", 1, minimum=1)
 WATERMARK_KEY = env_str("VERNISSAGE_WATERMARK_KEY", "")
 if PRODUCTION and len(WATERMARK_KEY) < 32:

@@ -19,7 +19,7 @@ import numpy as np
 from django.conf import settings
 
 from generation.marking import base
-from generation.marking import tile as _tile  # noqa: F401  (registers keyed-tile-v1)
+from generation.marking import tile as _tile  # noqa: F401  (registers keyed-tile-v1 and -v2)
 from generation.marking.base import Detection, Placement, Watermarker
 from generation.marking.credentials import (
     SigningIdentity,

@@ -1,11 +1,15 @@
-"""`keyed-tile-v1`: a keyed spread-spectrum luma watermark that survives re-encoding, rescaling,
+"""`keyed-tile-v2`: a keyed spread-spectrum luma watermark that survives re-encoding, rescaling,
 cropping, mirroring, trimming, single-frame screenshots and letterboxing.
 
 Embedding. A secret key generates a 192 px tile (32 x 32 cells of 6 px, smoothly interpolated):
 a keyed sync pattern plus the payload (40-bit serial + 24-bit keyed tag, under a K=7 rate-1/2
 convolutional code; each coded symbol spread over ~16 cells scattered by a keyed permutation).
 The tile repeats over the whole luma plane, identical in every frame, and is added at a strength
-that grows with the local texture (flat skies get little, foliage gets more).
+that grows with the local texture (flat skies get little, foliage gets more), within a budget: no
+frame's PSNR (marked vs unmarked) falls under 40 dB. `keyed-tile-v1` is the same mark without the
+budget; it still names outputs marked before the budget, so that their share links' copies are
+re-marked at the strength they were marked with. Both read alike: the detector never needs to know
+the strength's scale.
 
 Detection. Frames are averaged (the mark is static, the content moves), high-passed and whitened;
 the tile period is estimated from the residual's autocorrelation (so a rescaled copy is brought
@@ -27,7 +31,8 @@ import numpy as np
 from generation.marking import ecc, registration
 from generation.marking.base import Detection, Placement, register
 
-NAME = "keyed-tile-v1"
+NAME = "keyed-tile-v2"
+UNBUDGETED_NAME = "keyed-tile-v1"
 TILE = 192
 CELL = 6
 GRID = TILE // CELL
@@ -107,6 +112,7 @@ def _value(bits: np.ndarray) -> int:
 class KeyedTileWatermarker:
     name = NAME
     capacity_bits = SERIAL_BITS
+    max_power: float | None = MARK_MAX_POWER  # the picture-quality budget (None: no budget)
 
     def __init__(self, key: bytes, key_version: int) -> None:
         if len(key) < 16:
@@ -140,7 +146,7 @@ class KeyedTileWatermarker:
         reps = (-(-height // TILE), -(-width // TILE))
         plane = np.tile(tile, reps)[:height, :width].astype(np.float32) / 255.0
         for frame in frames:  # one frame at a time: no clip-sized temporaries
-            mark = cv2.multiply(strength_map(frame), plane)
+            mark = cv2.multiply(strength_map(frame, self.max_power), plane)
             # OpenCV adds the three channels at once; numpy's broadcast over the last axis took
             # about half of the embedding time.
             cv2.add(frame, cv2.merge((mark, mark, mark)), dst=frame)
@@ -279,7 +285,8 @@ class KeyedTileWatermarker:
             return None  # the output itself has lost its mark: nothing to measure a copy by
         marks = (_highpass((laid - fitted).astype(np.float32)) / gain + kept * own) * valid
         noise = np.sqrt(cv2.GaussianBlur(marks * marks, (0, 0), 8.0)) + 0.7
-        weighted = np.clip(marks / noise, -3.0, 3.0) * strength_of_luma(picture) / noise * valid
+        strength = strength_of_luma(picture, self.max_power)
+        weighted = np.clip(marks / noise, -3.0, 3.0) * strength / noise * valid
         read = self._read_registered(weighted)
         if read is None:
             return None
@@ -322,7 +329,8 @@ class KeyedTileWatermarker:
             tile = np.roll(tile, (-shift[0], -shift[1]), axis=(0, 1))
         height, width = luma.shape
         plane = np.tile(tile, (-(-height // TILE), -(-width // TILE)))[:height, :width]
-        return strength_of_luma(np.asarray(luma, dtype=np.float32)) * plane.astype(np.float32)
+        strength = strength_of_luma(np.asarray(luma, dtype=np.float32), self.max_power)
+        return strength * plane.astype(np.float32)
 
     def kept_share(self, frame: np.ndarray, payload: int) -> float:
         """How much of the mark marked with `payload` a delivered frame still carries (1: all of
@@ -476,7 +484,17 @@ class KeyedTileWatermarker:
         )
 
 
+class UnbudgetedTileWatermarker(KeyedTileWatermarker):
+    """What marked outputs before the picture-quality budget: the same tile, key and reads, at
+    the full strength texture earns. Kept for those outputs (a share link's copy is re-marked
+    with the algorithm its output was marked with); new outputs are marked with `NAME`."""
+
+    name = UNBUDGETED_NAME
+    max_power = None
+
+
 register(NAME, KeyedTileWatermarker)
+register(UNBUDGETED_NAME, UnbudgetedTileWatermarker)
 
 
 # --- image processing shared by embedding and detection -----------------------------------------
@@ -487,25 +505,27 @@ def luma_of(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) * np.float32(255.0)
 
 
-def strength_map(frame: np.ndarray) -> np.ndarray:
+def strength_map(frame: np.ndarray, max_power: float | None = MARK_MAX_POWER) -> np.ndarray:
     """Texture-adaptive strength (luma levels): more where detail hides it, less on flat areas
     and near black or white, where clipping and visibility bite."""
-    return strength_of_luma(luma_of(frame))
+    return strength_of_luma(luma_of(frame), max_power)
 
 
-def strength_of_luma(luma: np.ndarray) -> np.ndarray:
+def strength_of_luma(luma: np.ndarray, max_power: float | None = MARK_MAX_POWER) -> np.ndarray:
     """`strength_map` from luma (0-255): the mark is added to R, G and B alike, so it adds the
-    same to luma. Within the frame's budget (`MARK_MAX_POWER`): the tile has unit RMS and does
-    not follow the picture, so the mark's mean square is the strength's."""
+    same to luma. Within the frame's budget (`max_power`, the mark's mean square: the tile has
+    unit RMS and does not follow the picture, so that is the strength's mean square)."""
     strength = texture_strength(luma)
     headroom = np.minimum(luma, np.float32(255.0) - luma)
     headroom *= np.float32(1 / 24.0)
     np.clip(headroom, np.float32(0.25), np.float32(1.0), out=headroom)
     strength *= headroom
+    if max_power is None:
+        return strength
     flat = strength.reshape(-1)
     power = float(np.dot(flat, flat)) / max(flat.size, 1)
-    if power > MARK_MAX_POWER:
-        strength *= np.float32(np.sqrt(MARK_MAX_POWER / power))
+    if power > max_power:
+        strength *= np.float32(np.sqrt(max_power / power))
     return strength
 
 

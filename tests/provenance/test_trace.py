@@ -85,7 +85,7 @@ def test_the_worker_marks_each_output_and_a_trace_names_its_tester(rendered, tes
 
     report = trace_command(video)
 
-    assert rendered.mark_serial and rendered.mark_algorithm == "keyed-tile-v1"
+    assert rendered.mark_serial and rendered.mark_algorithm == "keyed-tile-v2"
     assert rendered.mark_key_version == 1
     assert report["state"] == "done"
     assert report["watermark"]["serial"] == rendered.mark_serial
@@ -169,6 +169,25 @@ def test_a_mark_made_with_a_retired_key_is_still_traced(settings, marked_output)
     report = trace_command(video)
 
     assert report["identified"]["serial"] == output.mark_serial, report
+
+
+def test_an_output_marked_before_the_budget_is_still_traced_and_read_against(
+    tmp_path, marked_output
+):
+    """Outputs marked before the picture-quality budget keep `keyed-tile-v1` (full strength):
+    the blind read and the read against their file (with that algorithm) still name them."""
+    output, video = marked_output
+    frames = textured_clip(seed=5)
+    watermarker("keyed-tile-v1").embed(frames, SERIAL_READ_AGAINST_LEAD)
+    write_clip(frames, video.parent)
+    Output.objects.filter(pk=output.pk).update(
+        mark_serial=SERIAL_READ_AGAINST_LEAD, mark_algorithm="keyed-tile-v1"
+    )
+
+    assert trace_command(video)["identified"]["output"] == str(output.id)
+    report = trace_command(reupload(video, "reuploaded.mp4"))
+    assert report["watermark"]["read"] == "leads", report
+    assert report["identified"]["serial"] == SERIAL_READ_AGAINST_LEAD
 
 
 def test_a_verified_mark_made_with_another_deployments_key_names_nobody(settings, marked_output):
