@@ -22,6 +22,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from fairness.routing import websocket_urlpatterns as fairness_routes  # noqa: E402
 from generation.routing import websocket_urlpatterns as generation_routes  # noqa: E402
+from provenance.routing import websocket_urlpatterns as provenance_routes  # noqa: E402
 from realtime.origin import SameOriginValidator  # noqa: E402
 from review.routing import websocket_urlpatterns as review_routes  # noqa: E402
 
@@ -29,7 +30,9 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": SameOriginValidator(
-            AuthMiddlewareStack(URLRouter(generation_routes + review_routes + fairness_routes))
+            AuthMiddlewareStack(
+                URLRouter(generation_routes + review_routes + fairness_routes + provenance_routes)
+            )
         ),
     }
 )

@@ -43,22 +43,30 @@ class Reading:
     placed_leads: list[PlacedLead] = field(default_factory=list)
 
 
+def _quiet(words: str) -> None:
+    pass
+
+
 def read_mark(
     luma: np.ndarray,
     path: Path,
     *,
     index: FingerprintIndex,
     references: Callable[[list[str]], list[Reference]],
+    stage: Callable[[str], None] = _quiet,
 ) -> Reading:
     """The suspect's mark, read cheap and sure first: the blind read of the frames' mean with
     every configured key; then, if that finds nothing, the read against the delivered files of
     the outputs the suspect looks like (PDQ leads); then against the outputs a cropped copy was
     cut from (placed by the watermark's sync, matched on grid thumbnails); then the blind
     frame-weighted read. `references` turns leads' output ids (best first) into the files to
-    read against. The PDQ leads are always computed: the report lists them."""
+    read against. The PDQ leads are always computed: the report lists them. `stage` hears each
+    step as it starts, in words for the trace's page."""
     reading = Reading()
+    stage("Reading the mark from the mean of the frames")
     reading.detection, reading.algorithm = _blind(luma, "detect_mean")
     reading.how = "mean" if reading.detection is not None else ""
+    stage("Looking for look-alike outputs (PDQ fingerprints)")
     try:
         queries = [digest for _, digest, _ in frame_hashes(path)]
     except (OSError, RuntimeError, StopIteration):
@@ -67,8 +75,11 @@ def read_mark(
     if reading.detection is not None:
         return reading
     tried = [lead.output_id for lead in reading.leads[:INFORMED_LEADS]]
+    if tried:
+        stage(f"Reading the mark against {len(tried)} look-alike output(s)")
     if _informed(reading, luma, references(tried), "leads"):
         return reading
+    stage("Placing a cropped copy on the mark's grid")
     reading.placement = locate(luma)
     if reading.placement is not None:
         try:
@@ -78,8 +89,13 @@ def read_mark(
         period = reading.placement.period
         reading.placed_leads = index.thumbnails.search(thumbnails, origin, period)
         fresh = [lead.output_id for lead in reading.placed_leads if lead.output_id not in tried]
+        if fresh:
+            stage(
+                f"Reading the mark against {len(fresh[:INFORMED_LEADS])} output(s) it was cut from"
+            )
         if _informed(reading, luma, references(fresh[:INFORMED_LEADS]), "placed"):
             return reading
+    stage("Reading the mark frame by frame")
     reading.detection, reading.algorithm = _blind(luma, "detect_weighted")
     reading.how = "weighted" if reading.detection is not None else ""
     return reading
@@ -93,14 +109,17 @@ def _informed(reading: Reading, luma: np.ndarray, references: list[Reference], h
     return True
 
 
-def analyse(path: Path) -> dict[str, Any]:
+def analyse(path: Path, *, stage: Callable[[str], None] = _quiet) -> dict[str, Any]:
     """The report of one trace (JSON-ready). `identified` is set only when a mark's keyed tag
-    verified *and* its serial names a stored output or share link: a guess is never an answer."""
+    verified *and* its serial names a stored output or share link: a guess is never an answer.
+    `stage` hears each step as it starts (`read_mark`'s too)."""
     started = time.monotonic()
+    stage("Decoding the file")
     try:
         luma = read_luma(path)
     except UnreadableMedia as exc:
         raise UnreadableSuspect(str(exc)) from exc
+    stage("Checking the content credentials (C2PA)")
     report: dict[str, Any] = {
         "frames_read": int(luma.shape[0]),
         "width": int(luma.shape[2]),
@@ -109,7 +128,9 @@ def analyse(path: Path) -> dict[str, Any]:
         "watermark": {"found": False},
         "identified": None,
     }
-    reading = read_mark(luma, path, index=fingerprint_index_current(), references=_references)
+    reading = read_mark(
+        luma, path, index=fingerprint_index_current(), references=_references, stage=stage
+    )
     detection = reading.detection
     if detection is not None:
         report["watermark"] = {

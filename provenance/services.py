@@ -31,6 +31,9 @@ from provenance import audit
 from provenance.analysis import UnreadableSuspect, analyse
 from provenance.indexing import fingerprints_index
 from provenance.models import Trace
+from realtime import groups
+from realtime.events import TraceEvent
+from realtime.publisher import publish
 
 logger = logging.getLogger(__name__)
 
@@ -140,14 +143,35 @@ def _send(trace: Trace) -> None:
     app.send_task(TRACE_TASK, args=[str(trace.id)], queue=settings.TRACE_QUEUE)
 
 
+def trace_payload(trace: Trace, stage: str = "") -> dict[str, Any]:
+    """What the trace's page shows live (its socket's snapshot and every event)."""
+    return TraceEvent(
+        id=str(trace.id),
+        state=trace.state,
+        state_label=trace.get_state_display(),
+        stage=stage,
+        final=trace.is_final,
+    ).as_dict()
+
+
+def _announce(trace: Trace, stage: str = "") -> None:
+    """Tell the trace's page where it is (best effort: the page also reloads when it ends)."""
+    publish(TraceEvent(**trace_payload(trace, stage)), groups=[groups.trace_group(trace.id)])
+
+
 def trace_run(*, trace_id: uuid.UUID) -> Trace | None:
-    """Run a queued trace to DONE or FAILED; None if it is not queued (a duplicate message)."""
+    """Run a queued trace to DONE or FAILED; None if it is not queued (a duplicate message).
+    Its page hears each read as it starts (`analyse`'s stages) and the end."""
     if not Trace.objects.filter(id=trace_id).transition(Trace.State.RUNNING):
         return None
     trace = Trace.objects.get(id=trace_id)
+    _announce(trace, "Indexing outputs new since the last trace")
     fingerprints_index(limit=settings.TRACE_INDEX_BATCH)  # outputs new since the last trace
     try:
-        report = analyse(Path(storages["outputs"].path(trace.file_name)))
+        report = analyse(
+            Path(storages["outputs"].path(trace.file_name)),
+            stage=lambda words: _announce(trace, words),
+        )
     except UnreadableSuspect as exc:
         return _finish(trace, Trace.State.FAILED, error=str(exc))
     except Exception as exc:
@@ -186,6 +210,7 @@ def _finish(
                 "error": error,
             },
         )
+        transaction.on_commit(lambda: _announce(trace))
     return trace
 
 

@@ -155,3 +155,18 @@ class ArtistNoticeEvent(Event):
     kind: str
     text: str
     url: str
+
+
+@dataclass(frozen=True)
+class TraceEvent(Event):
+    """A leak trace's state, and while it runs the read it is at (`stage`, words for people)."""
+
+    layer_type: ClassVar[str] = "trace.update"
+    client_type: ClassVar[str] = "trace"
+    client_key: ClassVar[str | None] = "trace"
+
+    id: str
+    state: str
+    state_label: str
+    stage: str
+    final: bool

@@ -24,3 +24,8 @@ def cohort_group(cohort_id: object) -> str:
 def artist_group(user_id: object) -> str:
     """One artist's own page of consent requests, appeals and answers (only that socket joins)."""
     return f"artist.{user_id}"
+
+
+def trace_group(trace_id: object) -> str:
+    """Everyone watching one leak trace's page (people who may trace)."""
+    return f"trace.{trace_id}"

@@ -530,6 +530,7 @@ SOCKETS = {
     "/ws/jobs/{job}/": (4401, OPEN, 4404, 4404, OPEN, 4404, 4403),  # the owner's job
     "/ws/review/": (4401, 4403, 4403, 4403, OPEN, 4403, 4403),
     "/ws/artist/": (4401, OPEN, OPEN, OPEN, OPEN, OPEN, 4403),
+    "/ws/traces/{trace}/": (4401, 4404, 4404, 4404, 4404, OPEN, 4403),  # tracers only
 }
 
 
@@ -544,9 +545,10 @@ async def _socket(path: str, user) -> str | int | None:
 @pytest.mark.parametrize("role", ROLES)
 def test_socket_matrix(people, endpoint, role):
     job = make_job(people["owner"])
+    trace = Trace.objects.create(file_name="traces/x.mp4", size_bytes=1, sha256="0" * 64)
     user = people[role] or AnonymousUser()
 
-    outcome = run_async(lambda: _socket(endpoint.format(job=job.id), user))
+    outcome = run_async(lambda: _socket(endpoint.format(job=job.id, trace=trace.id), user))
 
     assert outcome == SOCKETS[endpoint][ROLES.index(role)]
 
