@@ -36,22 +36,37 @@ def frame_hashes(path: Path | str) -> list[tuple[float, bytes, int]]:
     """(seconds, 32-byte PDQ hash, quality) of frames every 0.25 s of a video (or of an image).
     Uniform bars are cut off first: PDQ hashes the whole frame, and a copy letterboxed to 9:16
     for a phone is half bars, which alone would put it out of reach of its output's hash."""
-    reader = imageio_ffmpeg.read_frames(
-        str(path), pix_fmt="rgb24", output_params=["-vf", f"fps={SAMPLE_FPS}"]
-    )
+    found, decoded = _hashes(path, ["-vf", f"fps={SAMPLE_FPS}"], MAX_SUSPECT_FRAMES)
+    if decoded:
+        return found
+    # A still image (a screenshot, a JPEG) has no frame rate for the fps filter to sample at, and
+    # it yields no frame at all: read its one frame as it is.
+    return _hashes(path, [], 1)[0]
+
+
+def _hashes(
+    path: Path | str, output_params: list[str], limit: int
+) -> tuple[list[tuple[float, bytes, int]], int]:
+    """The hashes of up to `limit` frames ffmpeg gives with `output_params`, and how many frames
+    it gave."""
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", output_params=output_params)
     meta = reader.__next__()
     width, height = meta["size"]
-    found = []
-    for index, raw in enumerate(reader):
-        if index >= MAX_SUSPECT_FRAMES:
-            break
-        frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-        bits, quality = pdqhash.compute(_without_bars(frame))
-        if quality >= MIN_QUALITY:
-            found.append(
-                (index / SAMPLE_FPS, np.packbits(bits.astype(np.uint8)).tobytes(), quality)
-            )
-    return found
+    found, decoded = [], 0
+    try:
+        for index, raw in enumerate(reader):
+            if index >= limit:
+                break
+            decoded += 1
+            frame = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+            bits, quality = pdqhash.compute(_without_bars(frame))
+            if quality >= MIN_QUALITY:
+                found.append(
+                    (index / SAMPLE_FPS, np.packbits(bits.astype(np.uint8)).tobytes(), quality)
+                )
+    finally:
+        reader.close()
+    return found, decoded
 
 
 def _without_bars(frame: np.ndarray) -> np.ndarray:

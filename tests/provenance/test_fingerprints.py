@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
@@ -104,3 +107,24 @@ def test_a_letterboxed_copy_is_a_lead_of_its_output(tmp_path):
 
     assert [lead.output_id for lead in leads] == ["output"]
     assert leads[0].frames_matched >= 3
+
+
+def test_a_still_image_is_hashed_and_is_a_lead_of_its_output(tmp_path):
+    """A screenshot or a JPEG has no frame rate: sampled every 0.25 s by ffmpeg's fps filter it
+    gave no frame at all, so a leaked still had no lead (and no read against one)."""
+    output = write_clip(textured_clip(seed=1), tmp_path)
+    index = FingerprintIndex()
+    index.add("output", [digest for _, digest, _ in frame_hashes(output)])
+    still = tmp_path / "still.jpg"
+    subprocess.run(
+        [
+            *(imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(output)),
+            *("-vf", "select=eq(n\\,4)", "-frames:v", "1", "-q:v", "8", str(still)),
+        ],
+        check=True,
+    )
+
+    hashes = frame_hashes(still)
+
+    assert len(hashes) == 1
+    assert [lead.output_id for lead in index.search([hashes[0][1]])] == ["output"]
