@@ -3,10 +3,10 @@ matched on grid thumbnails against outputs, and read against the output it was c
 
 PDQ hashes the whole frame, so a crop finds no PDQ lead; these tests use a 768 x 480 clip (the
 bench's outputs are 832 x 480): after a 15 % crop and a 60 % downscale, the small 384 x 256 test
-clip keeps too little of the sync to place. The output is the cat photograph: the astronaut,
-as busy but smoother, kept a sync that placed at z 6.6 (barely over `PLACE_MIN_Z`) in 9 frames
-before the picture-quality budget took 1.4 dB off its mark, and does not place after it. Rates on
-realistic outputs (832 x 480, 2 s) are the bench's to measure: docs/provenance.md."""
+clip keeps too little of the sync to place. The output is the cat photograph (z 7.5 here): the
+astronaut, as busy but smoother, placed at z 6.6 in 9 frames before the picture-quality budget
+took 1.4 dB off its mark, and under 6 after it. Rates on realistic outputs (832 x 480, 2 s) are
+the bench's to measure: docs/provenance.md."""
 
 from __future__ import annotations
 
