@@ -55,8 +55,21 @@ def register(suspect: np.ndarray, references: np.ndarray) -> Registration | None
             found = _best_match(suspect, references, int(index))
             if found is not None and (best is None or found.inliers > best.inliers):
                 best = found
-    if best is None:
-        return None
+    return None if best is None else _refined(suspect, references, best)
+
+
+def register_on(
+    suspect: np.ndarray, references: np.ndarray, index: int, mirrored: bool
+) -> Registration | None:
+    """`register` on one given frame of the references, in one orientation: a still of a moving
+    shot matches every frame's picture alike, and only the mark tells which frame it was
+    (`detect_informed`); the first registration has told whether it is mirrored."""
+    best = _best_match(suspect, references, index, orientations=(mirrored,))
+    return None if best is None else _refined(suspect, references, best)
+
+
+def _refined(suspect: np.ndarray, references: np.ndarray, best: Registration) -> Registration:
+    """`best` (from features) refined by ECC where ECC converges near it."""
     reference = np.asarray(references[best.reference_index], dtype=np.float32)
     image = oriented(suspect, best.mirrored)
     warp = best.warp.astype(np.float32)
@@ -103,7 +116,12 @@ def overlay(
     return laid, valid
 
 
-def _best_match(suspect: np.ndarray, references: np.ndarray, index: int) -> Registration | None:
+def _best_match(
+    suspect: np.ndarray,
+    references: np.ndarray,
+    index: int,
+    orientations: tuple[bool, ...] = (False, True),
+) -> Registration | None:
     reference = _as_uint8(references[index])
     best: Registration | None = None
     for threshold in FAST_THRESHOLDS:
@@ -111,7 +129,7 @@ def _best_match(suspect: np.ndarray, references: np.ndarray, index: int) -> Regi
         ref_points, ref_descriptors = orb.detectAndCompute(reference, None)
         if ref_descriptors is None or len(ref_points) < MIN_INLIERS:
             continue
-        for mirrored in (False, True):
+        for mirrored in orientations:
             image = _as_uint8(oriented(suspect, mirrored))
             points, descriptors = orb.detectAndCompute(image, None)
             if descriptors is None or len(points) < MIN_INLIERS:

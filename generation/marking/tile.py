@@ -62,6 +62,9 @@ WEIGHTED_SEEDS = 3  # single frames whose own sync peak seeds a candidate shift
 # over 4,130 tries on unmarked suspects the sync's z-score reached 6.41 (26 % above 4.6), while
 # every verified read scored 7.16 or more (docs/provenance.md). Below this it does not decode.
 WEIGHTED_MIN_Z = 6.0
+# A still's informed read, when the frame the registration took does not verify: frames spread
+# over the output read first, then the nearest frames around the best of them.
+STILL_PROBES, STILL_NEIGHBOURS = 8, 4
 WEIGHTED_NEIGHBOUR_RANKS = 2  # scale groups whose neighbours (not only the estimate) are read
 # `locate` keeps the best sync peak of two images, several scales and a mirror: on unmarked copies
 # and with wrong keys it reached 5.50 in 246 tries (median 4.24); copies of marked outputs placed
@@ -270,10 +273,75 @@ class KeyedTileWatermarker:
         found = registration.register(frame, references)
         if found is None:
             return None
+        detection, z = self._informed_at(frame, references, found, reference_payload)
+        if detection is not None or (frames.ndim == 3 and len(frames) > 1):
+            return detection
+        return self._informed_still(
+            found.mirrored, frame, references, reference_payload, {found.reference_index: z}
+        )
+
+    def _informed_still(
+        self,
+        mirrored: bool,
+        frame: np.ndarray,
+        references: np.ndarray,
+        reference_payload: int,
+        tried: dict[int, float],
+    ) -> Detection | None:
+        """A still (a screenshot, one JPEG) of a moving shot: its picture matches every frame
+        alike, so the registration takes the first good one, but its mark sits on the grid of
+        the frame it shows; laid over another frame of a zoom it is scaled with the picture (a
+        still of frame 10 of a 2 % zoom laid over frame 0: 18 px off at the edges) and reads as
+        nothing. Read it on up to `STILL_PROBES` frames spread over the clip, then on the frames
+        around the one whose sync showed best, nearest first: the first that verifies."""
+        count = len(references)
+        probes = np.unique(np.linspace(0, count - 1, min(STILL_PROBES, count)).round()).astype(int)
+        for index in (int(i) for i in probes if int(i) not in tried):
+            detection, tried[index] = self._informed_on(
+                frame, references, index, mirrored, reference_payload
+            )
+            if detection is not None:
+                return detection
+        best = max(tried, key=lambda i: tried[i])
+        reach = -(-count // max(len(probes) - 1, 1))  # the distance between two probes
+        around = sorted(
+            range(max(best - reach, 0), min(best + reach, count - 1) + 1),
+            key=lambda i: abs(i - best),
+        )
+        for index in [i for i in around if i not in tried][:STILL_NEIGHBOURS]:
+            detection, tried[index] = self._informed_on(
+                frame, references, index, mirrored, reference_payload
+            )
+            if detection is not None:
+                return detection
+        return None
+
+    def _informed_on(
+        self,
+        frame: np.ndarray,
+        references: np.ndarray,
+        index: int,
+        mirrored: bool,
+        reference_payload: int,
+    ) -> tuple[Detection | None, float]:
+        found = registration.register_on(frame, references, index, mirrored)
+        if found is None:
+            return None, 0.0
+        return self._informed_at(frame, references, found, reference_payload)
+
+    def _informed_at(
+        self,
+        frame: np.ndarray,
+        references: np.ndarray,
+        found: registration.Registration,
+        reference_payload: int,
+    ) -> tuple[Detection | None, float]:
+        """The informed read of `frame` laid over the reference frame `found` registered it on:
+        the detection (or None) and the sync's best z-score there (0 when nothing was read)."""
         picture = references[found.reference_index]
         laid, valid = registration.overlay(frame, found, picture.shape)
         if valid.mean() < 0.05:
-            return None
+            return None, 0.0
         # The copy's tone curve (contrast, brightness, saturation changes) as a quadratic in the
         # output's luma, fitted where the copy covers it.
         base = picture[valid].astype(np.float64)
@@ -281,25 +349,25 @@ class KeyedTileWatermarker:
         coef = np.linalg.lstsq(design, laid[valid].astype(np.float64), rcond=None)[0]
         gain = float(coef[1] + 2.0 * coef[2] * base.mean() / 255.0)
         if gain < 0.2:
-            return None
+            return None, 0.0
         fitted = coef[0] + coef[1] * picture + coef[2] * picture * picture / 255.0
         own = _highpass(self.pattern(picture, reference_payload)) * valid
         kept = self.kept_share(picture, reference_payload)
         if kept < INFORMED_MIN_FRACTION:
-            return None  # the output itself has lost its mark: nothing to measure a copy by
+            return None, 0.0  # the output itself has lost its mark: nothing to measure a copy by
         marks = (_highpass((laid - fitted).astype(np.float32)) / gain + kept * own) * valid
         noise = np.sqrt(cv2.GaussianBlur(marks * marks, (0, 0), 8.0)) + 0.7
         strength = strength_of_luma(picture, self.max_power)
         weighted = np.clip(marks / noise, -3.0, 3.0) * strength / noise * valid
-        read = self._read_registered(weighted)
+        read, best_z = self._read_registered(weighted)
         if read is None:
-            return None
+            return None, best_z
         payload, z, shift = read
         data = _highpass(self.pattern(picture, payload, data_only=True, shift=shift)) * valid
         fraction = float(np.sum(marks * data) / (np.sum(data * data) + 1e-12)) / max(kept, 1e-6)
         if fraction < INFORMED_MIN_FRACTION:
-            return None
-        return Detection(
+            return None, z
+        detection = Detection(
             payload=payload,
             key_version=self.key_version,
             confidence=z,
@@ -313,6 +381,7 @@ class KeyedTileWatermarker:
                 "sync_shift": list(shift),
             },
         )
+        return detection, z
 
     def pattern(
         self,
@@ -345,21 +414,25 @@ class KeyedTileWatermarker:
         mark = _highpass(self.pattern(frame, payload))
         return float(np.sum(_highpass(frame) * mark) / (np.sum(mark * mark) + 1e-12))
 
-    def _read_registered(self, weighted: np.ndarray) -> tuple[int, float, tuple[int, int]] | None:
+    def _read_registered(
+        self, weighted: np.ndarray
+    ) -> tuple[tuple[int, float, tuple[int, int]] | None, float]:
         """Payload, sync z-score and the sync's shift of a residual laid on the output's frame;
         None unless the sync peaks clearly (SYNC_HINT_Z) and the keyed tag verifies. Where the
         embedder put it first (within INFORMED_MAX_SHIFT): a copy of that very frame. Then
         wherever it peaks best: a copy of another frame of a moving shot, which the registration
         laid over this one by the picture, carrying the static mark along with the motion (a JPEG
-        of frame 10 of a slow pan registers best on frame 0, its mark 25 px away)."""
+        of frame 10 of a slow pan registers best on frame 0, its mark 25 px away). Also the
+        sync's best z-score, read or not (0 when too little was left to fold)."""
         folded = fold(weighted, 1.0)
         if folded is None:
-            return None
+            return None, 0.0
         corr = self._sync_correlation(folded)
         near = np.roll(corr, (INFORMED_MAX_SHIFT, INFORMED_MAX_SHIFT), axis=(0, 1))
         near = near[: 2 * INFORMED_MAX_SHIFT + 1, : 2 * INFORMED_MAX_SHIFT + 1]
         dy, dx = np.unravel_index(int(np.argmax(near)), near.shape)
         by, bx = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        best_z = float((corr[by, bx] - corr.mean()) / (corr.std() + 1e-12))
         best = _signed(int(by), int(bx))
         peaks = [(int(dy) - INFORMED_MAX_SHIFT, int(dx) - INFORMED_MAX_SHIFT)]
         if max(abs(best[0]), abs(best[1])) > INFORMED_MAX_SHIFT:
@@ -370,8 +443,8 @@ class KeyedTileWatermarker:
                 continue
             payload = self._decode_at(folded, peak)
             if payload is not None:
-                return payload, z, peak
-        return None
+                return (payload, z, peak), best_z
+        return None, best_z
 
     def _detect_weighted(self, frames: np.ndarray) -> Detection | None:
         """The mean of all frames failed: weigh frames by their own evidence instead. A re-encoder
