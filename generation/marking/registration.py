@@ -58,16 +58,6 @@ def register(suspect: np.ndarray, references: np.ndarray) -> Registration | None
     return None if best is None else _refined(suspect, references, best)
 
 
-def register_on(
-    suspect: np.ndarray, references: np.ndarray, index: int, mirrored: bool
-) -> Registration | None:
-    """`register` on one given frame of the references, in one orientation: a still of a moving
-    shot matches every frame's picture alike, and only the mark tells which frame it was
-    (`detect_informed`); the first registration has told whether it is mirrored."""
-    best = _best_match(suspect, references, index, orientations=(mirrored,))
-    return None if best is None else _refined(suspect, references, best)
-
-
 def _refined(suspect: np.ndarray, references: np.ndarray, best: Registration) -> Registration:
     """`best` (from features) refined by ECC where ECC converges near it."""
     reference = np.asarray(references[best.reference_index], dtype=np.float32)

@@ -67,9 +67,6 @@ WEIGHTED_SEEDS = 3  # single frames whose own sync peak seeds a candidate shift
 # over 4,130 tries on unmarked suspects the sync's z-score reached 6.41 (26 % above 4.6), while
 # every verified read scored 7.16 or more (docs/provenance.md). Below this it does not decode.
 WEIGHTED_MIN_Z = 6.0
-# A still's informed read, when the frame the registration took does not verify: frames spread
-# over the output read first, then the nearest frames around the best of them.
-STILL_PROBES, STILL_NEIGHBOURS = 8, 4
 WEIGHTED_NEIGHBOUR_RANKS = 2  # scale groups whose neighbours (not only the estimate) are read
 # `locate` keeps the best sync peak of two images, several scales and a mirror: on unmarked copies
 # and with wrong keys it reached 5.50 in 246 tries (median 4.24); copies of marked outputs placed
@@ -278,61 +275,7 @@ class KeyedTileWatermarker:
         found = registration.register(frame, references)
         if found is None:
             return None
-        detection, z = self._informed_at(frame, references, found, reference_payload)
-        if detection is not None or (frames.ndim == 3 and len(frames) > 1):
-            return detection
-        return self._informed_still(
-            found.mirrored, frame, references, reference_payload, {found.reference_index: z}
-        )
-
-    def _informed_still(
-        self,
-        mirrored: bool,
-        frame: np.ndarray,
-        references: np.ndarray,
-        reference_payload: int,
-        tried: dict[int, float],
-    ) -> Detection | None:
-        """A still (a screenshot, one JPEG) of a moving shot: its picture matches every frame
-        alike, so the registration takes the first good one, but its mark sits on the grid of
-        the frame it shows; laid over another frame of a zoom it is scaled with the picture (a
-        still of frame 10 of a 2 % zoom laid over frame 0: 18 px off at the edges) and reads as
-        nothing. Read it on up to `STILL_PROBES` frames spread over the clip, then on the frames
-        around the one whose sync showed best, nearest first: the first that verifies."""
-        count = len(references)
-        probes = np.unique(np.linspace(0, count - 1, min(STILL_PROBES, count)).round()).astype(int)
-        for index in (int(i) for i in probes if int(i) not in tried):
-            detection, tried[index] = self._informed_on(
-                frame, references, index, mirrored, reference_payload
-            )
-            if detection is not None:
-                return detection
-        best = max(tried, key=lambda i: tried[i])
-        reach = -(-count // max(len(probes) - 1, 1))  # the distance between two probes
-        around = sorted(
-            range(max(best - reach, 0), min(best + reach, count - 1) + 1),
-            key=lambda i: abs(i - best),
-        )
-        for index in [i for i in around if i not in tried][:STILL_NEIGHBOURS]:
-            detection, tried[index] = self._informed_on(
-                frame, references, index, mirrored, reference_payload
-            )
-            if detection is not None:
-                return detection
-        return None
-
-    def _informed_on(
-        self,
-        frame: np.ndarray,
-        references: np.ndarray,
-        index: int,
-        mirrored: bool,
-        reference_payload: int,
-    ) -> tuple[Detection | None, float]:
-        found = registration.register_on(frame, references, index, mirrored)
-        if found is None:
-            return None, 0.0
-        return self._informed_at(frame, references, found, reference_payload)
+        return self._informed_at(frame, references, found, reference_payload)[0]
 
     def _informed_at(
         self,

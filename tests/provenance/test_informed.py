@@ -7,11 +7,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from skimage import data
 
 from generation.marking import tile
 from generation.marking.media import read_luma
@@ -209,46 +207,6 @@ def test_a_still_of_a_later_frame_of_a_moving_shot_is_named(tmp_path):
     assert found is not None and found.payload == SERIAL, found
     assert max(abs(v) for v in found.details["sync_shift"]) > 2  # not where frame 0 had it
     assert found.details["mark_fraction"] >= 0.25
-
-
-def zooming_clip(frames: int = 9, zoom: float = 0.08) -> np.ndarray:
-    """Float RGB frames of a photograph that the camera zooms into (8 % over the clip)."""
-    photo = cv2.resize(data.coffee(), (448, 320), interpolation=cv2.INTER_AREA)
-    photo = photo.astype(np.float32) / 255.0
-    out = []
-    for f in range(frames):
-        z = 1 + zoom * f / (frames - 1)
-        matrix = np.array([[z, 0, 192 - z * 224], [0, z, 128 - z * 160]], np.float32)
-        out.append(cv2.warpAffine(photo, matrix, (384, 256), flags=cv2.INTER_LINEAR))
-    return np.clip(np.stack(out), 0.0, 1.0)
-
-
-def test_a_still_of_a_later_frame_of_a_zoom_is_named_on_the_frame_it_shows(tmp_path):
-    """A JPEG of frame 6 of a zoom: its picture registers on frame 0 (the same photograph, 6 %
-    larger), which scales its mark with the picture, 12 px off at the edges; read on frame 0 it
-    names nothing (this test fails without the frames read after it). The read goes on to other
-    frames of the output: on this small clip, one within 4 % of the still's zoom verifies."""
-    frames = zooming_clip()
-    KeyedTileWatermarker(KEY, 1).embed(frames, SERIAL)
-    output = write_clip(frames, tmp_path)
-    still = tmp_path / "still.jpg"
-    subprocess.run(
-        [
-            *(imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(output)),
-            *("-vf", "select=eq(n\\,6)", "-frames:v", "1", "-q:v", "8", str(still)),
-        ],
-        check=True,
-    )
-    marker = KeyedTileWatermarker(KEY, 1)
-
-    found = marker.detect_informed(read_luma(still), read_luma(output), SERIAL)
-
-    assert found is not None and found.payload == SERIAL, found
-    assert found.details["reference_frame"] != 0
-    assert found.details["mark_fraction"] >= 0.25
-    # The same still of the same zoom never marked names nobody, on any frame.
-    plain = write_clip(zooming_clip(), tmp_path, "plain.mp4")
-    assert marker.detect_informed(read_luma(still), read_luma(plain), SERIAL) is None
 
 
 def test_an_unmarked_copy_reads_within_the_pictures_own_spread_and_a_reupload_well_beyond(
