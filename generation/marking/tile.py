@@ -59,6 +59,10 @@ INFORMED_MIN_FRACTION = 0.25
 # unmarked copy of a busy picture read 0.06-0.19 of the mark on a small test clip (once over 0.25:
 # a false id in CI), that picture's spread measured on unrelated payloads.
 INFORMED_MIN_SIGMAS = 3.0
+# The output's own kept share must stand clear of that spread too: with another deployment's key
+# an output's "kept share" is the picture's noise (-1.3 to 1.2 spreads in 12 tries on the small
+# test clips; a false id in CI), with the right key 5.4-14.4.
+KEPT_MIN_SIGMAS = 4.0
 SPREAD_PAYLOADS = tuple(range(1, 9))
 INFORMED_MAX_SHIFT = 2  # px: registered onto the output, the sync must sit where it was embedded
 WEIGHTED_FRAMES = 8  # frames the weighted search whitens and folds one by one
@@ -301,8 +305,11 @@ class KeyedTileWatermarker:
         fitted = coef[0] + coef[1] * picture + coef[2] * picture * picture / 255.0
         own = _highpass(self.pattern(picture, reference_payload)) * valid
         kept = self.kept_share(picture, reference_payload)
-        if kept < INFORMED_MIN_FRACTION:
-            return None, 0.0  # the output itself has lost its mark: nothing to measure a copy by
+        spread = self._share_spread(picture, valid)
+        if kept < INFORMED_MIN_FRACTION or kept < KEPT_MIN_SIGMAS * spread:
+            # The output itself has lost its mark, or does not carry this key's mark at all (its
+            # "kept share" is then the picture's own noise): nothing to measure a copy by.
+            return None, 0.0
         marks = (_highpass((laid - fitted).astype(np.float32)) / gain + kept * own) * valid
         noise = np.sqrt(cv2.GaussianBlur(marks * marks, (0, 0), 8.0)) + 0.7
         strength = strength_of_luma(picture, self.max_power)
@@ -313,7 +320,6 @@ class KeyedTileWatermarker:
         payload, z, shift = read
         data = _highpass(self.pattern(picture, payload, data_only=True, shift=shift)) * valid
         fraction = float(np.sum(marks * data) / (np.sum(data * data) + 1e-12)) / max(kept, 1e-6)
-        spread = self._share_spread(picture, valid)
         if fraction < INFORMED_MIN_FRACTION or fraction * kept < INFORMED_MIN_SIGMAS * spread:
             return None, z
         detection = Detection(
