@@ -106,12 +106,7 @@ def overlay(
     return laid, valid
 
 
-def _best_match(
-    suspect: np.ndarray,
-    references: np.ndarray,
-    index: int,
-    orientations: tuple[bool, ...] = (False, True),
-) -> Registration | None:
+def _best_match(suspect: np.ndarray, references: np.ndarray, index: int) -> Registration | None:
     reference = _as_uint8(references[index])
     best: Registration | None = None
     for threshold in FAST_THRESHOLDS:
@@ -119,7 +114,7 @@ def _best_match(
         ref_points, ref_descriptors = orb.detectAndCompute(reference, None)
         if ref_descriptors is None or len(ref_points) < MIN_INLIERS:
             continue
-        for mirrored in orientations:
+        for mirrored in (False, True):
             image = _as_uint8(oriented(suspect, mirrored))
             points, descriptors = orb.detectAndCompute(image, None)
             if descriptors is None or len(points) < MIN_INLIERS:
