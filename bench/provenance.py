@@ -255,7 +255,7 @@ def _attack_all(job: tuple[int, dict[str, int], str, list[str]]) -> dict:
             found, _, seconds = _trace(suspect, serials, root)
             result["false_ids"] += found is not None  # the same picture, never marked
             result["clean_s"].append(seconds)
-        # A still of it: a still is read on several frames of each lead (`detect_informed`).
+        # A still of it, read on the frame of each lead it shows (`registration.shown_frame`).
         found, _, result["clean_still_s"] = _trace(
             attack(clean, "jpeg_frame_q75", Path(scratch)), serials, root
         )

@@ -27,6 +27,12 @@ GOOD_INLIERS = 40  # this many on the first frame: stop looking at other frames
 REFERENCE_PROBES = 8  # frames of the reference compared when its first frame is not a match
 ECC_ITERATIONS = 60
 MAX_ECC_DRIFT = 4.0  # px: ECC moving a corner further than this has wandered off
+# A still's frame (`shown_frame`): every SHOWN_STRIDE-th frame is aligned (at half size, a few ECC
+# iterations, each started from its neighbour's warp moved on as the shot moves), then the frames
+# beside the best.
+SHOWN_STRIDE = 3
+SHOWN_ECC_ITERATIONS = 30
+SHOWN_MAX_DRIFT = 12.0  # half-size px: three frames of a fast pan, but not somewhere else entirely
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,95 @@ def register(suspect: np.ndarray, references: np.ndarray) -> Registration | None
             if found is not None and (best is None or found.inliers > best.inliers):
                 best = found
     return None if best is None else _refined(suspect, references, best)
+
+
+def shown_frame(
+    suspect: np.ndarray, references: np.ndarray, found: Registration
+) -> Registration:
+    """The registration of a still on the frame of `references` it shows, from `found` (what
+    `register` gave: the first frame that matches well).
+
+    A still of a moving shot matches every frame of it, since a pan or a zoom is a similarity
+    too, so `register` lays it over frame 0; but its mark sits on the pixels of the frame it was
+    cut from, and a zoom of 2 % between the two scales it away (docs/provenance.md). The frame it
+    shows is the one it reproduces most closely once aligned on each: the least high-passed
+    difference, where the fine detail (and the output's own mark) line up. The frame is chosen
+    from the pictures alone and then read once: reading a still on several frames gives an
+    unmarked one as many chances to pass for marked."""
+    count = len(references)
+    if count < 2:
+        return found
+    image = oriented(suspect, found.mirrored)
+    small = _half(image)
+    scores: dict[int, tuple[float, np.ndarray]] = {}
+
+    def score(index: int, start: np.ndarray) -> np.ndarray | None:
+        if index in scores or not 0 <= index < count:
+            return scores[index][1] if index in scores else None
+        warp = _half_ecc(small, np.asarray(references[index], np.float32), start)
+        if warp is None:
+            return None
+        candidate = Registration(warp, found.mirrored, index, found.inliers)
+        laid, valid = overlay(suspect, candidate, references[index].shape[:2])
+        if valid.mean() < 0.05:
+            return None
+        difference = _detail(laid - np.asarray(references[index], np.float32))[valid]
+        scores[index] = (float(np.sqrt(np.mean(difference * difference))), warp)
+        return warp
+
+    origin = found.reference_index
+    start = found.warp.astype(np.float32)
+    for step in (SHOWN_STRIDE, -SHOWN_STRIDE):  # outwards from `found`, each from its neighbour
+        warp, motion = start, np.zeros_like(start)
+        for index in range(origin if step > 0 else origin + step, -1 if step < 0 else count, step):
+            aligned = score(index, warp + motion)  # the shot keeps moving as it moved
+            if aligned is not None:
+                motion = aligned - warp if index != origin else motion
+                warp = aligned
+    if not scores:
+        return found
+    best = min(scores, key=lambda index: scores[index][0])
+    for offset in range(1, SHOWN_STRIDE):
+        for index in (best - offset, best + offset):
+            score(index, scores[best][1])
+    best = min(scores, key=lambda index: scores[index][0])
+    if best == origin:
+        return found
+    return _refined(
+        suspect, references, Registration(scores[best][1], found.mirrored, best, found.inliers)
+    )
+
+
+def _half(image: np.ndarray) -> np.ndarray:
+    blurred = cv2.GaussianBlur(np.asarray(image, np.float32), (0, 0), 1.0)
+    return cv2.resize(blurred, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+
+
+def _half_ecc(small: np.ndarray, reference: np.ndarray, warp: np.ndarray) -> np.ndarray | None:
+    """`warp` (reference -> suspect, full size) refined by ECC on both at half size; None where
+    ECC does not converge or wanders off."""
+    half = warp.astype(np.float32).copy()
+    half[:, 2] *= 0.5
+    try:
+        _, refined = cv2.findTransformECC(
+            _half(reference),
+            small,
+            half.copy(),
+            cv2.MOTION_AFFINE,
+            (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, SHOWN_ECC_ITERATIONS, 1e-4),
+        )
+    except cv2.error:
+        return None
+    refined = np.asarray(refined, dtype=np.float32).copy()
+    if _corner_drift(half, refined, reference[::2, ::2].shape) > SHOWN_MAX_DRIFT:
+        return None
+    refined[:, 2] *= 2.0
+    return refined
+
+
+def _detail(image: np.ndarray) -> np.ndarray:
+    """What a 4 px blur takes away: fine detail, the mark's cells among it."""
+    return image - cv2.GaussianBlur(image, (0, 0), 4.0)
 
 
 def _refined(suspect: np.ndarray, references: np.ndarray, best: Registration) -> Registration:

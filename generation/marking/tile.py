@@ -279,6 +279,8 @@ class KeyedTileWatermarker:
         found = registration.register(frame, references)
         if found is None:
             return None
+        if frames.ndim == 2 or len(frames) == 1:  # a still: any frame of the output, not only 0
+            found = registration.shown_frame(frame, references, found)
         return self._informed_at(frame, references, found, reference_payload)[0]
 
     def _informed_at(
