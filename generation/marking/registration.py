@@ -64,9 +64,7 @@ def register(suspect: np.ndarray, references: np.ndarray) -> Registration | None
     return None if best is None else _refined(suspect, references, best)
 
 
-def shown_frame(
-    suspect: np.ndarray, references: np.ndarray, found: Registration
-) -> Registration:
+def shown_frame(suspect: np.ndarray, references: np.ndarray, found: Registration) -> Registration:
     """The registration of a still on the frame of `references` it shows, from `found` (what
     `register` gave: the first frame that matches well).
 
