@@ -281,7 +281,7 @@ class KeyedTileWatermarker:
             return None
         if frames.ndim == 2 or len(frames) == 1:  # a still: any frame of the output, not only 0
             found = registration.shown_frame(frame, references, found)
-        return self._informed_at(frame, references, found, reference_payload)[0]
+        return self._informed_at(frame, references, found, reference_payload)
 
     def _informed_at(
         self,
@@ -289,13 +289,13 @@ class KeyedTileWatermarker:
         references: np.ndarray,
         found: registration.Registration,
         reference_payload: int,
-    ) -> tuple[Detection | None, float]:
-        """The informed read of `frame` laid over the reference frame `found` registered it on:
-        the detection (or None) and the sync's best z-score there (0 when nothing was read)."""
+    ) -> Detection | None:
+        """The informed read of `frame` laid over the reference frame `found` registered it on.
+        Every measure here is taken on that one picture, so its strength map is made once."""
         picture = references[found.reference_index]
         laid, valid = registration.overlay(frame, found, picture.shape)
         if valid.mean() < 0.05:
-            return None, 0.0
+            return None
         # The copy's tone curve (contrast, brightness, saturation changes) as a quadratic in the
         # output's luma, fitted where the copy covers it.
         base = picture[valid].astype(np.float64)
@@ -303,28 +303,30 @@ class KeyedTileWatermarker:
         coef = np.linalg.lstsq(design, laid[valid].astype(np.float64), rcond=None)[0]
         gain = float(coef[1] + 2.0 * coef[2] * base.mean() / 255.0)
         if gain < 0.2:
-            return None, 0.0
+            return None
         fitted = coef[0] + coef[1] * picture + coef[2] * picture * picture / 255.0
-        own = _highpass(self.pattern(picture, reference_payload)) * valid
-        kept = self.kept_share(picture, reference_payload)
-        spread = self._share_spread(picture, valid)
+        strength = strength_of_luma(picture, self.max_power)
+        own = _highpass(self.pattern(picture, reference_payload, strength=strength))
+        kept = self.kept_share(picture, reference_payload, strength=strength, mark=own)
+        own *= valid
+        spread = self._share_spread(picture, valid, strength)
         if kept < INFORMED_MIN_FRACTION or kept < KEPT_MIN_SIGMAS * spread:
             # The output itself has lost its mark, or does not carry this key's mark at all (its
             # "kept share" is then the picture's own noise): nothing to measure a copy by.
-            return None, 0.0
+            return None
         marks = (_highpass((laid - fitted).astype(np.float32)) / gain + kept * own) * valid
         noise = np.sqrt(cv2.GaussianBlur(marks * marks, (0, 0), 8.0)) + 0.7
-        strength = strength_of_luma(picture, self.max_power)
         weighted = np.clip(marks / noise, -3.0, 3.0) * strength / noise * valid
-        read, best_z = self._read_registered(weighted)
+        read = self._read_registered(weighted)
         if read is None:
-            return None, best_z
+            return None
         payload, z, shift = read
-        data = _highpass(self.pattern(picture, payload, data_only=True, shift=shift)) * valid
+        data = self.pattern(picture, payload, data_only=True, shift=shift, strength=strength)
+        data = _highpass(data) * valid
         fraction = float(np.sum(marks * data) / (np.sum(data * data) + 1e-12)) / max(kept, 1e-6)
         if fraction < INFORMED_MIN_FRACTION or fraction * kept < INFORMED_MIN_SIGMAS * spread:
-            return None, z
-        detection = Detection(
+            return None
+        return Detection(
             payload=payload,
             key_version=self.key_version,
             confidence=z,
@@ -339,7 +341,6 @@ class KeyedTileWatermarker:
                 "sync_shift": list(shift),
             },
         )
-        return detection, z
 
     def pattern(
         self,
@@ -348,10 +349,12 @@ class KeyedTileWatermarker:
         *,
         data_only: bool = False,
         shift: tuple[int, int] = (0, 0),
+        strength: np.ndarray | None = None,
     ) -> np.ndarray:
         """The mark `embed` adds to a frame of this luma, in luma levels (with the sync, or only
         the payload's part of it); with `shift`, as a residual whose sync peaks at that shift
-        carries it (the tile moved back by it)."""
+        carries it (the tile moved back by it). `strength`: the luma's `strength_of_luma`, where
+        the caller has it already."""
         tile = self.tile(payload)
         if data_only:
             sync = self._patterns.sync
@@ -360,48 +363,55 @@ class KeyedTileWatermarker:
             tile = np.roll(tile, (-shift[0], -shift[1]), axis=(0, 1))
         height, width = luma.shape
         plane = np.tile(tile, (-(-height // TILE), -(-width // TILE)))[:height, :width]
-        strength = strength_of_luma(np.asarray(luma, dtype=np.float32), self.max_power)
+        if strength is None:
+            strength = strength_of_luma(np.asarray(luma, dtype=np.float32), self.max_power)
         return strength * plane.astype(np.float32)
 
-    def _share_spread(self, picture: np.ndarray, valid: np.ndarray) -> float:
+    def _share_spread(self, picture: np.ndarray, valid: np.ndarray, strength: np.ndarray) -> float:
         """How far the picture's own texture moves a share measured on it: the standard deviation
         of the shares of unrelated payloads' data marks (none of which it carries) where the copy
         covers it. An unmarked copy of a picture reads as a share of about this size."""
         highpassed = _highpass(picture) * valid
         shares = []
         for payload in SPREAD_PAYLOADS:
-            data = _highpass(self.pattern(picture, payload, data_only=True)) * valid
+            data = self.pattern(picture, payload, data_only=True, strength=strength)
+            data = _highpass(data) * valid
             shares.append(float(np.sum(highpassed * data) / (np.sum(data * data) + 1e-12)))
         return float(np.std(shares))
 
-    def kept_share(self, frame: np.ndarray, payload: int) -> float:
+    def kept_share(
+        self,
+        frame: np.ndarray,
+        payload: int,
+        *,
+        strength: np.ndarray | None = None,
+        mark: np.ndarray | None = None,
+    ) -> float:
         """How much of the mark marked with `payload` a delivered frame still carries (1: all of
         it): the high-passed frame's projection on the high-passed mark. The worker's encoding
         keeps 0.65-0.98 of it depending on the frame (the keyframe most); the picture adds noise
         to the estimate (0.05 standard deviation on the bench's clips), not bias."""
         frame = np.asarray(frame, dtype=np.float32)
-        mark = _highpass(self.pattern(frame, payload))
+        if mark is None:  # the high-passed mark, where the caller has made it already
+            mark = _highpass(self.pattern(frame, payload, strength=strength))
         return float(np.sum(_highpass(frame) * mark) / (np.sum(mark * mark) + 1e-12))
 
-    def _read_registered(
-        self, weighted: np.ndarray
-    ) -> tuple[tuple[int, float, tuple[int, int]] | None, float]:
+    def _read_registered(self, weighted: np.ndarray) -> tuple[int, float, tuple[int, int]] | None:
         """Payload, sync z-score and the sync's shift of a residual laid on the output's frame;
         None unless the sync peaks clearly (SYNC_HINT_Z) and the keyed tag verifies. Where the
         embedder put it first (within INFORMED_MAX_SHIFT): a copy of that very frame. Then
         wherever it peaks best: a copy of another frame of a moving shot, which the registration
         laid over this one by the picture, carrying the static mark along with the motion (a JPEG
-        of frame 10 of a slow pan registers best on frame 0, its mark 25 px away). Also the
-        sync's best z-score, read or not (0 when too little was left to fold)."""
+        of frame 10 of a slow pan laid over frame 9 by the picture, its mark a few px away; a
+        video copy's first frame, which may show a later frame than the output's first)."""
         folded = fold(weighted, 1.0)
         if folded is None:
-            return None, 0.0
+            return None
         corr = self._sync_correlation(folded)
         near = np.roll(corr, (INFORMED_MAX_SHIFT, INFORMED_MAX_SHIFT), axis=(0, 1))
         near = near[: 2 * INFORMED_MAX_SHIFT + 1, : 2 * INFORMED_MAX_SHIFT + 1]
         dy, dx = np.unravel_index(int(np.argmax(near)), near.shape)
         by, bx = np.unravel_index(int(np.argmax(corr)), corr.shape)
-        best_z = float((corr[by, bx] - corr.mean()) / (corr.std() + 1e-12))
         best = _signed(int(by), int(bx))
         peaks = [(int(dy) - INFORMED_MAX_SHIFT, int(dx) - INFORMED_MAX_SHIFT)]
         if max(abs(best[0]), abs(best[1])) > INFORMED_MAX_SHIFT:
@@ -412,8 +422,8 @@ class KeyedTileWatermarker:
                 continue
             payload = self._decode_at(folded, peak)
             if payload is not None:
-                return (payload, z, peak), best_z
-        return None, best_z
+                return payload, z, peak
+        return None
 
     def _detect_weighted(self, frames: np.ndarray) -> Detection | None:
         """The mean of all frames failed: weigh frames by their own evidence instead. A re-encoder
