@@ -9,6 +9,8 @@ error for a load of the test's choosing.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, Page
 
@@ -41,24 +43,23 @@ def test_a_script_aborted_that_the_server_still_serves_is_not_a_failure(
     assert watch.failures == []
 
 
-def test_a_script_aborted_that_the_server_does_not_serve_is_a_failure(
-    asgi_server, chromium: Browser
+@pytest.mark.parametrize(
+    ("path", "answer"),
+    [
+        ("/static/js/not-there.js", r"404"),
+        # What nosniff refuses: a script's address answered with HTML (a redirect to sign in).
+        ("/studio/", r"302"),
+    ],
+    ids=["not-served", "answered-with-a-page"],
+)
+def test_a_script_aborted_that_the_server_does_not_serve_as_a_script_is_a_failure(
+    asgi_server, chromium: Browser, path: str, answer: str
 ):
     watch = Watch()
     page = new_context(chromium, asgi_server, watch).new_page()
-    load_script_aborted(page, "/static/js/not-there.js")
+    load_script_aborted(page, path)
 
-    with pytest.raises(AssertionError, match=r"not-there\.js failed: net::ERR_ABORTED.*404"):
-        watch.assert_clean()
-
-
-def test_a_script_aborted_that_the_server_answers_with_a_page_is_a_failure(
-    asgi_server, chromium: Browser
-):
-    """What nosniff refuses: a script's address answered with HTML (here, a redirect to sign in)."""
-    watch = Watch()
-    page = new_context(chromium, asgi_server, watch).new_page()
-    load_script_aborted(page, "/studio/")
-
-    with pytest.raises(AssertionError, match=r"/studio/ failed: net::ERR_ABORTED.*302"):
+    with pytest.raises(
+        AssertionError, match=rf"{re.escape(path)} failed: net::ERR_ABORTED.*{answer}"
+    ):
         watch.assert_clean()
