@@ -57,13 +57,14 @@ SCALE_RANGE = (0.28, 1.7)
 INFORMED_MIN_FRACTION = 0.25
 # ... and stand clear of what the picture's own texture makes of any share measured on it: an
 # unmarked copy of a busy picture read 0.06-0.19 of the mark on a small test clip (once over 0.25:
-# a false id in CI), that picture's spread measured on unrelated payloads.
+# a false id in CI), that picture's spread measured on unrelated payloads: SPREAD_PAYLOADS random
+# 40-bit payloads, whose data marks are uncorrelated (those of 1..8, which stop 29 used, share
+# most of their coded bits, correlate at 0.5 and gave too small a spread).
 INFORMED_MIN_SIGMAS = 3.0
-# The output's own kept share must stand clear of that spread too: with another deployment's key
-# an output's "kept share" is the picture's noise (-1.3 to 1.2 spreads in 12 tries on the small
-# test clips; a false id in CI), with the right key 5.4-14.4.
-KEPT_MIN_SIGMAS = 4.0
-SPREAD_PAYLOADS = tuple(range(1, 9))
+SPREAD_POWERS = 4
+SPREAD_PAYLOADS = tuple(
+    int(p) for p in np.random.default_rng(0x5EED).integers(1, 1 << SERIAL_BITS, 32)
+)
 INFORMED_MAX_SHIFT = 2  # px: registered onto the output, the sync must sit where it was embedded
 WEIGHTED_FRAMES = 8  # frames the weighted search whitens and folds one by one
 WEIGHTED_SEEDS = 3  # single frames whose own sync peak seeds a candidate shift
@@ -132,6 +133,7 @@ class KeyedTileWatermarker:
             raise ValueError("A watermark key needs at least 16 bytes.")
         self.key, self.key_version = key, key_version
         self._patterns = _keyed(key)
+        self._spread: np.ndarray | None = None  # `_spread_tiles`, made on first use
 
     # --- embedding ---------------------------------------------------------------------------
 
@@ -276,6 +278,8 @@ class KeyedTileWatermarker:
         references = np.asarray(reference, dtype=np.float32)
         if min(frame.shape) < 48 or references.ndim != 3:
             return None
+        if not self.carries(references, reference_payload):
+            return None
         found = registration.register(frame, references)
         if found is None:
             return None
@@ -309,11 +313,9 @@ class KeyedTileWatermarker:
         own = _highpass(self.pattern(picture, reference_payload, strength=strength))
         kept = self.kept_share(picture, reference_payload, strength=strength, mark=own)
         own *= valid
-        spread = self._share_spread(picture, valid, strength)
-        if kept < INFORMED_MIN_FRACTION or kept < KEPT_MIN_SIGMAS * spread:
-            # The output itself has lost its mark, or does not carry this key's mark at all (its
-            # "kept share" is then the picture's own noise): nothing to measure a copy by.
+        if kept < INFORMED_MIN_FRACTION:  # this frame of the output has lost its mark
             return None
+        spread = self._share_spread(picture, valid, strength)
         marks = (_highpass((laid - fitted).astype(np.float32)) / gain + kept * own) * valid
         noise = np.sqrt(cv2.GaussianBlur(marks * marks, (0, 0), 8.0)) + 0.7
         weighted = np.clip(marks / noise, -3.0, 3.0) * strength / noise * valid
@@ -341,6 +343,27 @@ class KeyedTileWatermarker:
                 "sync_shift": list(shift),
             },
         )
+
+    def carries(self, luma: np.ndarray, payload: int) -> bool:
+        """Whether an output's file as delivered (luma frames) carries this key's mark of
+        `payload` where the embedder put it: the sync peaking at the origin of the mean of its
+        frames, folded at scale 1, and the keyed tag verifying on that payload. The informed read
+        measures a copy by the output's own mark, and read against the output's very file it
+        gives back whatever that mark is taken to be: a file marked with another deployment's key
+        (whose "kept share" is then the picture's noise) or never marked must not be read
+        against at all. Another key fails the 24-bit tag; a whole second blind read is not
+        needed, the geometry is known."""
+        frames = np.asarray(luma, dtype=np.float32)
+        mean = frames.mean(axis=0) if frames.ndim == 3 else frames
+        if min(mean.shape) < 48:
+            return False
+        folded = fold(whiten(mean), 1.0)
+        if folded is None:
+            return False
+        corr = self._sync_correlation(folded)
+        if (corr[0, 0] - corr.mean()) / (corr.std() + 1e-12) < SYNC_HINT_Z:
+            return False
+        return self._decode_at(folded, (0, 0)) == payload
 
     def pattern(
         self,
@@ -370,14 +393,38 @@ class KeyedTileWatermarker:
     def _share_spread(self, picture: np.ndarray, valid: np.ndarray, strength: np.ndarray) -> float:
         """How far the picture's own texture moves a share measured on it: the standard deviation
         of the shares of unrelated payloads' data marks (none of which it carries) where the copy
-        covers it. An unmarked copy of a picture reads as a share of about this size."""
+        covers it. An unmarked copy of a picture reads as a share of about this size.
+
+        The high-pass is its own adjoint (up to the borders), so each share's numerator
+        <hp(picture), hp(strength * plane)> is <strength * hp(hp(picture)), plane>: one
+        picture-sized product folded onto the tile, then one tile-sized product per payload. The
+        data marks of random payloads differ in power by a few per cent: the mean of the first
+        SPREAD_POWERS serves as every share's denominator."""
         highpassed = _highpass(picture) * valid
-        shares = []
-        for payload in SPREAD_PAYLOADS:
+        weights = (strength * _highpass(highpassed)).astype(np.float64)
+        height, width = weights.shape
+        rows, cols = -(-height // TILE), -(-width // TILE)
+        padded = np.zeros((rows * TILE, cols * TILE))
+        padded[:height, :width] = weights
+        folded = padded.reshape(rows, TILE, cols, TILE).sum(axis=(0, 2))
+        tiles = self._spread_tiles()
+        powers = []
+        for payload in SPREAD_PAYLOADS[:SPREAD_POWERS]:
             data = self.pattern(picture, payload, data_only=True, strength=strength)
             data = _highpass(data) * valid
-            shares.append(float(np.sum(highpassed * data) / (np.sum(data * data) + 1e-12)))
-        return float(np.std(shares))
+            powers.append(float(np.sum(data * data)))
+        power = float(np.mean(powers)) + 1e-12
+        return float(np.std(tiles.reshape(len(tiles), -1) @ folded.reshape(-1)) / power)
+
+    def _spread_tiles(self) -> np.ndarray:
+        """The data-only tiles of SPREAD_PAYLOADS (made once per watermarker: a few ms each)."""
+        if self._spread is None:
+            sync = self._patterns.sync
+            tiles = [self.tile(payload) for payload in SPREAD_PAYLOADS]
+            self._spread = np.stack(
+                [t - sync * float(np.sum(t * sync) / np.sum(sync * sync)) for t in tiles]
+            )
+        return self._spread
 
     def kept_share(
         self,
