@@ -195,6 +195,7 @@ def _render(job: tuple[int, str]) -> dict:
     frames, mark = mark_frames(frames)
     embed_ms = (time.perf_counter() - started) * 1000 / len(frames)
     psnr = 10 * np.log10(255**2 / np.mean((np.round(frames * 255) - clean) ** 2))
+    ssim = min(_luma_ssim(m, c) for m, c in zip(np.round(frames * 255), clean, strict=True))
     marked, unmarked = folder / "marked.mp4", folder / "clean.mp4"
     encode_video(frames, fps=16, video_path=marked, poster_path=folder / "p.jpg")
     encode_video(clean / 255, fps=16, video_path=unmarked, poster_path=folder / "c.jpg")
@@ -204,9 +205,18 @@ def _render(job: tuple[int, str]) -> dict:
         "serial": mark.serial,
         "embed_ms": embed_ms,
         "psnr": psnr,
+        "ssim": ssim,
         "hashes": hashes,
         "thumbnails": output_thumbnails(marked),
     }
+
+
+def _luma_ssim(marked: np.ndarray, clean: np.ndarray) -> float:
+    """SSIM of two RGB frames (0-255) on their luma, where the mark is."""
+    from skimage.metrics import structural_similarity
+
+    luma = [cv2.cvtColor(f.astype(np.uint8), cv2.COLOR_RGB2GRAY) for f in (marked, clean)]
+    return float(structural_similarity(luma[0], luma[1], data_range=255))
 
 
 def _trace(path: Path, serials: dict[str, int], root: str) -> tuple[object, str, float]:
@@ -317,7 +327,10 @@ def main() -> None:
         with context.Pool(args.jobs, initializer=_setup, initargs=(None, args.strength)) as pool:
             rendered = pool.map(_render, [(i, root) for i in range(args.outputs)])
         for row in rendered:
-            print(f"clip {row['index']}: psnr {row['psnr']:.1f} dB", flush=True)
+            print(
+                f"clip {row['index']}: psnr {row['psnr']:.1f} dB, ssim {row['ssim']:.4f}",
+                flush=True,
+            )
         serials = {str(row["index"]): row["serial"] for row in rendered}
         rows = [(str(row["index"]), row["hashes"], row["thumbnails"]) for row in rendered]
         with context.Pool(args.jobs, initializer=_setup, initargs=(rows, args.strength)) as pool:
@@ -332,6 +345,7 @@ def main() -> None:
     trace_s = [t for r in results for t in r["trace_s"]]
     false_ids = sum(r["false_ids"] for r in results)
     psnrs = [row["psnr"] for row in rendered]
+    ssims = [row["ssim"] for row in rendered]
     reads = ["mean", "leads", "placed", "weighted"]
     print("exact ids by the read that found them (in the order a trace runs them):")
     print(
@@ -341,6 +355,11 @@ def main() -> None:
         n = len(hits[name])
         counts = " ".join(f"{found_by[name].count(read):>5d}/{n:<3d}" for read in reads)
         print(f"{name:22s} {counts} {sum(hits[name]):>5d}/{n}")
+    print(
+        f"marked vs unmarked: PSNR min {min(psnrs):.2f} dB, median {np.median(psnrs):.2f} dB;"
+        f" luma SSIM (each clip's worst frame) min {min(ssims):.4f}, median {np.median(ssims):.4f};"
+        f" false ids {false_ids} in {args.outputs * 6} trials"
+    )
     search_s = fingerprint_search_times()
     print(f"fingerprint search, 100k outputs x 9 frames, 20 query frames: p95 {search_s:.3f} s")
     placed_s = placed_search_times()
@@ -369,6 +388,7 @@ def main() -> None:
                 "false_ids": int(false_ids),
                 "false_id_trials": args.outputs * 6,
                 "psnr_db_min": round(float(min(psnrs)), 2),
+                "ssim_min": round(float(min(ssims)), 4),
                 "embed_ms_per_frame": round(float(np.median([r["embed_ms"] for r in rendered])), 2),
                 "trace_p95_s": round(float(np.percentile(trace_s, 95)), 3),
                 "trace_p50_s": round(float(np.percentile(trace_s, 50)), 3),
